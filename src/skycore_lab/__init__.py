@@ -1,0 +1,1 @@
+"""skycore-lab (being assembled)."""

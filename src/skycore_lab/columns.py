@@ -1,0 +1,219 @@
+"""Column names and vocabularies shared by every DataFrame skycore-lab makes.
+
+Each name is defined once here and imported everywhere else, so a frame made
+by one module (say the postback parser) is read by another (say the
+statistics) without a string typed twice.
+
+Frames
+------
+``EVENT_COLUMNS``
+    One row per postback notification (:func:`skycore_lab.read_postbacks`).
+``MANIFEST_COLUMNS``
+    One row per attempted send (:meth:`skycore_lab.SkycoreClient.send_batch`).
+``DELIVERY_COLUMNS``
+    One row per MMS send, tracking id (:func:`skycore_lab.deliveries`).
+``PROFILE_COLUMNS``
+    One row per phone number (:func:`skycore_lab.handset_profiles`).
+``TRUTH_COLUMNS``
+    The sandbox's ground truth, one row per accepted send
+    (:meth:`skycore_lab.Sandbox.truth`).
+"""
+
+from __future__ import annotations
+
+# --- identifiers -----------------------------------------------------------
+TRACKING_ID = "tracking_id"
+TO = "to"
+SENDER = "sender"  # the shortcode (FROM); "from" is a Python keyword
+MMS_ID = "mms_id"
+SPID = "spid"
+CARRIER = "carrier"
+COUNTRY = "country"
+HANDSET = "handset"
+ARM = "arm"
+
+# --- postback event fields --------------------------------------------------
+ORIGIN = "origin"
+CODE = "code"
+STATUS = "status"
+SENT_AS = "sent_as"
+TIMESTAMP = "timestamp"
+AGGREGATOR_ID = "aggregator_id"
+STATUS_DETAILS = "status_details"
+RECEIVED_AT = "received_at"
+SOURCE = "source"
+EXTRA = "extra"
+
+EVENT_COLUMNS: tuple[str, ...] = (
+    ORIGIN,
+    CODE,
+    STATUS,
+    SENT_AS,
+    MMS_ID,
+    SENDER,
+    TO,
+    TRACKING_ID,
+    SPID,
+    CARRIER,
+    COUNTRY,
+    TIMESTAMP,
+    HANDSET,
+    AGGREGATOR_ID,
+    STATUS_DETAILS,
+    RECEIVED_AT,
+    SOURCE,
+    EXTRA,
+)
+EVENT_CATEGORICAL: tuple[str, ...] = (CODE, ORIGIN, STATUS, SENT_AS, CARRIER, COUNTRY)
+
+# --- send manifest ------------------------------------------------------------
+REQUESTED_AT = "requested_at"
+ERROR_CODE = "error_code"
+ERROR_INFO = "error_info"
+
+MANIFEST_COLUMNS: tuple[str, ...] = (
+    TO,
+    STATUS,
+    TRACKING_ID,
+    SENDER,
+    REQUESTED_AT,
+    ERROR_CODE,
+    ERROR_INFO,
+)
+
+# --- deliveries ------------------------------------------------------------------
+FIRST_EVENT_AT = "first_event_at"
+SENT_AT = "sent_at"
+DELIVERED_AT = "delivered_at"
+FAILED_AT = "failed_at"
+FINAL_CODE = "final_code"
+OUTCOME = "outcome"
+LATENCY_S = "latency_s"
+TOTAL_LATENCY_S = "total_latency_s"
+DDM = "ddm"
+DDM_LATENCY_S = "ddm_latency_s"
+
+DELIVERY_COLUMNS: tuple[str, ...] = (
+    TRACKING_ID,
+    TO,
+    MMS_ID,
+    SENDER,
+    CARRIER,
+    COUNTRY,
+    SPID,
+    SENT_AS,
+    REQUESTED_AT,
+    FIRST_EVENT_AT,
+    SENT_AT,
+    DELIVERED_AT,
+    FAILED_AT,
+    FINAL_CODE,
+    OUTCOME,
+    LATENCY_S,
+    TOTAL_LATENCY_S,
+    HANDSET,
+    DDM,
+    DDM_LATENCY_S,
+)
+
+# --- handset profiles ----------------------------------------------------------
+FIRST_SEEN = "first_seen"
+LAST_SEEN = "last_seen"
+DELIVERIES = "deliveries"
+HANDSET_CHANGES = "handset_changes"
+
+PROFILE_COLUMNS: tuple[str, ...] = (
+    TO,
+    HANDSET,
+    CARRIER,
+    COUNTRY,
+    FIRST_SEEN,
+    LAST_SEEN,
+    DELIVERIES,
+    HANDSET_CHANGES,
+)
+
+# --- vocabularies ------------------------------------------------------------------
+OUTCOME_DELIVERED = "delivered"
+OUTCOME_FAILED = "failed"
+OUTCOME_EXPIRED = "expired"
+OUTCOME_REJECTED = "rejected"
+OUTCOME_NOT_SUPPORTED = "not_supported"
+OUTCOME_PENDING = "pending"
+#: Every outcome, in the order reports and stacked plots show them.
+OUTCOMES: tuple[str, ...] = (
+    OUTCOME_DELIVERED,
+    OUTCOME_FAILED,
+    OUTCOME_EXPIRED,
+    OUTCOME_REJECTED,
+    OUTCOME_NOT_SUPPORTED,
+    OUTCOME_PENDING,
+)
+#: Outcomes that end a message's life without delivery.
+FAILURE_OUTCOMES: tuple[str, ...] = (
+    OUTCOME_FAILED,
+    OUTCOME_EXPIRED,
+    OUTCOME_REJECTED,
+    OUTCOME_NOT_SUPPORTED,
+)
+
+DDM_NONE = "none"
+DDM_SENT = "sent"
+DDM_DELIVERED = "delivered"
+DDM_FAILED = "failed"
+DDM_STATES: tuple[str, ...] = (DDM_NONE, DDM_SENT, DDM_DELIVERED, DDM_FAILED)
+
+SENT_AS_MMS = "MMS"
+SENT_AS_SMS = "SMS"
+
+# --- statistics frames -------------------------------------------------------------
+SENT = "sent"
+DELIVERED = "delivered"
+FAILED = "failed"
+PENDING = "pending"
+RATE = "rate"
+CI_LOW = "ci_low"
+CI_HIGH = "ci_high"
+
+RATE_COLUMNS: tuple[str, ...] = (SENT, DELIVERED, FAILED, PENDING, RATE, CI_LOW, CI_HIGH)
+
+# --- sandbox truth ------------------------------------------------------------------
+TRUE_HANDSET = "true_handset"
+CACHED_BEFORE = "cached_before"
+DDM_REQUESTED = "ddm_requested"
+DDM_TIMEOUT_MIN = "ddm_timeout_min"
+DDM_SENT_AT = "ddm_sent_at"
+DDM_DELIVERED_AT = "ddm_delivered_at"
+TRANSCODED = "transcoded"
+RECEIPT = "receipt"
+TRUE_OUTCOME = "true_outcome"
+TRUE_DELIVERED_AT = "true_delivered_at"
+
+TRUTH_COLUMNS: tuple[str, ...] = (
+    TRACKING_ID,
+    TO,
+    MMS_ID,
+    SENDER,
+    COUNTRY,
+    CARRIER,
+    SPID,
+    TRUE_HANDSET,
+    CACHED_BEFORE,
+    DDM_REQUESTED,
+    DDM_TIMEOUT_MIN,
+    DDM,
+    DDM_SENT_AT,
+    DDM_DELIVERED_AT,
+    TRANSCODED,
+    SENT_AS,
+    REQUESTED_AT,
+    SENT_AT,
+    TRUE_OUTCOME,
+    TRUE_DELIVERED_AT,
+    RECEIPT,
+    OUTCOME,
+    DELIVERED_AT,
+    FAILED_AT,
+    HANDSET,
+    LATENCY_S,
+)

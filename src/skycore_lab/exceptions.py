@@ -1,0 +1,156 @@
+"""Exceptions raised by skycore-lab.
+
+Every error the library raises on purpose derives from :class:`SkycoreError`,
+so ``except SkycoreError`` catches them all::
+
+    SkycoreError
+    ├── SkycoreValidationError        bad input found before anything was sent (also ValueError)
+    ├── SkycoreAPIError               the platform answered <STATUS>Failure</STATUS>
+    │   └── SkycoreRateLimitError     throttling codes E106, E113, E120 (retried by the client)
+    ├── SkycoreTransportError         no usable answer: HTTP status != 200, non-XML body, broken connection
+    │   └── SkycoreTimeoutError       read time-out on a send: the MMS may or may not have gone out
+    ├── PostbackParseError            a postback record could not be read (also ValueError)
+    └── ScenarioError                 an invalid sandbox scenario (also ValueError)
+
+No message, ``repr`` or attribute of these exceptions ever holds an API key:
+the client masks it before building them (:func:`skycore_lab._secrets.redact`).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "SkycoreError",
+    "SkycoreValidationError",
+    "SkycoreAPIError",
+    "SkycoreRateLimitError",
+    "SkycoreTransportError",
+    "SkycoreTimeoutError",
+    "PostbackParseError",
+    "ScenarioError",
+    "RATE_LIMIT_CODES",
+]
+
+#: API error codes that mean "slow down", never "this request is wrong".
+RATE_LIMIT_CODES = frozenset({"E106", "E113", "E120"})
+
+
+class SkycoreError(Exception):
+    """Base class of every error raised by skycore-lab."""
+
+
+class SkycoreValidationError(SkycoreError, ValueError):
+    """Invalid input, found before any request was made.
+
+    Parameters
+    ----------
+    field : str
+        The argument or form field at fault (``"to"``, ``"ddm.timeout_min"``, ...).
+    message : str
+        What is wrong with it, in words a user can act on.
+    """
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+
+class SkycoreAPIError(SkycoreError):
+    """The platform answered with ``<STATUS>Failure</STATUS>``.
+
+    Attributes
+    ----------
+    code : str
+        The documented error code, e.g. ``"E110"``.
+    info : str
+        The platform's ``ERRORINFO`` text.
+    to : str or None
+        The recipient the failed request was for, when known.
+    meaning : str or None
+        The documented meaning of ``code`` (Appendix B), when known.
+    """
+
+    def __init__(self, code: str, info: str = "", to: str | None = None):
+        from .reference import api_error_meaning  # deferred: reference loads CSVs
+
+        self.code = code
+        self.info = info
+        self.to = to
+        self.meaning = api_error_meaning(code)
+        detail = info or self.meaning or "no error text"
+        where = f" (to={to})" if to else ""
+        super().__init__(f"{code}: {detail}{where}")
+
+    def __reduce__(self):  # keep pickling (multiprocessing, joblib) working
+        return (type(self), (self.code, self.info, self.to))
+
+
+class SkycoreRateLimitError(SkycoreAPIError):
+    """Throttling (E106, E113, E120): the request was refused, not performed."""
+
+
+class SkycoreTransportError(SkycoreError):
+    """No usable API answer: HTTP error status, non-XML body or broken connection.
+
+    Attributes
+    ----------
+    status : int or None
+        HTTP status, or None when no response arrived.
+    body_head : str
+        The first bytes of the body (at most 200 characters), for diagnosis.
+    may_have_sent : bool
+        True when the request reached the server and the outcome is unknown:
+        do not resend blindly, check the postbacks first.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        body_head: str = "",
+        may_have_sent: bool = False,
+    ):
+        self.status = status
+        self.body_head = body_head
+        self.may_have_sent = may_have_sent
+        super().__init__(message)
+
+
+class SkycoreTimeoutError(SkycoreTransportError):
+    """A send timed out after the request was written: its state is unknown.
+
+    The client never retries this case: a second request could deliver (and
+    bill) the MMS twice. Look for the recipient's postbacks before resending.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, body_head: str = ""):
+        super().__init__(message, status=status, body_head=body_head, may_have_sent=True)
+
+
+class PostbackParseError(SkycoreError, ValueError):
+    """A postback record could not be parsed.
+
+    Attributes
+    ----------
+    source : str
+        The file (or other source) holding the record.
+    line : int or None
+        1-based line number where the record starts, when known.
+    reason : str
+        What was wrong.
+    """
+
+    def __init__(self, source: str, line: int | None, reason: str):
+        self.source = source
+        self.line = line
+        self.reason = reason
+        where = f"{source}:{line}" if line is not None else str(source)
+        super().__init__(f"{where}: {reason}")
+
+    def __reduce__(self):
+        return (type(self), (self.source, self.line, self.reason))
+
+
+class ScenarioError(SkycoreError, ValueError):
+    """A sandbox scenario that cannot be simulated; the message names the key."""
