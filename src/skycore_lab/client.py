@@ -710,6 +710,15 @@ class SkycoreClient:
             error_info    error text (Failure/Invalid/Error/Unknown), else missing
             ============  ==========================================================
         """
+        numbers = [str(n).strip() if not isinstance(n, str) else n.strip() for n in recipients]
+        # Validate what all sends share with a stand-in recipient.
+        SendRequest.create(mms_id, "10000000000", sender, **send_kwargs)
+        return self._batch(numbers, mms_id, sender, [send_kwargs] * len(numbers),
+                           max_rate_per_s=max_rate_per_s, concurrency=concurrency, progress=progress)
+
+    def _batch(self, numbers: list[str], mms_id, sender, kwargs_per_send: list[dict], *,
+               max_rate_per_s: float | None, concurrency: int, progress: bool):
+        """Run sends whose keyword arguments may differ per recipient (experiments interleave arms)."""
         import pandas as pd
         from tqdm.auto import tqdm
 
@@ -717,9 +726,6 @@ class SkycoreClient:
             raise SkycoreValidationError("concurrency", "must be at least 1")
         if max_rate_per_s is not None and max_rate_per_s <= 0:
             raise SkycoreValidationError("max_rate_per_s", "must be positive")
-        numbers = [str(n).strip() if not isinstance(n, str) else n.strip() for n in recipients]
-        # Validate what all sends share with a stand-in recipient.
-        SendRequest.create(mms_id, "10000000000", sender, **send_kwargs)
         if not self._api_key.reveal():
             raise SkycoreValidationError("api_key", "no API key: pass api_key= or set SKYCORE_API_KEY")
         if self._own_session and concurrency > 16:
@@ -738,7 +744,7 @@ class SkycoreClient:
                 rows[index] = row
                 return
             try:
-                request = SendRequest.create(mms_id, number, sender, **send_kwargs)
+                request = SendRequest.create(mms_id, number, sender, **kwargs_per_send[index])
             except SkycoreValidationError as exc:
                 row[col.STATUS], row[col.ERROR_INFO] = "Invalid", str(exc)
                 rows[index] = row
