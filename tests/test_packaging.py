@@ -1,0 +1,74 @@
+"""The promises about installing: README commands, CI entry, conda environment, public API."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import skycore_lab
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _pyproject() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+
+
+def _readme_commands() -> list[str]:
+    blocks = re.findall(r"```(?:bash|sh|console)\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), re.S)
+    return [line.strip() for block in blocks for line in block.splitlines() if line.strip().startswith("python3 -m venv")]
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    commands = _readme_commands()
+    test_commands = [c for c in commands if "pytest" in c]
+    assert len(test_commands) == 1, commands
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert test_commands[0] in [line.strip() for line in ci]
+
+
+def test_readme_demo_command_installs_what_the_demo_writes():
+    demo = [c for c in _readme_commands() if c.endswith("skycore-lab demo")]
+    assert len(demo) == 1
+    # the demo writes report.xlsx: the command must install the Excel extra
+    assert re.search(r'\.\[(all|excel)\]', demo[0])
+
+
+def _requirement_names(requirements) -> dict[str, str]:
+    names = {}
+    for requirement in requirements:
+        match = re.match(r"\s*([A-Za-z0-9_.-]+)(\[[^\]]+\])?\s*(.*)", requirement)
+        name = match.group(1).lower().replace("_", "-")
+        if match.group(2):  # pip extras are separate conda packages: uvicorn[standard] → uvicorn-standard
+            name += "-" + match.group(2).strip("[]")
+        names[name] = match.group(3).replace(" ", "")
+    return names
+
+
+def test_environment_yml_lists_the_same_runtime_dependencies():
+    pip_side = _requirement_names(_pyproject()["project"]["dependencies"])
+    text = (ROOT / "environment.yml").read_text(encoding="utf-8")
+    lines = text.split("dependencies:", 1)[1].splitlines()
+    conda = [line.strip()[2:] for line in lines if re.match(r"\s+- [A-Za-z]", line) and not line.strip()[2:].startswith("-")]
+    conda_side = _requirement_names([c for c in conda if not c.startswith(("python", "pip"))])
+    assert conda_side == pip_side
+    python = [c for c in conda if c.startswith("python")]
+    assert python == [f"python{_pyproject()['project']['requires-python']}"]
+
+
+def test_all_lists_exactly_the_public_names():
+    # every public name is exported, every exported name resolves (httpx's test_exported_members)
+    public = {name for name in dir(skycore_lab) if not name.startswith("_")}
+    assert set(skycore_lab.__all__) - {"__version__"} == public - {"__version__"}
+    for name in skycore_lab.__all__:
+        value = getattr(skycore_lab, name)
+        if hasattr(value, "__module__") and not isinstance(value, str):
+            assert value.__module__.startswith("skycore_lab"), name
+
+
+def test_exceptions_share_one_root():
+    for name in skycore_lab.__all__:
+        value = getattr(skycore_lab, name)
+        if isinstance(value, type) and issubclass(value, Exception) and not issubclass(value, Warning):
+            assert issubclass(value, skycore_lab.SkycoreError), name
