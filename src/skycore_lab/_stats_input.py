@@ -1,0 +1,235 @@
+"""Reading a deliveries frame for the statistics: validation, outcomes and
+censoring times.
+
+Each helper reads only the columns it needs, so the statistics work on
+deliveries from any source (postbacks, the sending-statistics report, a CSV
+someone exported), and names the column when one is missing or unreadable.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from . import columns as col
+from .exceptions import SkycoreValidationError
+
+#: Time columns that say when something happened to a send; the latest value
+#: among them is the last moment the frame knows about.
+TIME_COLUMNS: tuple[str, ...] = (col.REQUESTED_AT, col.FIRST_EVENT_AT, col.SENT_AT, col.DELIVERED_AT, col.FAILED_AT)
+
+
+class LatencyDataWarning(UserWarning):
+    """Some sends had no usable latency or censoring time and were left out,
+    or had a negative one (clock skew) that was set to 0."""
+
+
+def check_frame(deliveries) -> pd.DataFrame:
+    if not isinstance(deliveries, pd.DataFrame):
+        raise SkycoreValidationError("deliveries", f"expected a pandas DataFrame, got {type(deliveries).__name__}")
+    return deliveries
+
+
+def column_list(value, field: str) -> tuple[str, ...]:
+    """``by``-style argument: one column name or a sequence of them."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, Sequence):
+        names = tuple(value)
+        if all(isinstance(name, str) for name in names):
+            return names
+    raise SkycoreValidationError(field, f"expected a column name or a sequence of column names, got {value!r}")
+
+
+def require(frame: pd.DataFrame, names: Sequence[str], why: str) -> None:
+    for name in names:
+        if name not in frame.columns:
+            have = ", ".join(map(str, frame.columns)) or "no columns"
+            raise SkycoreValidationError(name, f"deliveries has no {name!r} column, needed {why} (it has: {have})")
+
+
+def check_level(value, field: str) -> float:
+    try:
+        level = float(value)
+    except (TypeError, ValueError):
+        level = np.nan
+    if not 0.0 < level < 1.0:
+        raise SkycoreValidationError(field, f"must be a number strictly between 0 and 1, got {value!r}")
+    return level
+
+
+def outcomes(frame: pd.DataFrame) -> np.ndarray:
+    """The outcome column as a numpy array of vocabulary strings.
+
+    Case and surrounding blanks are forgiven (``" Delivered"``); a missing or
+    unknown outcome is an error, not a guess: a blank cell could be a pending
+    send or a lost failure, and the two move a delivery rate differently.
+    """
+    require(frame, [col.OUTCOME], "to tell delivered, failed and pending sends apart")
+    values = frame[col.OUTCOME].astype("str").str.strip().str.lower()
+    known = values.isin(col.OUTCOMES).to_numpy()
+    if not known.all():
+        bad = values[~known]
+        shown = sorted({str(v) for v in bad.head(1000)})[:5]
+        raise SkycoreValidationError(
+            col.OUTCOME,
+            f"{len(bad)} row(s) have a missing or unknown outcome (e.g. {shown}); expected one of {list(col.OUTCOMES)}",
+        )
+    return values.to_numpy(dtype=object)
+
+
+def _timestamps(frame: pd.DataFrame, name: str) -> np.ndarray:
+    """A time column as naive-UTC datetime64 (naive input is taken as UTC)."""
+    try:
+        stamps = pd.to_datetime(frame[name], utc=True)
+    except (TypeError, ValueError) as exc:
+        raise SkycoreValidationError(name, f"cannot read the column as timestamps: {exc}") from None
+    return stamps.dt.tz_convert(None).to_numpy()
+
+
+def _to_utc(value) -> np.datetime64:
+    try:
+        stamp = pd.Timestamp(value)
+    except (TypeError, ValueError) as exc:
+        raise SkycoreValidationError("as_of", f"not a timestamp: {value!r} ({exc})") from None
+    if stamp is pd.NaT:
+        raise SkycoreValidationError("as_of", "must be a timestamp, got NaT")
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return stamp.tz_convert(None).to_datetime64()
+
+
+def latest_time(frame: pd.DataFrame) -> np.datetime64 | None:
+    """Latest timestamp in any of the frame's time columns, or None."""
+    latest = None
+    for name in TIME_COLUMNS:
+        if name in frame.columns:
+            stamps = _timestamps(frame, name)
+            stamps = stamps[~np.isnat(stamps)]
+            if stamps.size:
+                candidate = stamps.max()
+                latest = candidate if latest is None or candidate > latest else latest
+    return latest
+
+
+def resolve_as_of(frame: pd.DataFrame, as_of) -> np.datetime64 | None:
+    return _to_utc(as_of) if as_of is not None else latest_time(frame)
+
+
+def _start_times(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """When the latency clock of ``column`` starts, per row (NaT when unknown)."""
+    if column == col.TOTAL_LATENCY_S:
+        chain = (col.REQUESTED_AT, col.FIRST_EVENT_AT)
+    else:
+        chain = (col.SENT_AT, col.REQUESTED_AT, col.FIRST_EVENT_AT)
+    present = [name for name in chain if name in frame.columns]
+    if not present:
+        raise SkycoreValidationError(
+            chain[0],
+            f"undelivered sends are censored at their last known time, which needs a start time: "
+            f"deliveries has none of the columns {list(chain)}",
+        )
+    start = _timestamps(frame, present[0])
+    for name in present[1:]:
+        missing = np.isnat(start)
+        if not missing.any():
+            break
+        start = np.where(missing, _timestamps(frame, name), start)
+    return start
+
+
+def _seconds(delta: np.ndarray) -> np.ndarray:
+    return delta / np.timedelta64(1, "s")
+
+
+def delivered_latency(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """The latency column as float seconds (NaN where unknown)."""
+    values = frame[column]
+    if pd.api.types.is_timedelta64_dtype(values.dtype):
+        return values.dt.total_seconds().to_numpy(dtype=float, na_value=np.nan)
+    try:
+        seconds = pd.to_numeric(values, errors="raise")
+    except (TypeError, ValueError) as exc:
+        raise SkycoreValidationError(column, f"latency must be numeric seconds: {exc}") from None
+    # A copy: under pandas' copy-on-write, to_numpy() may be a read-only view.
+    seconds = np.array(seconds.to_numpy(dtype=float, na_value=np.nan), dtype=float, copy=True)
+    seconds[~np.isfinite(seconds)] = np.nan
+    return seconds
+
+
+def censored_durations(
+    frame: pd.DataFrame,
+    column: str,
+    as_of,
+    outcome: np.ndarray | None = None,
+    needed: str = "all",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Durations (float seconds, NaN when unknown) and delivery flags, per row.
+
+    ``needed="all"`` censors failures and pending sends; ``"pending"`` only
+    the pending ones (failures get NaN), for metrics that need no failure time.
+    ``as_of`` must already be resolved (:func:`resolve_as_of`).
+    """
+    if outcome is None:
+        outcome = outcomes(frame)
+    delivered = outcome == col.OUTCOME_DELIVERED
+    failed = np.isin(outcome, col.FAILURE_OUTCOMES) if needed == "all" else np.zeros(len(frame), bool)
+    pending = outcome == col.OUTCOME_PENDING
+    duration = np.full(len(frame), np.nan)
+    if delivered.any():
+        require(frame, [column], "for the latency of delivered sends")
+        duration[delivered] = delivered_latency(frame, column)[delivered]
+    if failed.any() or pending.any():
+        start = _start_times(frame, column)
+        if failed.any():
+            require(frame, [col.FAILED_AT], "to censor failed sends at the time they failed")
+            duration[failed] = _seconds(_timestamps(frame, col.FAILED_AT)[failed] - start[failed])
+        if pending.any():
+            if as_of is None:
+                raise SkycoreValidationError(
+                    "as_of",
+                    "pending sends are censored at the last known time; pass as_of= or include one of the "
+                    f"time columns {list(TIME_COLUMNS)}",
+                )
+            duration[pending] = _seconds(as_of - start[pending])
+    return duration, delivered
+
+
+def clean_durations(duration: np.ndarray, outcome: np.ndarray, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """Clip negative durations to 0 and flag unknown ones, warning once about both.
+
+    Returns the clipped durations and the mask of rows to keep.
+    """
+    keep = np.isfinite(duration)
+    negative = keep & (duration < 0)
+    problems = []
+    if not keep.all():
+        lost = pd.Series(outcome[~keep]).value_counts()
+        detail = ", ".join(f"{name}: {count}" for name, count in lost.items())
+        problems.append(
+            f"left out {int((~keep).sum())} send(s) whose {column} or censoring time is unknown ({detail}); "
+            "check the latency and time columns"
+        )
+    if negative.any():
+        problems.append(
+            f"set {int(negative.sum())} negative duration(s) to 0 (timestamps out of order: clock skew between systems?)"
+        )
+    if problems:
+        warnings.warn("; ".join(problems), LatencyDataWarning, stacklevel=4)
+    return np.where(negative, 0.0, duration), keep
+
+
+def censor(frame: pd.DataFrame, column: str, as_of) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Durations, delivery flags and the mask of usable rows (see ``censored_latencies``).
+
+    ``as_of`` is the caller's argument (None: the frame's latest time).
+    """
+    outcome = outcomes(frame)
+    as_of = resolve_as_of(frame, as_of) if (outcome == col.OUTCOME_PENDING).any() else None
+    duration, observed = censored_durations(frame, column, as_of, outcome)
+    duration, keep = clean_durations(duration, outcome, column)
+    return duration, observed, keep
