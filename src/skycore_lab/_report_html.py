@@ -1,0 +1,218 @@
+"""The HTML delivery report: one self-contained file that opens offline.
+
+No script, no external stylesheet, font or image: the CSS is inline, every
+figure is an inline ``data:image/png;base64`` ``<img>``, and a
+Content-Security-Policy forbids anything else, so even a string that slipped
+through escaping could not run. Every user-provided string (title, carrier
+and arm names, table cells) goes through :func:`html.escape`.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from . import __version__
+from . import columns as col
+from ._report_content import DEFINITIONS, ITEM, VALUE, ReportContent, Table, iso as _iso
+
+# Cell formats, by column name.
+_PERCENT = frozenset({col.RATE, col.CI_LOW, col.CI_HIGH, "control_estimate", "arm_estimate", "diff", "rel_diff"})
+_P_VALUES = frozenset({"p_value", "p_adjusted"})
+_SECONDS_SUFFIXES = ("p50", "p90", "p99", "_low", "_high")
+
+_STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif;
+       max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; line-height: 1.4; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; }
+h2 { font-size: 1.25em; margin-top: 2em; border-bottom: 1px solid #ddd; padding-bottom: 0.2em; }
+h3 { font-size: 1.05em; margin-top: 1.5em; }
+.meta { color: #555; }
+table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; }
+th { background: #f2f2f2; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+figure { margin: 1em 0 2em; }
+figure img { max-width: 100%; height: auto; }
+figcaption { color: #555; font-size: 0.9em; }
+dt { font-weight: bold; margin-top: 0.5em; }
+dd { margin-left: 1.5em; }
+.note { color: #555; font-style: italic; }
+"""
+_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+
+
+def _esc(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+# --- figures -----------------------------------------------------------------------------------
+def _png(draw: Callable, size: tuple[float, float]) -> str:
+    """Draw onto a fresh Figure (not pyplot: no global state) and return it as base64 PNG."""
+    figure = Figure(figsize=size)
+    draw(figure.subplots())
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def draw_figures(
+    content: ReportContent, deliveries: pd.DataFrame, events: pd.DataFrame | None, as_of=None
+) -> list[tuple[str, str]]:
+    """(caption, base64 PNG) of every figure of the report."""
+    from . import plots
+
+    figures = []
+    by, hue = content.plot_by, content.plot_hue
+    if by is not None:
+        figures.append(
+            (f"Delivery rate by {by}" + (f" and {hue}" if hue else "") + ", with 95 % Wilson intervals",
+             _png(lambda ax: plots.plot_delivery_rates(deliveries, by=by, hue=hue, ax=ax), (8, 4.2)))
+        )  # fmt: skip
+        figures.append(
+            (f"Outcomes by {by}", _png(lambda ax: plots.plot_outcomes(deliveries, by=by, ax=ax), (8, 4.2)))
+        )
+    if col.LATENCY_S in deliveries.columns and col.OUTCOME in deliveries.columns:
+        figures.append(
+            ("Share delivered by time t (Kaplan–Meier, undelivered sends censored), with 95 % bands",
+             _png(lambda ax: plots.plot_latency(deliveries, hue=hue, kind="km", as_of=as_of, ax=ax), (8, 4.2)))
+        )  # fmt: skip
+    if events is not None:
+        freq = _timeline_freq(events)
+        figures.append(
+            (f"Postback notifications per {freq}",
+             _png(lambda ax: plots.plot_timeline(events, freq=freq, ax=ax), (9, 3.6)))
+        )  # fmt: skip
+    return figures
+
+
+def _timeline_freq(events: pd.DataFrame) -> str:
+    """A bin width giving about 20–120 bins over the events' span."""
+    stamps = pd.Series(dtype="datetime64[ns, UTC]")
+    for name in (col.TIMESTAMP, col.RECEIVED_AT):
+        if name in events.columns:
+            stamps = pd.to_datetime(events[name], utc=True, errors="coerce").dropna()
+            if len(stamps):
+                break
+    span = (stamps.max() - stamps.min()).total_seconds() if len(stamps) else 0.0
+    for freq, seconds in (("10s", 10), ("1min", 60), ("5min", 300), ("15min", 900), ("1h", 3600), ("6h", 21600)):
+        if span / seconds <= 120:
+            return freq
+    return "1D"
+
+
+# --- tables ---------------------------------------------------------------------------------------
+def _cell(name: str, value) -> tuple[str, bool]:
+    """(text, is_number) of one table cell."""
+    if value is None or (not isinstance(value, str) and pd.api.types.is_scalar(value) and pd.isna(value)):
+        return "—", False
+    if isinstance(value, (bool, np.bool_)):
+        return ("yes" if value else "no"), False
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):,}", True
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        if math.isinf(value):
+            return ("∞" if value > 0 else "−∞"), True
+        if name in _PERCENT:
+            return f"{value:.1%}", True
+        if name in _P_VALUES:
+            return ("< 0.0001" if value < 1e-4 else f"{value:.4f}"), True
+        if name.endswith(_SECONDS_SUFFIXES) or name.startswith("km_"):
+            return f"{value:,.1f}", True
+        return f"{value:,.4g}", True
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat(), False
+    return str(value), False
+
+
+def _table(frame: pd.DataFrame, header: bool = True) -> str:
+    if frame.empty:
+        return '<p class="note">No rows.</p>'
+    rows = []
+    if header:
+        rows.append("<thead><tr>" + "".join(f"<th>{_esc(name)}</th>" for name in frame.columns) + "</tr></thead>")
+    body = []
+    for record in frame.itertuples(index=False, name=None):
+        cells = []
+        for name, value in zip(frame.columns, record, strict=True):
+            text, number = _cell(str(name), value)
+            cells.append(f'<td class="num">{_esc(text)}</td>' if number else f"<td>{_esc(text)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    rows.append("<tbody>" + "".join(body) + "</tbody>")
+    return "<table>" + "".join(rows) + "</table>"
+
+
+def _summary_table(summary: pd.DataFrame) -> str:
+    body = []
+    for item, value in zip(summary[ITEM], summary[VALUE], strict=True):
+        name = col.RATE if str(item).startswith("delivery rate") else str(item)
+        text, number = _cell(name, value)
+        cls = ' class="num"' if number else ""
+        body.append(f"<tr><th>{_esc(item)}</th><td{cls}>{_esc(text)}</td></tr>")
+    return "<table><tbody>" + "".join(body) + "</tbody></table>"
+
+
+def _section(table: Table, level: int = 3) -> str:
+    parts = [f'<h{level} id="{_esc(table.key.replace(" ", "-"))}">{_esc(table.title)}</h{level}>']
+    if table.note:
+        parts.append(f'<p class="note">{_esc(table.note)}</p>')
+    parts.append(_table(table.frame))
+    return "\n".join(parts)
+
+
+def render_html(content: ReportContent, figures: list[tuple[str, str]]) -> str:
+    """The report as one HTML5 document."""
+    period = "no timestamps"
+    if content.first_at is not None:
+        period = f"{_esc(_iso(content.first_at))} to {_esc(_iso(content.last_at))}"
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_esc(content.title)}</title>",
+        f"<style>{_STYLE}</style>",
+        "</head>",
+        "<body>",
+        f"<h1>{_esc(content.title)}</h1>",
+        f'<p class="meta">Generated {_esc(_iso(content.generated_at))} by skycore-lab '
+        f"{_esc(__version__)}. Data period (UTC): {period}.</p>",
+        "<h2>Summary</h2>",
+        _summary_table(content.summary),
+    ]
+    if content.notes:
+        out.append("<h3>Notes on the data</h3><ul>")
+        out.extend(f"<li>{_esc(note)}</li>" for note in content.notes)
+        out.append("</ul>")
+    out.append("<h2>Figures</h2>")
+    if not figures:
+        out.append('<p class="note">No figure: the data have no grouping or latency column.</p>')
+    for caption, png in figures:
+        out.append(
+            f'<figure><img src="data:image/png;base64,{png}" alt="{_esc(caption)}">'
+            f"<figcaption>{_esc(caption)}</figcaption></figure>"
+        )
+    out.append("<h2>Delivery rates</h2>")
+    out.extend(_section(table) for table in content.rates)
+    out.append("<h2>Latency</h2>")
+    out.append(_section(content.latency))
+    if content.comparisons is not None:
+        out.append("<h2>Comparisons</h2>")
+        out.append(_section(content.comparisons))
+    out.append("<h2>Definitions</h2><dl>")
+    for term, definition in DEFINITIONS.items():
+        out.append(f"<dt>{_esc(term)}</dt><dd>{_esc(definition)}</dd>")
+    out.append("</dl>")
+    out.append("</body>")
+    out.append("</html>")
+    return "\n".join(out) + "\n"

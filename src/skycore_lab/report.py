@@ -1,0 +1,271 @@
+"""Delivery reports: one call writes an HTML page, an Excel workbook, a CSV or a Parquet file.
+
+:func:`export_report` picks the format from the file's suffix. The HTML page
+and the workbook hold the same tables (computed once, by
+:mod:`skycore_lab.stats`); the HTML page adds the figures
+(:mod:`skycore_lab.plots`) and the definitions of every metric. CSV and
+Parquet hold the deliveries frame itself, for other tools.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+
+from . import columns as col
+from ._optional import require
+from ._report_content import (
+    COMPARISONS_KEY,
+    DEFAULT_WITHIN_S,
+    DEFINITIONS,
+    DELIVERIES_KEY,
+    ITEM,
+    SUMMARY_KEY,
+    VALUE,
+    ReportContent,
+    build_content,
+)
+from .exceptions import SkycoreValidationError
+
+__all__ = ["export_report", "REPORT_FORMATS", "EXCEL_MAX_ROWS"]
+
+#: Supported suffixes (case-insensitive) and what each writes.
+REPORT_FORMATS: dict[str, str] = {
+    ".html": "self-contained HTML report (figures inline, opens offline)",
+    ".xlsx": "Excel workbook: summary, rates by …, latency, [comparisons,] deliveries",
+    ".csv": "the deliveries frame, timestamps as ISO-8601 UTC",
+    ".parquet": "the deliveries frame, dtypes (categories, UTC timestamps) preserved",
+}
+#: Rows an Excel sheet can hold, header included.
+EXCEL_MAX_ROWS = 1_048_576
+
+_CSV_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_EXCEL_TIME_NOTE = (
+    "All timestamps are UTC. Excel cannot store a time zone: the cells hold UTC times without one."
+)
+
+
+def export_report(
+    deliveries: pd.DataFrame,
+    path: str | os.PathLike,
+    *,
+    events: pd.DataFrame | None = None,
+    title: str | None = None,
+    by: Sequence[str] | str = (col.CARRIER, col.ARM),
+    within_s: float = DEFAULT_WITHIN_S,
+    as_of=None,
+) -> Path:
+    """Write a delivery report; the suffix of ``path`` picks the format.
+
+    ``.html``
+        One self-contained HTML5 file: title, generation time (UTC), data
+        period, counts, delivery rates with Wilson intervals per ``by``
+        column (and across them), latency summary (naive and Kaplan–Meier
+        quantiles with bounds), arm comparisons when there is an ``arm``
+        column with two or more arms, figures (delivery rates, outcomes,
+        latency KM curve, postback timeline when ``events`` are given) as
+        inline PNG images, and the definition of every metric. No script and
+        nothing external: it opens offline. Every user-provided string
+        (title, carrier and arm names…) is HTML-escaped.
+    ``.xlsx`` (needs ``skycore-lab[excel]``)
+        Sheets ``summary`` (counts, period, the UTC note, definitions),
+        ``rates by <column>`` for each ``by`` column (plus one across them
+        when there are two or more), ``latency``, ``comparisons`` (only with
+        arms) and ``deliveries`` (every row of ``deliveries``). Excel cannot
+        store tz-aware times, so timestamps are written as naive UTC, as the
+        summary sheet says.
+    ``.csv``
+        The deliveries frame, one row per send; timestamps as ISO-8601 UTC
+        (``2024-05-01T12:00:03.250000Z``), missing values empty.
+    ``.parquet`` (needs ``skycore-lab[parquet]``)
+        The deliveries frame with its dtypes preserved (categories, UTC
+        timestamps, nullable strings).
+
+    Decisions: ``rates by arm`` is always present when ``"arm"`` is in
+    ``by``; without an arm column it holds one row over every send, its arm
+    labelled ``all sends (no arm column)``, so a workbook always has the
+    same sheets. A section that cannot be computed from the data (e.g. no
+    time columns for the latency summary) becomes a note in the report, not
+    a failed export. Warnings raised while computing (e.g.
+    :class:`~skycore_lab.stats.LatencyDataWarning`) are listed in the report
+    and re-emitted once each. The file is written to a temporary name and
+    renamed, so a failed export never leaves a half-written file or
+    clobbers an earlier report.
+
+    Parameters
+    ----------
+    deliveries : DataFrame
+        One row per send (:func:`skycore_lab.deliveries`), ``outcome``
+        needed for the HTML and Excel reports; an ``arm`` column (from an
+        experiment's manifest) adds the arm tables and comparisons.
+    path : str or path-like
+        Output file; its suffix (``.html``, ``.xlsx``, ``.csv``,
+        ``.parquet``, any case) picks the format. Its folder must exist.
+    events : DataFrame, optional
+        Postback events (:func:`skycore_lab.read_postbacks`): add the
+        timeline figure and widen the data period.
+    title : str, optional
+        Report title; default ``"MMS delivery report"``.
+    by : str or sequence of str, default ``("carrier", "arm")``
+        Columns to break delivery rates and latency down by. A missing
+        column is an error, except ``"arm"`` (see above).
+    within_s : float, default 300
+        Deadline of the ``delivered_within`` arm comparison, seconds.
+    as_of : timestamp-like, optional
+        When pending sends were last known pending (censoring time); default
+        the latest time in the data (see
+        :func:`skycore_lab.stats.censored_latencies`).
+
+    Returns
+    -------
+    Path
+        The file written.
+
+    Raises
+    ------
+    SkycoreValidationError
+        Unknown suffix (the message lists the supported ones), a ``by``
+        column missing, or unusable data (e.g. unknown outcomes); also a
+        ValueError.
+    ImportError
+        ``.xlsx`` without openpyxl or ``.parquet`` without pyarrow; the
+        message names the extra to install.
+
+    Examples
+    --------
+    >>> export_report(frame, "ddm-test.html", events=events, title="DDM timeout A/B")  # doctest: +SKIP
+    PosixPath('ddm-test.html')
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in REPORT_FORMATS:
+        raise SkycoreValidationError(
+            "path",
+            f"unknown report format {path.suffix or '(no suffix)'!r} in {str(path)!r}; "
+            f"supported suffixes: {', '.join(REPORT_FORMATS)}",
+        )
+    if not isinstance(deliveries, pd.DataFrame):
+        raise SkycoreValidationError("deliveries", f"expected a pandas DataFrame, got {type(deliveries).__name__}")
+    if suffix == ".csv":
+        return _atomic_write(path, lambda tmp: _csv_frame(deliveries).to_csv(tmp, index=False))
+    if suffix == ".parquet":
+        require("pyarrow", "parquet", "writing .parquet reports")
+        return _atomic_write(path, lambda tmp: deliveries.to_parquet(tmp, index=False, engine="pyarrow"))
+    if suffix == ".xlsx":
+        require("openpyxl", "excel", "writing .xlsx reports")
+        if len(deliveries) + 1 > EXCEL_MAX_ROWS:
+            raise SkycoreValidationError(
+                "deliveries",
+                f"{len(deliveries):,} rows do not fit an Excel sheet ({EXCEL_MAX_ROWS - 1:,} at most): "
+                "write .parquet or .csv instead",
+            )
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        content = build_content(deliveries, events=events, title=title, by=by, within_s=within_s, as_of=as_of)
+        figures = None
+        if suffix == ".html":
+            from ._report_html import draw_figures
+
+            figures = draw_figures(content, deliveries, events, as_of=as_of)
+    unique = list(dict.fromkeys((w.category, str(w.message)) for w in caught))
+    content = replace(content, notes=(*content.notes, *(message for _category, message in unique)))
+
+    if suffix == ".html":
+        from ._report_html import render_html
+
+        text = render_html(content, figures or [])
+        written = _atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    else:
+        written = _atomic_write(path, lambda tmp: _write_xlsx(content, deliveries, tmp))
+    for category, message in unique:
+        warnings.warn(message, category, stacklevel=2)
+    return written
+
+
+# --- writers ---------------------------------------------------------------------------------------
+def _atomic_write(path: Path, write) -> Path:
+    """Write via a temporary file in the same folder, then rename over ``path``."""
+    folder = path.parent if str(path.parent) else Path(".")
+    # keep the suffix: writers such as ExcelWriter check it
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=folder)
+    os.close(handle)
+    try:
+        write(tmp)
+        # mkstemp makes the file private (0600); give it an ordinary file's mode
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _umask() -> int:
+    try:  # Linux: read it without changing it (os.umask would, process-wide)
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o022
+
+
+def _utc_naive(frame: pd.DataFrame) -> pd.DataFrame:
+    """tz-aware datetime columns → naive UTC (Excel cannot store a time zone)."""
+    out = frame.copy()
+    for name in out.columns:
+        if isinstance(out[name].dtype, pd.DatetimeTZDtype):
+            out[name] = out[name].dt.tz_convert("UTC").dt.tz_localize(None)
+    return out
+
+
+def _csv_frame(deliveries: pd.DataFrame) -> pd.DataFrame:
+    """Datetime columns as ISO-8601 UTC text (naive ones taken as UTC)."""
+    out = deliveries.copy()
+    for name in out.columns:
+        dtype = out[name].dtype
+        if isinstance(dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(dtype):
+            stamps = pd.to_datetime(out[name], utc=True)
+            out[name] = stamps.dt.strftime(_CSV_TIME_FORMAT).where(stamps.notna(), None)
+    return out
+
+
+def _summary_sheet(content: ReportContent) -> pd.DataFrame:
+    rows = list(content.summary.itertuples(index=False, name=None))
+    rows.append(("timestamps", _EXCEL_TIME_NOTE))
+    rows.extend(("note", note) for note in content.notes)
+    rows.extend((f"definition: {term}", text) for term, text in DEFINITIONS.items())
+    return pd.DataFrame(rows, columns=[ITEM, VALUE])
+
+
+def _sheet_name(key: str) -> str:
+    for char in "[]:*?/\\":
+        key = key.replace(char, "_")
+    return key[:31]
+
+
+def _write_xlsx(content: ReportContent, deliveries: pd.DataFrame, tmp: str) -> None:
+    sheets: list[tuple[str, pd.DataFrame]] = [(SUMMARY_KEY, _summary_sheet(content))]
+    sheets.extend((table.key, table.frame) for table in content.rates)
+    sheets.append((content.latency.key, content.latency.frame))
+    if content.comparisons is not None:
+        sheets.append((COMPARISONS_KEY, content.comparisons.frame))
+    sheets.append((DELIVERIES_KEY, deliveries))
+    with pd.ExcelWriter(tmp, engine="openpyxl") as writer:
+        for key, frame in sheets:
+            name = _sheet_name(key)
+            _utc_naive(frame).to_excel(writer, sheet_name=name, index=False)
+            sheet = writer.sheets[name]
+            sheet.freeze_panes = "A2"
+            for index, column in enumerate(frame.columns, start=1):
+                letter = sheet.cell(row=1, column=index).column_letter
+                width = 60 if key == SUMMARY_KEY and column == VALUE else min(max(len(str(column)) + 2, 12), 40)
+                sheet.column_dimensions[letter].width = width
