@@ -54,6 +54,7 @@ _EXPORTS: dict[str, str] = {
     "compare_arms": "stats",
     "plan_sample_size": "stats",
     "power": "stats",
+    "adjust_p_values": "stats",
     "DdmExperiment": "experiment",
     "ExperimentResult": "experiment",
     # plots and reports
@@ -106,5 +107,5 @@ if TYPE_CHECKING:  # for IDEs and type checkers: the real imports
     from .receiver import PostbackReceiver
     from .report import export_report
     from .sandbox import Sandbox, Scenario
-    from .stats import censored_latencies, compare_arms, delivery_rates, latency_summary, plan_sample_size, power
+    from .stats import adjust_p_values, censored_latencies, compare_arms, delivery_rates, latency_summary, plan_sample_size, power
     from .widgets import LiveDashboard, SendWidget

@@ -1,0 +1,476 @@
+"""Notebook widgets: a form for one-off test sends, and a live delivery dashboard.
+
+>>> from skycore_lab import SendWidget
+>>> form = SendWidget()          # doctest: +SKIP
+>>> form                         # shows the form in a notebook cell  # doctest: +SKIP
+>>> form.history                 # this session's sends as a DataFrame  # doctest: +SKIP
+
+:class:`LiveDashboard` lives in :mod:`skycore_lab.dashboard` and is re-exported here.
+
+Decisions
+---------
+* **Validation reuses the client.** The form builds the arguments of
+  :meth:`SkycoreClient.send_saved_mms` and checks them with
+  :meth:`SendRequest.create` on every change, so the form and the client can
+  never disagree. The form adds only what a form has and the client cannot see:
+  duplicated slide numbers or data names (a mapping would silently keep one).
+* **Blank rows are ignored.** A slide row whose text is empty, or a data row
+  whose name and value are both empty, is left out of the request, so adding a
+  row and not filling it in never sends an empty replacement text.
+* **The API key never stays in the notebook.** ipywidgets can save widget
+  state (every ``value``) into the notebook file. The key typed into the
+  ``Password`` field is taken out of it at once (on Enter or leaving the
+  field), kept in a masking holder, and the field is cleared; a note says a key
+  is set. The key is never written into another widget, the history or a repr.
+* **POST/GET per send.** With a given client, a different method is sent by a
+  shallow copy of that client (same session and key) with the other method;
+  the client you passed is never modified.
+"""
+
+from __future__ import annotations
+
+import copy
+import html
+import os
+from datetime import datetime, timezone
+
+import ipywidgets as ipw
+import pandas as pd
+
+from . import columns as col
+from ._secrets import redact
+from .client import DDM, PRODUCTION_URL, SendRequest, SkycoreClient, _Secret, validate_number
+from .dashboard import LiveDashboard
+from .exceptions import (
+    SkycoreAPIError,
+    SkycoreError,
+    SkycoreTimeoutError,
+    SkycoreTransportError,
+    SkycoreValidationError,
+)
+
+__all__ = ["SendWidget", "LiveDashboard", "SEND_HISTORY_COLUMNS", "METHOD", "ERROR_MEANING"]
+
+METHOD = "method"  # request form: "post" or "get"
+ERROR_MEANING = "error_meaning"  # documented meaning of error_code, or the error message
+#: Columns of :attr:`SendWidget.history`, in order.
+SEND_HISTORY_COLUMNS: tuple[str, ...] = (
+    col.REQUESTED_AT, col.TO, col.MMS_ID, col.SENDER, METHOD, col.STATUS, col.TRACKING_ID,
+    col.ERROR_CODE, col.ERROR_INFO, ERROR_MEANING,
+)  # fmt: skip
+_HISTORY_SHOWN = 20
+_OK, _BAD = "color:#1a7f37", "color:#cf222e"
+_STYLE = {"description_width": "9em"}
+
+
+def _html(text: str, style: str = "") -> str:
+    return f'<span style="{style}">{html.escape(text)}</span>' if style else html.escape(text)
+
+
+def _make(cls: type[ipw.Widget], css: str, **kwargs) -> ipw.Widget:
+    widget = cls(**kwargs)
+    widget.add_class(css)  # stable hook for browser tests and notebook CSS
+    return widget
+
+
+def _text(description: str, css: str, placeholder: str = "", **kwargs) -> ipw.Text:
+    return _make(ipw.Text, css, description=description, placeholder=placeholder, style=_STYLE, **kwargs)
+
+
+def _close_tree(widget: ipw.Widget) -> None:
+    for child in getattr(widget, "children", ()):
+        _close_tree(child)
+    widget.close()
+
+
+class _Row:
+    """A form row: two Text fields and a Remove button."""
+
+    def __init__(self, kind: str, first: ipw.Text, second: ipw.Text):
+        self.fields = (first, second)
+        self.remove_button = _make(ipw.Button, "skycore-send-remove", description="Remove", icon="minus",
+                                   layout={"width": "7em"})  # fmt: skip
+        self.box = _make(ipw.HBox, f"skycore-send-{kind}-row", children=[first, second, self.remove_button])
+
+
+class _SlideRow(_Row):
+    """Custom text of one slide: ``slide`` number (validated by the client) and its new ``text``."""
+
+    def __init__(self, slide: int):
+        self.slide = _text("Slide", "skycore-send-slide-number", value=str(slide), layout={"width": "14em"})
+        self.text = _text("Text", "skycore-send-slide-text", "new text of this slide")
+        super().__init__("slide", self.slide, self.text)
+
+
+class _DataRow(_Row):
+    """One personalisation field: ``key`` (name) and ``value``."""
+
+    def __init__(self):
+        self.key = _text("Name", "skycore-send-data-key", "first_name")
+        self.value = _text("Value", "skycore-send-data-value")
+        super().__init__("data", self.key, self.value)
+
+
+class SendWidget:
+    """An ipywidgets form for one-off test sends of a saved MMS.
+
+    Parameters
+    ----------
+    client : SkycoreClient, optional
+        The client to send with. Without one the form shows an API URL field
+        (default ``$SKYCORE_API_URL``, else production), an API key
+        ``Password`` field and a *use sandbox* switch that starts a local
+        :class:`skycore_lab.Sandbox` and fills in its URL, key, shortcode and
+        MMS id. :meth:`close` stops a sandbox the form started.
+    postback_url : str, optional
+        Where that sandbox posts its notifications, e.g. a
+        :class:`skycore_lab.PostbackReceiver`'s ``url`` watched by a
+        :class:`LiveDashboard`.
+
+    Attributes
+    ----------
+    widget : ipywidgets.VBox
+        The whole form (DOM class ``skycore-send``); showing the object shows it.
+    mms_id, recipient, sender, campaign_ref, custom_subject : ipywidgets.Text
+    recipient_reason : ipywidgets.HTML
+        Why the recipient is (in)valid, updated as you type.
+    ddm_enabled, ddm_force : ipywidgets.Checkbox
+    ddm_title : ipywidgets.Text
+    ddm_text : ipywidgets.Textarea
+    ddm_timeout : ipywidgets.BoundedIntText
+        Minutes (platform default 5).
+    add_slide_button, add_data_button : ipywidgets.Button
+    slide_rows, data_rows : list
+        Rows with ``.slide``/``.text`` (resp. ``.key``/``.value``) Text widgets
+        and a ``.remove_button``.
+    method : ipywidgets.ToggleButtons
+        ``"post"`` or ``"get"``.
+    send_button : ipywidgets.Button
+        Disabled while the form is invalid; ``send_button.click()`` sends.
+    problems : ipywidgets.HTML
+        The first thing that makes the form invalid.
+    result : ipywidgets.HTML
+        Outcome of the last send: tracking id, or error code and meaning.
+    api_url, api_key, use_sandbox, key_status
+        Only without a client: Text, Password, Checkbox, HTML.
+
+    Notes
+    -----
+    Everything works headlessly: set the widgets' ``value`` and call
+    ``send_button.click()``. A send runs synchronously (one request, short).
+    """
+
+    def __init__(self, client: SkycoreClient | None = None, *, postback_url: str | None = None):
+        self._client = client
+        self._postback_url = postback_url
+        self._own_client: SkycoreClient | None = None
+        self._key = _Secret(None)
+        self._sandbox = None
+        self._saved_url, self._saved_key = "", _Secret(None)
+        self._rows: list[dict] = []
+        self.slide_rows: list[_SlideRow] = []
+        self.data_rows: list[_DataRow] = []
+
+        self.mms_id = _text("MMS id", "skycore-send-mms-id", "e.g. 1001")
+        self.recipient = _text("To", "skycore-send-recipient", "international digits, e.g. 17743199144")
+        self.recipient_reason = _make(ipw.HTML, "skycore-send-recipient-reason")
+        self.sender = _text("Shortcode", "skycore-send-sender", "e.g. 60856")
+        self.campaign_ref = _text("Campaign ref", "skycore-send-campaign-ref", "optional")
+        self.ddm_enabled = _make(ipw.Checkbox, "skycore-send-ddm-enabled", description="Send a DDM (Device Discovery "
+                                 "Message)", indent=False)  # fmt: skip
+        self.ddm_title = _text("DDM title", "skycore-send-ddm-title", "optional (platform default: Device Discovery)")
+        self.ddm_text = _make(ipw.Textarea, "skycore-send-ddm-text", description="DDM text", style=_STYLE)
+        self.ddm_timeout = _make(ipw.BoundedIntText, "skycore-send-ddm-timeout", value=5, min=0, max=10080,
+                                 description="DDM timeout (min)", style=_STYLE)  # fmt: skip
+        self.ddm_force = _make(ipw.Checkbox, "skycore-send-ddm-force", indent=False,
+                               description="Force the DDM even if the handset is cached")  # fmt: skip
+        self.custom_subject = _text("Subject", "skycore-send-custom-subject", "optional: replaces the MMS subject")
+        self.add_slide_button = _make(ipw.Button, "skycore-send-add-slide", description="Add slide text", icon="plus")
+        self.add_data_button = _make(ipw.Button, "skycore-send-add-data", description="Add data field", icon="plus")
+        self._slides_box, self._data_box = ipw.VBox(), ipw.VBox()
+        self.method = _make(ipw.ToggleButtons, "skycore-send-method", options=[("POST", "post"), ("GET", "get")],
+                            description="Method", value=client.method if client is not None else "post")
+        self.send_button = _make(ipw.Button, "skycore-send-button", description="Send", button_style="primary",
+                                 icon="paper-plane", disabled=True)  # fmt: skip
+        self.problems = _make(ipw.HTML, "skycore-send-problems")
+        self.result = _make(ipw.HTML, "skycore-send-result")
+        self._history_html = _make(ipw.HTML, "skycore-send-history")
+
+        connection: list[ipw.Widget] = []
+        if client is None:
+            url = os.environ.get("SKYCORE_API_URL") or PRODUCTION_URL
+            self.api_url = _text("API URL", "skycore-send-api-url", value=url, layout={"width": "40em"})
+            # continuous_update=False: take the key once typed (Enter/blur), not per keystroke.
+            self.api_key = _make(ipw.Password, "skycore-send-api-key", description="API key", style=_STYLE,
+                                 continuous_update=False, placeholder="paste the key, then Enter")
+            self.key_status = _make(ipw.HTML, "skycore-send-key-status")
+            self.use_sandbox = _make(ipw.Checkbox, "skycore-send-use-sandbox", indent=False,
+                                     description="Use a local sandbox (no real sends)")
+            self.api_key.observe(self._on_key, names="value")
+            self.use_sandbox.observe(self._on_sandbox, names="value")
+            self.api_url.observe(self._validate, names="value")
+            connection = [self.use_sandbox, self.api_url, ipw.HBox([self.api_key, self.key_status])]
+            if os.environ.get("SKYCORE_API_KEY"):
+                self._set_key(os.environ["SKYCORE_API_KEY"])
+
+        for widget in (self.mms_id, self.recipient, self.sender, self.campaign_ref, self.ddm_enabled, self.ddm_title,
+                       self.ddm_text, self.ddm_timeout, self.ddm_force, self.custom_subject, self.method):
+            widget.observe(self._validate, names="value")
+        self.add_slide_button.on_click(lambda _: self.add_slide())
+        self.add_data_button.on_click(lambda _: self.add_data())
+        self.send_button.on_click(lambda _: self.send())
+
+        heading = ipw.HTML("<b>Skycore test send</b>")
+        self.widget = ipw.VBox([
+            heading, *connection, self.mms_id, ipw.HBox([self.recipient, self.recipient_reason]), self.sender,
+            self.campaign_ref, self.ddm_enabled,
+            ipw.VBox([self.ddm_title, self.ddm_text, self.ddm_timeout, self.ddm_force]), self.custom_subject,
+            ipw.HTML("<b>Custom text per slide</b>"), self._slides_box, self.add_slide_button,
+            ipw.HTML("<b>Data fields</b>"), self._data_box, self.add_data_button,
+            self.method, self.problems, self.send_button, self.result, ipw.HTML("<b>Sends this session</b>"),
+            self._history_html,
+        ])  # fmt: skip
+        self.widget.add_class("skycore-send")
+        self._render_history()
+        self._validate()
+
+    # -- rows -----------------------------------------------------------------------
+    def add_slide(self, slide: int | None = None) -> _SlideRow:
+        """Add a custom-text row (slide number default: one past the highest) and return it."""
+        if slide is None:
+            numbers = [int(r.slide.value) for r in self.slide_rows if r.slide.value.strip().isdigit()]
+            slide = max(numbers, default=0) + 1
+        return self._add_row(_SlideRow(slide), self.slide_rows, self._slides_box)
+
+    def add_data(self) -> _DataRow:
+        """Add a data field row and return it."""
+        return self._add_row(_DataRow(), self.data_rows, self._data_box)
+
+    def _add_row(self, row: _Row, rows: list, box: ipw.VBox):
+        for widget in row.fields:
+            widget.observe(self._validate, names="value")
+        row.remove_button.on_click(lambda _: self._remove(rows, box, row))
+        rows.append(row)
+        box.children = [r.box for r in rows]
+        self._validate()
+        return row
+
+    def _remove(self, rows: list, box: ipw.VBox, row) -> None:
+        rows.remove(row)
+        box.children = [r.box for r in rows]
+        _close_tree(row.box)
+        self._validate()
+
+    # -- connection -------------------------------------------------------------------
+    def _set_key(self, key: str) -> None:
+        self._key = _Secret(key.strip())
+        self.key_status.value = _html("✓ API key set (field cleared: the key is not saved in the notebook)", _OK)
+
+    def _on_key(self, change) -> None:
+        if change["new"]:
+            self._set_key(change["new"])
+            self.api_key.value = ""  # never leave the key in widget state
+        self._validate()
+
+    def _on_sandbox(self, change) -> None:
+        if change["new"]:
+            try:
+                from .sandbox import Sandbox  # lazy: heavy, and optional for this form
+
+                sandbox = Sandbox(postback_url=self._postback_url).start()
+            except Exception as exc:  # show it, never raise into the widget callback
+                self.result.value = _html(f"Could not start the sandbox: {exc}", _BAD)
+                self.use_sandbox.value = False
+                return
+            self._sandbox = sandbox
+            self._saved_url = self.api_url.value
+            self.api_url.value = sandbox.url
+            self._saved_key, self._key = self._key, _Secret(sandbox.api_key)
+            self.key_status.value = _html("✓ sandbox key", _OK)
+            self.sender.value = self.sender.value or str(sandbox.shortcodes[0])
+            self.mms_id.value = self.mms_id.value or str(sandbox.mms_ids[0])
+        else:
+            if self._sandbox is None:
+                return
+            self._close_sandbox()
+            self.api_url.value = self._saved_url
+            self._key = self._saved_key
+            self.key_status.value = _html("✓ API key set", _OK) if self._key.reveal() else ""
+        for widget in (self.api_url, self.api_key):
+            widget.disabled = self._sandbox is not None
+        self._validate()
+
+    def _close_sandbox(self) -> None:
+        sandbox, self._sandbox = self._sandbox, None
+        if sandbox is not None:
+            sandbox.close()
+
+    def _client_for(self, method: str) -> SkycoreClient:
+        if self._client is not None:
+            if self._client.method == method:
+                return self._client
+            variant = copy.copy(self._client)  # shares session and key; the caller's client stays as it was
+            variant.method = method
+            variant._own_session = False  # closing the copy must never close the caller's session
+            return variant
+        url, key = self.api_url.value.strip(), self._key.reveal()
+        own = self._own_client
+        if own is None or own.base_url != url or own.method != method or own._api_key.reveal() != key:
+            if own is not None:
+                own.close()
+            self._own_client = own = SkycoreClient(key, url, method=method)
+        return own
+
+    # -- validation and sending ---------------------------------------------------------
+    def _arguments(self) -> dict:
+        """Keyword arguments of ``send_saved_mms``; raises SkycoreValidationError naming the first problem."""
+        if self._client is None:
+            if not self.api_url.value.strip():
+                raise SkycoreValidationError("api_url", "is empty")
+            if not self._key.reveal():
+                raise SkycoreValidationError("api_key", "enter the API key (then Enter), or use the sandbox")
+        slides = {row.slide.value: row.text.value for row in self.slide_rows if row.text.value}
+        if len(slides) != sum(1 for row in self.slide_rows if row.text.value):
+            raise SkycoreValidationError("custom_text", "the same slide number appears in two rows")
+        data = {}
+        for row in self.data_rows:
+            if not row.key.value.strip() and not row.value.value:
+                continue
+            if row.key.value in data:
+                raise SkycoreValidationError("data", f"field {row.key.value!r} appears in two rows")
+            data[row.key.value] = row.value.value
+        ddm = None
+        if self.ddm_enabled.value:
+            ddm = DDM(self.ddm_text.value, self.ddm_title.value or None, self.ddm_timeout.value, self.ddm_force.value)
+        arguments = dict(
+            mms_id=self.mms_id.value, to=self.recipient.value, sender=self.sender.value,
+            campaign_ref=self.campaign_ref.value or None, ddm=ddm, custom_text=slides,
+            custom_subject=self.custom_subject.value or None, data=data,
+        )  # fmt: skip
+        request = SendRequest.create(**arguments)
+        numbers = [slide for slide, _ in request.custom_text]
+        if len(set(numbers)) != len(numbers):
+            raise SkycoreValidationError("custom_text", "the same slide number appears in two rows")
+        return arguments
+
+    def _validate(self, _change=None) -> bool:
+        """Refresh the recipient's reason, the problem line and the Send button; True when sendable."""
+        number = self.recipient.value
+        if not number.strip():
+            self.recipient_reason.value = _html("required")
+        else:
+            try:
+                validate_number(number)
+                self.recipient_reason.value = _html("✓", _OK)
+            except SkycoreValidationError as exc:
+                self.recipient_reason.value = _html(f"✗ {exc.message}", _BAD)
+        for widget in (self.ddm_title, self.ddm_text, self.ddm_timeout, self.ddm_force):
+            widget.disabled = not self.ddm_enabled.value
+        try:
+            self._arguments()
+        except SkycoreValidationError as exc:
+            self.problems.value = _html(str(exc), _BAD)
+            self.send_button.disabled = True
+            return False
+        self.problems.value = ""
+        self.send_button.disabled = False
+        return True
+
+    def send(self) -> None:
+        """Send the form as it stands (what the Send button does); records the attempt in :attr:`history`."""
+        method = self.method.value
+        row = {col.REQUESTED_AT: datetime.now(timezone.utc), col.TO: self.recipient.value.strip(),
+               col.MMS_ID: self.mms_id.value.strip(), col.SENDER: self.sender.value.strip(), METHOD: method,
+               col.STATUS: None, col.TRACKING_ID: None, col.ERROR_CODE: None, col.ERROR_INFO: None,
+               ERROR_MEANING: None}  # fmt: skip
+        try:
+            arguments = self._arguments()
+            result = self._client_for(method).send_saved_mms(**arguments)
+        except SkycoreValidationError as exc:
+            self._fail(row, "Invalid", None, str(exc), None)
+        except SkycoreAPIError as exc:
+            meaning = exc.meaning or "no documented meaning"
+            self._fail(row, "Failure", exc.code, exc.info, meaning)
+        except SkycoreTransportError as exc:
+            status = "Unknown" if isinstance(exc, SkycoreTimeoutError) or exc.may_have_sent else "Error"
+            self._fail(row, status, None, str(exc), None)
+        except SkycoreError as exc:
+            self._fail(row, "Error", None, str(exc), None)
+        else:
+            row.update({col.REQUESTED_AT: result.requested_at, col.STATUS: "Success",
+                        col.TRACKING_ID: result.tracking_id, col.SENDER: result.sender, col.TO: result.to})
+            tracking = f"<code>{html.escape(result.tracking_id)}</code>"
+            where = _html(f" (to {result.to} from {result.sender})")
+            self.result.value = _html("✓ Sent: tracking id ", _OK) + tracking + where
+        self._rows.append(row)
+        self._render_history()
+
+    def _fail(self, row: dict, status: str, code: str | None, info: str, meaning: str | None) -> None:
+        info = redact(info or "", [self._key.reveal()])
+        row.update({col.STATUS: status, col.ERROR_CODE: code, col.ERROR_INFO: info, ERROR_MEANING: meaning})
+        if code:
+            same = info.strip(" .").lower() == (meaning or "").strip(" .").lower()
+            text = f"✗ {code}: {meaning}" + (f" — platform says: {info}" if info and not same else "")
+        else:
+            text = f"✗ {status}: {info}"
+        self.result.value = _html(text, _BAD)
+
+    # -- history --------------------------------------------------------------------------
+    @property
+    def history(self) -> pd.DataFrame:
+        """This session's send attempts, oldest first.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per click of Send, with :data:`SEND_HISTORY_COLUMNS`:
+
+            ==============  =============================================================
+            requested_at    UTC time of the request (``datetime64[us, UTC]``)
+            to              recipient as entered (as the platform echoed it on success)
+            mms_id          saved MMS id as entered
+            sender          shortcode: the one actually used on success, else as entered
+            method          ``post`` or ``get``
+            status          ``Success``, ``Failure`` (API error), ``Invalid`` (refused by the
+                            form, never sent), ``Error`` (not sent), ``Unknown`` (no answer
+                            after the request was written: it may have gone out)
+            tracking_id     on success, else missing
+            error_code      the API error code (``E110``...) on ``Failure``
+            error_info      the platform's ERRORINFO, or the error message
+            error_meaning   documented meaning of ``error_code`` (Appendix B)
+            ==============  =============================================================
+        """
+        frame = pd.DataFrame(self._rows, columns=list(SEND_HISTORY_COLUMNS))
+        frame[col.REQUESTED_AT] = pd.to_datetime(frame[col.REQUESTED_AT], utc=True).astype("datetime64[us, UTC]")
+        for name in SEND_HISTORY_COLUMNS[1:]:
+            frame[name] = frame[name].astype("str").where(frame[name].notna())
+        return frame
+
+    def _render_history(self) -> None:
+        if not self._rows:
+            self._history_html.value = _html("no sends yet")
+            return
+        shown = self.history.iloc[::-1].head(_HISTORY_SHOWN)
+        shown[col.REQUESTED_AT] = shown[col.REQUESTED_AT].dt.strftime("%H:%M:%S")
+        self._history_html.value = shown.to_html(index=False, na_rep="", escape=True, border=0)
+
+    # -- life cycle and display --------------------------------------------------------------
+    def close(self) -> None:
+        """Stop a sandbox this form started, close its own client and the widgets."""
+        self._close_sandbox()
+        if self._own_client is not None:
+            self._own_client.close()
+            self._own_client = None
+        _close_tree(self.widget)
+
+    def __repr__(self) -> str:
+        target = self._client.base_url if self._client is not None else self.api_url.value
+        return f"SendWidget(url={target!r}, sends={len(self._rows)}, sandbox={self._sandbox is not None})"
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
