@@ -46,7 +46,9 @@ _EXPORTS: dict[str, str] = {
     "PostbackParseWarning": "postbacks",
     "deliveries": "frames",
     "handset_profiles": "frames",
-    "read_sending_report": "frames",
+    "read_sending_report": "sending_report",
+    "ClockSkewWarning": "frames",
+    "SendingReportWarning": "sending_report",
     # statistics and experiments
     "delivery_rates": "stats",
     "latency_summary": "stats",
@@ -101,7 +103,8 @@ if TYPE_CHECKING:  # for IDEs and type checkers: the real imports
         SkycoreValidationError,
     )
     from .experiment import DdmExperiment, ExperimentResult
-    from .frames import deliveries, handset_profiles, read_sending_report
+    from .frames import ClockSkewWarning, deliveries, handset_profiles
+    from .sending_report import SendingReportWarning, read_sending_report
     from .plots import plot_delivery_rates, plot_handsets, plot_latency, plot_outcomes, plot_timeline
     from .postbacks import PostbackParseWarning, read_postbacks
     from .receiver import PostbackReceiver

@@ -61,7 +61,8 @@ def _listen(args) -> int:
     from .receiver import PostbackReceiver
 
     receiver = PostbackReceiver(args.log, host=args.host, port=args.port, token=args.token,
-                                rotate=args.rotate, max_bytes=args.max_bytes)
+                                rotate=args.rotate, max_bytes=args.max_bytes, max_body=args.max_body,
+                                rejects_log=args.rejects_log)
     receiver.start()
     print(f"postback receiver listening: {receiver.url}", flush=True)
     print(f"log: {args.log}. Ctrl-C stops.", flush=True)
@@ -152,7 +153,9 @@ def _parser() -> argparse.ArgumentParser:
     listen.add_argument("--port", type=int, default=0)
     listen.add_argument("--token", default=None, help="secret path token (/postbacks/<token>)")
     listen.add_argument("--rotate", choices=("size", "daily"), default=None)
-    listen.add_argument("--max-bytes", type=int, default=100 * 1024 * 1024)
+    listen.add_argument("--max-bytes", type=int, default=100 * 1024 * 1024, help="rotate size (with --rotate size)")
+    listen.add_argument("--max-body", type=int, default=64 * 1024, help="larger postbacks get 413")
+    listen.add_argument("--rejects-log", default=None, help="where non-postback bodies go")
     listen.set_defaults(run=_listen)
 
     send = commands.add_parser("send", help="send a saved MMS (API key from SKYCORE_API_KEY)")
