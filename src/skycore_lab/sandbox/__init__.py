@@ -1,0 +1,17 @@
+"""A local HTTP server that behaves like the Skycore platform (``sendSavedMMS`` + postbacks).
+
+* :class:`Sandbox` — the server (``with Sandbox(seed=0) as sb: ...``).
+* :class:`Scenario` — the documented, validated world description.
+* :class:`World` — the pure world model, usable without HTTP.
+* :class:`Account` — keys, shortcodes, saved MMS and campaigns of the sandbox account.
+"""
+
+from __future__ import annotations
+
+from .account import Account
+from .core import Sandbox
+from .scenario import DEFAULTS, Scenario
+from .world import DdmSettings, Notification, NumberProfile, SendSimulation, World, truth_frame
+
+__all__ = ["Sandbox", "Scenario", "World", "Account", "DdmSettings", "Notification", "NumberProfile",
+           "SendSimulation", "DEFAULTS", "truth_frame"]
