@@ -14,8 +14,9 @@ and writes, into the output directory:
 ``report.html`` and ``report.xlsx``
     the delivery report (:func:`skycore_lab.export_report`).
 
-The numbers are a fixed mix — mostly US, some Canadian and UK — drawn from
-the seed, so the sandbox spreads them over at least four carriers.
+The numbers are drawn from the seed by the sandbox world's country shares
+(mostly US, some Canadian and UK), over at least four carriers; 30 % of the
+handsets start cached, and postbacks are sometimes duplicated or out of order.
 """
 
 from __future__ import annotations
@@ -24,16 +25,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from . import columns as col
 
-__all__ = ["DemoResult", "demo_arms", "demo_numbers", "run_demo"]
+__all__ = ["DEMO_SCENARIO", "DemoResult", "demo_arms", "demo_numbers", "run_demo"]
 
-#: Country mix of the demo's numbers: (calling code, share).
-_COUNTRY_MIX = (("1", 0.86), ("1CA", 0.08), ("44", 0.06))
-_CANADIAN_AREA_CODES = ("416", "604", "514", "403", "613", "780", "902", "204")
+#: The demo's world: the sandbox defaults, with some handsets already cached
+#: (so the DDM arms show what eligibility means) and postbacks that are
+#: sometimes posted twice or out of order, as on the platform.
+DEMO_SCENARIO = {"warm_cache_share": 0.3, "postback": {"duplicate_rate": 0.02, "out_of_order_rate": 0.02}}
 DEFAULT_NUMBERS = 3000
 #: One simulated hour passes in 5 real seconds: the longest message life
 #: (carrier expiry plus postback retries) then fits well inside a minute.
@@ -53,29 +54,14 @@ def demo_arms():
 
 
 def demo_numbers(n: int, seed: int = 0) -> list[str]:
-    """``n`` distinct simulated mobile numbers (international digits), reproducible from ``seed``."""
-    rng = np.random.default_rng([seed, 17])
-    kinds = rng.choice([kind for kind, _ in _COUNTRY_MIX], size=n, p=[share for _, share in _COUNTRY_MIX])
-    numbers: list[str] = []
-    seen: set[str] = set()
-    for kind in kinds:
-        while True:
-            if kind == "44":
-                number = "447" + "".join(map(str, rng.integers(0, 10, 9)))
-            else:
-                if kind == "1CA":
-                    area = str(rng.choice(_CANADIAN_AREA_CODES))
-                else:  # US: area codes 201-989 except Canada's; ambiguity is the sandbox's job
-                    area = str(int(rng.integers(201, 990)))
-                    if area in _CANADIAN_AREA_CODES or area[1:] == "11":
-                        continue
-                exchange = str(int(rng.integers(200, 1000)))
-                number = "1" + area + exchange + f"{int(rng.integers(0, 10_000)):04d}"
-            if number not in seen:
-                seen.add(number)
-                numbers.append(number)
-                break
-    return numbers
+    """``n`` distinct simulated numbers (international digits), reproducible from ``seed``.
+
+    Drawn by the sandbox world's own country shares (mostly US, some
+    Canadian and UK), so true rates simulated for the same world match.
+    """
+    from .sandbox import World
+
+    return World(DEMO_SCENARIO, seed).sample_numbers(n)
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -145,7 +131,8 @@ def run_demo(out_dir: str | Path = "skycore-demo", *, numbers: int = DEFAULT_NUM
         stale.unlink()
     recipients = demo_numbers(numbers, seed)
     with PostbackReceiver(log_path) as receiver, \
-            Sandbox(seed=seed, time_scale=time_scale, postback_url=receiver.url) as sandbox:
+            Sandbox(seed=seed, time_scale=time_scale, postback_url=receiver.url,
+                    scenario=DEMO_SCENARIO) as sandbox:
         experiment = DdmExperiment(demo_arms(), mms_id=sandbox.mms_ids[0], sender=sandbox.shortcodes[0], seed=seed)
         with SkycoreClient(sandbox.api_key, sandbox.url) as client:
             experiment.run(client, recipients, progress=progress, concurrency=4)

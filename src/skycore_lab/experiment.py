@@ -309,16 +309,30 @@ class DdmExperiment:
             Change in delivery rate (absolute) the sample-size verdict plans for.
         """
         from .frames import deliveries as make_deliveries
-        from .stats import compare_arms, delivery_rates, latency_summary
 
         if self.manifest is None:
             raise SkycoreValidationError("manifest", "the experiment has not been run (or loaded) yet")
-        control = list(self.arms)[0] if control is None else control
-        if control not in self.arms:
-            raise SkycoreValidationError("control", f"{control!r} is not an arm ({', '.join(self.arms)})")
         sent = self.manifest[self.manifest[col.TRACKING_ID].notna()]
         frame = make_deliveries(events, sent)
         frame = frame[frame[col.ARM].notna()].reset_index(drop=True)
+        return self.analyze_deliveries(frame, control=control, alpha=alpha, within_s=within_s,
+                                       sequential=sequential, as_of=as_of, min_effect=min_effect)
+
+    def analyze_deliveries(self, frame: pd.DataFrame, *, control: str | None = None, alpha: float = 0.05,
+                           within_s: float = DEFAULT_WITHIN_S, sequential: bool = False, as_of=None,
+                           min_effect: float = DEFAULT_MIN_EFFECT) -> ExperimentResult:
+        """The analysis of :meth:`analyze`, on deliveries that already carry an ``arm`` column.
+
+        For deliveries from another source (a sending-statistics report
+        joined to the manifest, a CSV export); parameters as :meth:`analyze`.
+        """
+        from .stats import compare_arms, delivery_rates, latency_summary
+
+        control = list(self.arms)[0] if control is None else control
+        if control not in self.arms:
+            raise SkycoreValidationError("control", f"{control!r} is not an arm ({', '.join(self.arms)})")
+        if col.ARM not in frame.columns:
+            raise SkycoreValidationError(col.ARM, "deliveries need the arm of each send")
         rates = delivery_rates(frame, by=(col.ARM,), confidence=1 - alpha)
         latency = latency_summary(frame, by=(col.ARM,), column=col.TOTAL_LATENCY_S, confidence=1 - alpha,
                                   as_of=as_of)
@@ -342,7 +356,9 @@ class DdmExperiment:
             rows.append({col.ARM: name, "sends": len(sends), "ddm_requested": ddm is not None,
                          "ddm_sent": got_ddm,
                          "eligible_share": (got_ddm / len(sends)) if ddm is not None and len(sends) else math.nan})
-        return pd.DataFrame(rows, columns=list(ELIGIBILITY_COLUMNS))
+        table = pd.DataFrame(rows, columns=list(ELIGIBILITY_COLUMNS))
+        table["ddm_sent"] = table["ddm_sent"].astype("Int64")
+        return table
 
 
 @dataclass(frozen=True, repr=False, eq=False)
