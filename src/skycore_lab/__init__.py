@@ -44,6 +44,8 @@ _EXPORTS: dict[str, str] = {
     # parsing and frames
     "read_postbacks": "postbacks",
     "PostbackParseWarning": "postbacks",
+    "PostbackTail": "postbacks",
+    "events_from_bodies": "postbacks",
     "deliveries": "frames",
     "handset_profiles": "frames",
     "read_sending_report": "sending_report",
@@ -106,7 +108,7 @@ if TYPE_CHECKING:  # for IDEs and type checkers: the real imports
     from .frames import ClockSkewWarning, deliveries, handset_profiles
     from .sending_report import SendingReportWarning, read_sending_report
     from .plots import plot_delivery_rates, plot_handsets, plot_latency, plot_outcomes, plot_timeline
-    from .postbacks import PostbackParseWarning, read_postbacks
+    from .postbacks import PostbackParseWarning, PostbackTail, events_from_bodies, read_postbacks
     from .receiver import PostbackReceiver
     from .report import export_report
     from .sandbox import Sandbox, Scenario

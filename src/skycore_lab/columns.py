@@ -42,6 +42,7 @@ AGGREGATOR_ID = "aggregator_id"
 STATUS_DETAILS = "status_details"
 RECEIVED_AT = "received_at"
 SOURCE = "source"
+LINE = "line"  # 1-based line where the record starts in its source
 EXTRA = "extra"
 
 EVENT_COLUMNS: tuple[str, ...] = (

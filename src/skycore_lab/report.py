@@ -83,7 +83,7 @@ def export_report(
     ``.csv``
         The deliveries frame, one row per send; timestamps as ISO-8601 UTC
         (``2024-05-01T12:00:03.250000Z``), missing values empty.
-    ``.parquet`` (needs ``skycore-lab[parquet]``)
+    ``.parquet`` (pyarrow, a core dependency)
         The deliveries frame with its dtypes preserved (categories, UTC
         timestamps, nullable strings).
 

@@ -1,0 +1,179 @@
+"""Benchmark :func:`skycore_lab.read_postbacks` against per-record lxml parsing.
+
+Generates (or reuses) a receiver log of realistic sandbox-shaped postbacks
+with ``gen_postback_log.py``, then, in the same run:
+
+1. times ``read_postbacks`` end to end, file to finished typed DataFrame;
+2. times ``lxml.etree.fromstring`` on each record's body alone (just the
+   parse: no log decoding, no columns, no DataFrame) — the baseline;
+3. measures the peak memory of step 1 in a fresh subprocess (peak RSS,
+   ``VmHWM`` reset before the call, minus the resident size after imports) against the final
+   DataFrame's ``memory_usage(deep=True)`` and the read buffer.
+
+Prints records/s for both, their ratio, and the memory figures. The machine
+is shared, so absolute numbers are noisy; the ratio is measured in one run.
+
+Usage::
+
+    python benchmarks/bench_parser.py [--records 1000000] [--workdir DIR] [--threads N] [--no-memory]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import gen_postback_log  # noqa: E402  (benchmarks/ is not a package)
+
+_MEMORY_PROBE = r"""
+import gc, json, resource, sys
+from skycore_lab import postbacks
+postbacks._finish([], True)  # warm the lazy imports (reference tables, pandas internals)
+gc.collect()
+
+def high_water():
+    # VmHWM (peak RSS) of this process; ru_maxrss would include the parent's peak (kept across exec)
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+def rss():
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+
+with open("/proc/self/clear_refs", "w") as refs:
+    refs.write("5")  # reset VmHWM to the current RSS
+base = rss()
+frame = postbacks.read_postbacks(sys.argv[1], threads=int(sys.argv[2]) or None)
+peak = high_water()
+print(json.dumps({"base": base, "peak": peak, "frame": int(frame.memory_usage(deep=True).sum()), "rows": len(frame)}))
+"""
+
+
+def ensure_log(workdir: Path, records: int, seed: int = 0) -> Path:
+    """The benchmark log for ``records`` (generated once per workdir)."""
+    path = workdir / f"postbacks_{records}_{seed}.log"
+    if not path.exists():
+        tmp = path.with_suffix(".tmp")
+        gen_postback_log.generate(str(tmp), records, seed)
+        tmp.replace(path)
+    return path
+
+
+def time_read_postbacks(path: Path, threads: int | None = None, repeat: int = 1):
+    """Best-of-``repeat`` seconds for ``read_postbacks(path)``, and the frame."""
+    from skycore_lab.postbacks import read_postbacks
+
+    best, frame = float("inf"), None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        frame = read_postbacks(path, threads=threads)
+        best = min(best, time.perf_counter() - start)
+    return best, frame
+
+
+def record_bodies(path: Path) -> list[bytes]:
+    """The unescaped bodies of a receiver log (the lxml baseline's input)."""
+    from skycore_lab._logformat import decode_line
+
+    bodies = []
+    with open(path, "rb") as handle:
+        for line in handle:
+            if line.startswith(b"#") or not line.strip():
+                continue
+            bodies.append(decode_line(line)[2])
+    return bodies
+
+
+def time_lxml(bodies: list[bytes]) -> float:
+    """Seconds for ``lxml.etree.fromstring`` on every body, one by one."""
+    from lxml import etree
+
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    fromstring = etree.fromstring
+    start = time.perf_counter()
+    for body in bodies:
+        fromstring(body, parser)
+    return time.perf_counter() - start
+
+
+def measure_memory(path: Path, threads: int | None) -> dict:
+    """Peak memory of one ``read_postbacks`` run in a fresh interpreter."""
+    out = subprocess.run(
+        [sys.executable, "-c", _MEMORY_PROBE, str(path), str(threads or 0)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run(records: int, workdir: Path, threads: int | None = None, memory: bool = True, repeat: int = 1) -> dict:
+    """Run the whole benchmark; returns the measurements (also printed by :func:`main`)."""
+    from skycore_lab.postbacks import READ_BUFFER_BYTES
+
+    path = ensure_log(workdir, records)
+    size = path.stat().st_size
+    # memory first, in a fresh interpreter, while this process is still small
+    probe = measure_memory(path, threads) if memory else None
+    parse_s, frame = time_read_postbacks(path, threads, repeat)
+    bodies = record_bodies(path)
+    lxml_s = time_lxml(bodies)
+    result = {
+        "records": len(bodies),
+        "file_mb": size / 1e6,
+        "rows": len(frame),
+        "read_postbacks_s": parse_s,
+        "read_postbacks_per_s": len(bodies) / parse_s,
+        "lxml_s": lxml_s,
+        "lxml_per_s": len(bodies) / lxml_s,
+        "ratio": lxml_s / parse_s,
+        "frame_mb": frame.memory_usage(deep=True).sum() / 1e6,
+        "buffer_mb": READ_BUFFER_BYTES / 1e6,
+    }
+    del frame, bodies
+    if probe is not None:
+        result["peak_mb"] = (probe["peak"] - probe["base"]) / 1e6
+        result["peak_over_frame"] = (probe["peak"] - probe["base"]) / probe["frame"]
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--workdir", type=Path, default=None, help="where the log is kept (default: a temp dir)")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--repeat", type=int, default=1, help="best of N read_postbacks runs")
+    parser.add_argument("--no-memory", action="store_true")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = args.workdir or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        r = run(args.records, workdir, args.threads, not args.no_memory, args.repeat)
+    print(f"log: {r['records']:,} records, {r['file_mb']:.0f} MB -> {r['rows']:,} rows after dedupe")
+    print(f"read_postbacks (file -> typed DataFrame): {r['read_postbacks_s']:.2f} s, {r['read_postbacks_per_s']:,.0f} records/s")
+    print(f"lxml.etree.fromstring per record (parse only): {r['lxml_s']:.2f} s, {r['lxml_per_s']:,.0f} records/s")
+    print(f"ratio read_postbacks / lxml: {r['ratio']:.2f}x")
+    if "peak_mb" in r:
+        print(
+            f"memory: peak {r['peak_mb']:.0f} MB above baseline; final DataFrame {r['frame_mb']:.0f} MB "
+            f"(peak = {r['peak_over_frame']:.2f}x the frame); read buffer {r['buffer_mb']:.0f} MB"
+        )
+    print(f"(cpu count {os.cpu_count()}; load average {os.getloadavg()[0]:.1f} — shared machine, timings are noisy)")
+
+
+if __name__ == "__main__":
+    main()

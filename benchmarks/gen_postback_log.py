@@ -1,0 +1,159 @@
+"""Generate a realistic receiver log of sandbox-shaped postbacks, for benchmarks.
+
+Each simulated send yields the notifications the sandbox would post
+(N101 then N102/E102, sometimes a DDM N501/N502 first, sometimes the SMS
+fallback N101 SENTAS=SMS + SMS_MT N201/N202), one line-per-document XML
+bodies as lxml writes them (``<?xml version='1.0' encoding='UTF-8'?>`` then a
+newline, escaped ``\\n`` in the log), timestamps in local offsets (``-05:00``
+or a bare ``-04``), a few retried duplicates, arrivals slightly out of order.
+
+Usage::
+
+    python benchmarks/gen_postback_log.py OUT.log --records 1000000 [--seed 0] [--gzip]
+
+Bodies are built with string templates and ``xml.sax.saxutils.escape`` rather
+than lxml, only because building a million lxml trees would dominate the run;
+the bytes are what ``etree.tostring(..., xml_declaration=True)`` writes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import gzip
+import random
+from datetime import datetime, timedelta, timezone
+from xml.sax.saxutils import escape
+
+from skycore_lab import _codes
+from skycore_lab._logformat import HEADER, encode_record
+
+DECLARATION = "<?xml version='1.0' encoding='UTF-8'?>\n"
+FIELD_ORDER = (
+    "ORIGIN", "CODE", "STATUS", "SENTAS", "MMSID", "FROM", "TO", "TRACKINGID",
+    "SPID", "TIMESTAMP", "HANDSET", "AGGREGATORID", "STATUSDETAILS",
+)
+HANDSETS = (
+    "Apple iPhone 15", "Apple iPhone 14 Pro", "Samsung Galaxy S23", "Samsung SM-A536U",
+    "Google Pixel 8", "Motorola moto g stylus", "LG K51", "OnePlus Nord N20 5G",
+)
+# (spid, calling-code prefix of the recipients): US carriers, Canada/US shared, UK, Mexico.
+CARRIERS = (
+    ("0001100", "1"), ("0001650", "1"), ("0001770", "1"), ("0001950", "1"),
+    ("0044640", "44"), ("0052250", "52"),
+)
+US_AREAS = ("774", "212", "415", "312", "617", "416", "604")
+FAIL_DETAILS = ("Recipient blocked by mobile operator", "Handset not reachable", "Message expired")
+
+
+def postback_body(fields: dict[str, str]) -> bytes:
+    """One POSTBACK document as the sandbox writes it (declaration, one line)."""
+    inner = "".join(f"<{tag}>{escape(fields[tag])}</{tag}>" for tag in FIELD_ORDER if tag in fields)
+    return (DECLARATION + "<POSTBACK>" + inner + "</POSTBACK>").encode("utf-8")
+
+
+def _stamp(when: datetime, bare_hour: bool) -> str:
+    local = when.astimezone(timezone(timedelta(hours=-5)))
+    text = local.strftime("%Y-%m-%dT%H:%M:%S")
+    return text + ("-05" if bare_hour else "-05:00")
+
+
+def _number(rng: random.Random, prefix: str) -> str:
+    if prefix == "1":
+        return "1" + rng.choice(US_AREAS) + f"{rng.randrange(10**7):07d}"
+    return prefix + f"{rng.randrange(10**9):09d}"
+
+
+def notifications(rng: random.Random, send_no: int, start: datetime):
+    """Yield ``(event_time, fields)`` for one simulated send."""
+    spid, prefix = rng.choice(CARRIERS)
+    to = _number(rng, prefix)
+    tracking = base64.b64encode(f"MMS_{send_no}".encode()).decode()
+    base = {"MMSID": str(10000 + send_no % 50), "FROM": "12345", "TO": to, "TRACKINGID": tracking, "SPID": spid}
+    sent = start + timedelta(seconds=send_no * 0.05)
+    bare = rng.random() < 0.5
+    if rng.random() < 0.2:  # DDM first
+        yield sent, {"ORIGIN": _codes.ORIGIN_MMS, "CODE": _codes.N501, "STATUS": _codes.STATUS_TEXT[_codes.N501],
+                     **base, "TIMESTAMP": _stamp(sent, bare)}
+        ddm_at = sent + timedelta(seconds=rng.uniform(2, 60))
+        yield ddm_at, {"ORIGIN": _codes.ORIGIN_MMS, "CODE": _codes.N502,
+                       "STATUS": _codes.STATUS_TEXT[_codes.N502], **base,
+                       "TIMESTAMP": _stamp(ddm_at, bare), "HANDSET": rng.choice(HANDSETS)}
+        sent = ddm_at
+    roll = rng.random()
+    if roll < 0.1:  # SMS/xHTML fallback
+        yield sent, {"ORIGIN": _codes.ORIGIN_MMS, "CODE": _codes.N101, "STATUS": _codes.STATUS_TEXT[_codes.N101],
+                     "SENTAS": "SMS", **base, "TIMESTAMP": _stamp(sent, bare),
+                     "STATUSDETAILS": "Sent as SMS with a link to the xHTML page"}
+        done = sent + timedelta(seconds=rng.uniform(1, 30))
+        yield done, {"ORIGIN": _codes.ORIGIN_SMS, "CODE": _codes.N202, "STATUS": _codes.STATUS_TEXT[_codes.N202],
+                     **base, "TIMESTAMP": _stamp(done, bare), "AGGREGATORID": str(rng.randrange(1, 9))}
+        return
+    yield sent, {"ORIGIN": _codes.ORIGIN_MMS, "CODE": _codes.N101, "STATUS": _codes.STATUS_TEXT[_codes.N101],
+                 "SENTAS": "MMS", **base, "TIMESTAMP": _stamp(sent, bare)}
+    done = sent + timedelta(seconds=rng.uniform(3, 120))
+    if roll < 0.85:
+        yield done, {"ORIGIN": _codes.ORIGIN_MMS, "CODE": _codes.N102, "STATUS": _codes.STATUS_TEXT[_codes.N102],
+                     "SENTAS": "MMS", **base, "TIMESTAMP": _stamp(done, bare), "HANDSET": rng.choice(HANDSETS),
+                     "AGGREGATORID": str(rng.randrange(1, 9))}
+    elif roll < 0.97:
+        outcome = rng.choice(tuple(_codes.FAILED_STATUS_TEXT))
+        yield done, {"ORIGIN": _codes.ORIGIN_MMS, "CODE": _codes.E102, "STATUS": _codes.FAILED_STATUS_TEXT[outcome],
+                     "SENTAS": "MMS", **base, "TIMESTAMP": _stamp(done, bare),
+                     "AGGREGATORID": str(rng.randrange(1, 9)), "STATUSDETAILS": rng.choice(FAIL_DETAILS)}
+    # else: a carrier without delivery receipts: no final notification
+
+
+def generate(path: str, records: int, seed: int = 0, compress: bool = False) -> int:
+    """Write a receiver log with exactly ``records`` records; return the byte size written."""
+    rng = random.Random(seed)
+    start = datetime(2026, 3, 2, 14, 0, tzinfo=timezone.utc)
+    opener = gzip.open if compress else open
+    written = 0
+    send_no = 0
+    pending: list[tuple[datetime, bytes]] = []
+    with opener(path, "wb") as out:
+        out.write(HEADER)
+        buffer: list[bytes] = []
+        while written < records:
+            for event_at, fields in notifications(rng, send_no, start):
+                received = event_at + timedelta(seconds=rng.uniform(0.01, 0.5))
+                body = postback_body(fields)
+                pending.append((received, body))
+                if rng.random() < 0.02:  # a retry: same body, five minutes later
+                    pending.append((received + timedelta(minutes=5), body))
+            send_no += 1
+            # flush what can no longer be overtaken (keeps arrival order mostly sorted, bounded memory)
+            if len(pending) > 4096:
+                pending.sort(key=lambda item: item[0])
+                keep = pending[-2048:]
+                for received, body in pending[:-2048]:
+                    if written >= records:
+                        break
+                    buffer.append(encode_record(body, "198.51.100.7:443", received))
+                    written += 1
+                pending = keep
+                out.write(b"".join(buffer))
+                buffer.clear()
+        pending.sort(key=lambda item: item[0])
+        for received, body in pending:
+            if written >= records:
+                break
+            buffer.append(encode_record(body, "198.51.100.7:443", received))
+            written += 1
+        out.write(b"".join(buffer))
+    return written
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out")
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--gzip", action="store_true")
+    args = parser.parse_args(argv)
+    generate(args.out, args.records, args.seed, args.gzip)
+
+
+if __name__ == "__main__":
+    main()

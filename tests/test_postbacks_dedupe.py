@@ -1,0 +1,76 @@
+"""read_postbacks: retried duplicates, arrival order, out-of-order logs."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pandas as pd
+
+from skycore_lab import columns as col
+from skycore_lab._logformat import HEADER, encode_record
+from skycore_lab.postbacks import LINE, events_from_bodies, read_postbacks
+
+T0 = datetime(2026, 3, 2, 14, 0, tzinfo=timezone.utc)
+
+
+def _body(tracking: str | None, code: str, stamp: str, handset: str = "") -> bytes:
+    tid = f"<TRACKINGID>{tracking}</TRACKINGID>" if tracking else ""
+    extra = f"<HANDSET>{handset}</HANDSET>" if handset else ""
+    return f"<POSTBACK><ORIGIN>MMS_MT</ORIGIN><CODE>{code}</CODE>{tid}<TIMESTAMP>{stamp}</TIMESTAMP>{extra}</POSTBACK>".encode()
+
+
+def _log(tmp_path, records):
+    path = tmp_path / "dupes.log"
+    path.write_bytes(HEADER + b"".join(encode_record(body, "-", T0 + timedelta(seconds=s)) for body, s in records))
+    return path
+
+
+def test_retry_collapses_to_earliest_received(tmp_path):
+    n101 = _body("A", "N101", "2026-03-02T09:00:00-05:00")
+    n102 = _body("A", "N102", "2026-03-02T09:01:00-05:00")
+    # the retry of N101 is written *before* the original in the file (out of order)
+    path = _log(tmp_path, [(n101, 300), (n102, 61), (n101, 1), (n101, 600)])
+    frame = read_postbacks(path)
+    assert frame[col.CODE].tolist() == ["N101", "N102"]
+    assert frame[col.RECEIVED_AT].tolist() == [pd.Timestamp(T0 + timedelta(seconds=1)), pd.Timestamp(T0 + timedelta(seconds=61))]
+    assert frame[LINE].tolist() == [4, 3]
+    everything = read_postbacks(path, drop_duplicates=False)
+    assert len(everything) == 4
+    assert everything[col.RECEIVED_AT].is_monotonic_increasing  # arrival order
+
+
+def test_same_tracking_and_code_but_other_timestamp_is_kept(tmp_path):
+    path = _log(
+        tmp_path,
+        [(_body("A", "N502", "2026-03-02T09:00:00-05:00"), 1), (_body("A", "N502", "2026-03-02T09:00:09-05:00"), 2)],
+    )
+    assert len(read_postbacks(path)) == 2
+
+
+def test_offset_forms_of_the_same_instant_are_duplicates(tmp_path):
+    path = _log(
+        tmp_path,
+        [(_body("A", "N101", "2026-03-02T09:00:00-05:00"), 1), (_body("A", "N101", "2026-03-02T09:00:00-05"), 2)],
+    )
+    frame = read_postbacks(path)
+    assert len(frame) == 1 and frame[LINE].tolist() == [2]
+
+
+def test_rows_without_tracking_id_collapse_only_when_identical():
+    same = _body(None, "N301", "2026-03-02T09:00:00-05:00", "X")
+    other = _body(None, "N301", "2026-03-02T09:00:00-05:00", "Y")
+    frame = events_from_bodies([same, other, same])
+    assert frame[col.HANDSET].tolist() == ["X", "Y"]
+    sub_a = b"<POSTBACK><ORIGIN>SUB</ORIGIN><CODE>N301</CODE><MOBILE>1</MOBILE></POSTBACK>"
+    sub_b = b"<POSTBACK><ORIGIN>SUB</ORIGIN><CODE>N301</CODE><MOBILE>2</MOBILE></POSTBACK>"
+    assert len(events_from_bodies([sub_a, sub_b, sub_a])) == 2  # extra is compared too
+
+
+def test_files_without_arrival_times_keep_file_order(tmp_path):
+    a = tmp_path / "a.xml"
+    a.write_bytes(_body("B", "N102", "2026-03-02T09:05:00-05:00") + b"\n" + _body("B", "N101", "2026-03-02T09:00:00-05:00"))
+    log = _log(tmp_path, [(_body("C", "N101", "2026-03-02T09:00:00-05:00"), 5)])
+    frame = read_postbacks([a, log])
+    # logged rows (with received_at) first, then the rest in file order
+    assert frame[col.TRACKING_ID].tolist() == ["C", "B", "B"]
+    assert frame[col.CODE].tolist() == ["N101", "N102", "N101"]
