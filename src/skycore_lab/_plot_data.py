@@ -118,7 +118,7 @@ def outcome_shares(deliveries: pd.DataFrame, by: str) -> pd.DataFrame:
     order, then any unknown or missing outcome under its own label),
     ``count``, ``n`` (the group's sends) and ``share`` = count / n.
     """
-    groups = order(deliveries[by], by_count=True)
+    groups = order(deliveries[by], by_count=by != col.ARM)
     outcome = labels(deliveries[col.OUTCOME])
     extra = sorted(set(outcome) - set(col.OUTCOMES))
     counts = pd.crosstab(labels(deliveries[by]), outcome).reindex(

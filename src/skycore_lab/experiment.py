@@ -406,7 +406,12 @@ class ExperimentResult:
         return needed, smallest, control_rate
 
     def summary(self) -> str:
-        """Plain-language findings: which arm wins on what, with intervals."""
+        """Plain-language findings: which arm wins on what, with intervals.
+
+        Each interval is the plain 95 % (1 − alpha) interval of its own
+        comparison, while the verdict follows the Holm-adjusted p-value over
+        all arms; near the threshold the two can disagree, so both are named.
+        """
         level = f"{1 - self.alpha:.0%}"
         lines = [f"DDM experiment: {len(self.deliveries):,} sends in {len(self.design.arms)} arms; "
                  f"control arm {self.control!r}."]
@@ -425,8 +430,8 @@ class ExperimentResult:
             verdict = "a real difference" if row.significant else "no difference shown"
             lines.append(f"  {row.arm} vs {self.control}, {what}: {value(row.arm_estimate)} vs "
                          f"{value(row.control_estimate)}, difference {fmt(row.diff)} "
-                         f"({level} CI {fmt(row.ci_low)} to {fmt(row.ci_high)}; p = {row.p_adjusted:.3g}, "
-                         f"Holm-adjusted) — {verdict}.")
+                         f"({level} CI {fmt(row.ci_low)} to {fmt(row.ci_high)}, unadjusted; "
+                         f"p = {row.p_adjusted:.3g}, Holm-adjusted) — {verdict}.")
         for row in self.eligibility.itertuples(index=False):
             if row.ddm_requested:
                 lines.append(f"  {row.arm}: {row.ddm_sent:,} of {row.sends:,} sends got a DDM "

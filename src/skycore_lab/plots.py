@@ -236,7 +236,7 @@ def plot_delivery_rates(
     hue = _resolve_hue(deliveries, hue)
     tidy = data.rates_frame(deliveries, by, hue, confidence, exclude_pending)
 
-    groups = data.order(deliveries[by], by_count=True)
+    groups = data.order(deliveries[by], by_count=by != col.ARM)
     position = {group: i for i, group in enumerate(groups)}
     hues = data.order(deliveries[hue], by_count=False) if hue is not None else [data.SINGLE]
     width = 0.8 / len(hues)
