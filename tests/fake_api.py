@@ -7,7 +7,7 @@ import threading
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
-from skycore_lab._server import ServerThread
+from skycore_lab._server import ServerThread, read_body
 
 SUCCESS = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n<RESPONSE><STATUS>Success</STATUS><MMSID>{mms}</MMSID>'
@@ -48,12 +48,7 @@ class FakeAPI:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         record = Recorded(
             scope["method"], scope["path"], scope["query_string"].decode(),
             {k.decode().lower(): v.decode() for k, v in scope["headers"]}, body,

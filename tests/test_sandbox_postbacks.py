@@ -12,7 +12,7 @@ from lxml import etree
 
 from skycore_lab import _codes
 from skycore_lab import columns as col
-from skycore_lab._server import ServerThread
+from skycore_lab._server import ServerThread, read_body
 from skycore_lab.sandbox import Sandbox
 
 ORDER = ["ORIGIN", "CODE", "STATUS", "SENTAS", "MMSID", "FROM", "TO", "TRACKINGID", "SPID", "TIMESTAMP", "HANDSET",
@@ -31,12 +31,7 @@ class Sink:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         self.seen[body] += 1
         refuse = self.fail_first < 0 or self.seen[body] <= self.fail_first
         if not refuse:

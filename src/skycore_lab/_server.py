@@ -19,7 +19,7 @@ import time
 
 import uvicorn
 
-__all__ = ["ServerThread", "is_loopback"]
+__all__ = ["ServerThread", "is_loopback", "read_body"]
 
 
 def _have(module: str) -> bool:
@@ -28,6 +28,20 @@ def _have(module: str) -> bool:
     except ImportError:
         return False
     return True
+
+
+async def read_body(receive, limit: int | None = None) -> bytes | None:
+    """The whole body of an ASGI HTTP request; None once it exceeds ``limit`` bytes (stop reading)."""
+    parts, size = [], 0
+    while True:
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if limit is not None and size > limit:
+            return None
+        parts.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(parts)
 
 
 def is_loopback(host: str) -> bool:

@@ -25,16 +25,21 @@ XMLSyntaxError = etree.XMLSyntaxError
 _local = threading.local()
 
 
+#: lxml options that make parsing safe: no entities, no network, no DTD,
+#: no huge trees. Also for ``etree.iterparse`` (streaming readers).
+HARDENED_OPTIONS = dict(
+    resolve_entities=False,
+    no_network=True,
+    load_dtd=False,
+    dtd_validation=False,
+    huge_tree=False,
+    remove_comments=True,
+    remove_pis=True,
+)
+
+
 def _new_parser() -> etree.XMLParser:
-    return etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
-    )
+    return etree.XMLParser(**HARDENED_OPTIONS)
 
 
 def safe_parser() -> etree.XMLParser:

@@ -194,6 +194,29 @@ def _finish_delivery_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 # --- deliveries -------------------------------------------------------------------------------------
+def _timed_events(events: pd.DataFrame, code: pd.Series, keep: np.ndarray, names) -> tuple[pd.DataFrame, pd.Series]:
+    """The kept events' code, the named columns as text, and event time ``_T``; plus ``received_at``.
+
+    Event time is the platform's TIMESTAMP, the receiver's clock only when it
+    is missing (the documentation shows an E101 without TIMESTAMP).
+    """
+    frame = pd.DataFrame(index=pd.RangeIndex(int(keep.sum())))
+    frame[col.CODE] = code[keep].array
+    for name in names:
+        if name in events.columns:
+            frame[name] = _as_text(events[name][keep]).array
+        else:
+            frame[name] = pd.Series(pd.NA, index=frame.index, dtype="str")
+    stamp = _as_utc(events[col.TIMESTAMP][keep], f"events.{col.TIMESTAMP}")
+    if col.RECEIVED_AT in events.columns:
+        received = _as_utc(events[col.RECEIVED_AT][keep], f"events.{col.RECEIVED_AT}")
+        stamp = stamp.fillna(received)
+    else:
+        received = pd.Series(pd.NaT, index=stamp.index, dtype=DATETIME_DTYPE)
+    frame[_T] = stamp.array
+    return frame, received
+
+
 def _send_events(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.Index]:
     """The events that belong to sends, sorted by (send, time, code, received_at, other values).
 
@@ -203,23 +226,7 @@ def _send_events(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.Index]:
     code = _as_text(events[col.CODE]).str.upper()
     tracking_id = _as_text(events[col.TRACKING_ID])
     keep = (tracking_id.notna() & code.isin(_SEND_CODES)).to_numpy()
-
-    frame = pd.DataFrame(index=pd.RangeIndex(int(keep.sum())))
-    frame[col.CODE] = code[keep].array
-    for name in (col.STATUS, col.SENT_AS, col.HANDSET, *_IDENTITY_COLUMNS):
-        if name in events.columns:
-            frame[name] = _as_text(events[name][keep]).array
-        else:
-            frame[name] = pd.Series(pd.NA, index=frame.index, dtype="str")
-    # Event time: the platform's TIMESTAMP; the receiver's clock only when it is
-    # missing (the documentation shows an E101 without TIMESTAMP).
-    stamp = _as_utc(events[col.TIMESTAMP][keep], f"events.{col.TIMESTAMP}")
-    if col.RECEIVED_AT in events.columns:
-        received = _as_utc(events[col.RECEIVED_AT][keep], f"events.{col.RECEIVED_AT}")
-        stamp = stamp.fillna(received)
-    else:
-        received = pd.Series(pd.NaT, index=stamp.index, dtype=DATETIME_DTYPE)
-    frame[_T] = stamp.array
+    frame, received = _timed_events(events, code, keep, (col.STATUS, col.SENT_AS, col.HANDSET, *_IDENTITY_COLUMNS))
 
     send_number, tracking_ids = pd.factorize(tracking_id[keep], sort=False)
     # Sort once; every later "earliest"/"first non-missing" is then a
@@ -551,17 +558,8 @@ def handset_profiles(events: pd.DataFrame) -> pd.DataFrame:
     events = events.reset_index(drop=True)  # positional alignment below
     code = _as_text(events[col.CODE]).str.upper()
     keep = code.isin(_SEND_CODES).to_numpy()
-
-    frame = pd.DataFrame({col.CODE: code[keep].array})
-    for name in (col.TO, col.TRACKING_ID, col.HANDSET, col.CARRIER, col.COUNTRY, col.SPID):
-        if name in events.columns:
-            frame[name] = _as_text(events[name][keep]).array
-        else:
-            frame[name] = pd.Series(pd.NA, index=frame.index, dtype="str")
-    stamp = _as_utc(events[col.TIMESTAMP][keep], f"events.{col.TIMESTAMP}")
-    if col.RECEIVED_AT in events.columns:
-        stamp = stamp.fillna(_as_utc(events[col.RECEIVED_AT][keep], f"events.{col.RECEIVED_AT}"))
-    frame[_T] = stamp.array
+    frame, _ = _timed_events(events, code, keep,
+                             (col.TO, col.TRACKING_ID, col.HANDSET, col.CARRIER, col.COUNTRY, col.SPID))
 
     # Time order; equal times are ordered by their values, so the result does
     # not depend on the events' order.

@@ -40,6 +40,7 @@ from lxml import etree
 
 from . import columns as col
 from .exceptions import PostbackParseError
+from ._xml import HARDENED_OPTIONS
 from .frames import (
     DATETIME_DTYPE,
     NegativeLatency,
@@ -245,18 +246,7 @@ def _read(source, recover: bool) -> tuple[_Reader, str]:
     handle, name, close = _open(source)
     reader = _Reader()
     # The same hardening as skycore_lab._xml.safe_parser, in streaming form.
-    context = etree.iterparse(
-        handle,
-        events=("start", "end"),
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
-        recover=recover,
-    )
+    context = etree.iterparse(handle, events=("start", "end"), recover=recover, **HARDENED_OPTIONS)
     checked = False
     try:
         for event, element in context:

@@ -32,6 +32,7 @@ from urllib.parse import parse_qsl
 
 from lxml import etree
 
+from .._server import read_body
 from .._xml import XMLSyntaxError, parse_xml
 from ..reference import api_error_codes
 
@@ -153,15 +154,10 @@ class SandboxApp:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if len(body) > MAX_BODY:
-                await _reply(send, 413, b"request too large", [(b"content-type", b"text/plain")])
-                return
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive, MAX_BODY)
+        if body is None:
+            await _reply(send, 413, b"request too large", [(b"content-type", b"text/plain")])
+            return
         if scope["path"] != ENDPOINT_PATH:
             await _reply(send, 404, b"not found", [(b"content-type", b"text/plain")])
             return
