@@ -6,6 +6,8 @@ import re
 import tomllib
 from pathlib import Path
 
+import pytest
+
 import skycore_lab
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,3 +74,14 @@ def test_exceptions_share_one_root():
         value = getattr(skycore_lab, name)
         if isinstance(value, type) and issubclass(value, Exception) and not issubclass(value, Warning):
             assert issubclass(value, skycore_lab.SkycoreError), name
+
+
+@pytest.mark.slow
+def test_readme_notebook_example_runs(tmp_path, monkeypatch):
+    code = re.search(r"```python\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), re.S).group(1)
+    assert len(code.strip().splitlines()) <= 10
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert (tmp_path / "report.html").stat().st_size > 0
+    assert len(namespace["result"].deliveries) == 600

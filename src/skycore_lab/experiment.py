@@ -434,9 +434,10 @@ class ExperimentResult:
                          f"p = {row.p_adjusted:.3g}, Holm-adjusted) — {verdict}.")
         for row in self.eligibility.itertuples(index=False):
             if row.ddm_requested:
+                rest = "; the others' handsets were already cached" if row.ddm_sent < row.sends else ""
                 lines.append(f"  {row.arm}: {row.ddm_sent:,} of {row.sends:,} sends got a DDM "
-                             f"({row.eligible_share:.0%}); the rest were cached handsets. Comparisons are "
-                             "intention-to-treat (all sends as assigned).")
+                             f"({row.eligible_share:.0%}){rest}. Comparisons are intention-to-treat "
+                             "(all sends as assigned).")
         needed, smallest, control_rate = self.sample_verdict()
         enough = "large enough" if smallest >= needed else "too small"
         lines.append(f"  Sample: the smallest arm has {smallest:,} sends; detecting a {self.min_effect:.0%}-point "
