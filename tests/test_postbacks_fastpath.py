@@ -171,10 +171,36 @@ def test_log_fast_path_implies_lxml_accepts_and_agrees(body, remote):
         return
     slow = _lxml_fields(body)
     assert slow is not None, f"log fast path accepted what lxml rejects: {body!r}"
-    table, received_at, _ = fast_columns(data, starts, ends, fast)
+    table, received_at, _ = fast_columns(buffer, data, starts, ends, fast)
     assert received_at.to_pylist()[0] == pd.Timestamp("2026-03-02T14:00:00Z")
     got = tuple((table.column(tag)[0].as_py() or "").strip(" ") for tag in FIELD_TAGS)
     assert slow[1] is None and got == slow[0]
+
+
+@SETTINGS
+@given(st.lists(st.tuples(mutated_documents(), st.text(st.sampled_from("0123456789.:<>a "), max_size=4)), min_size=1, max_size=6))
+def test_log_fast_path_on_mixed_buffers_agrees_line_by_line(records):
+    """Several lines in one buffer: proven and unproven lines interleaved (the
+    unproven ones may hold any ``<``), each proven line's fields are its own."""
+    lines = [encode_record(body, remote, "2026-03-02T14:00:00.000000Z") for body, remote in records]
+    buffer = HEADER + b"".join(lines)
+    data = np.frombuffer(buffer, dtype=np.uint8)
+    ends = np.flatnonzero(data == 10)
+    starts = np.concatenate([[0], ends[:-1] + 1]).astype(np.int64)
+    fast = fast_lines(buffer, ends)
+    table, received_at, padded = fast_columns(buffer, data, starts, ends, fast)
+    assert table.num_rows == len(received_at) == int(fast.sum())
+    row = 0
+    for (body, _), proven in zip(records, fast[1:]):
+        if not proven:
+            continue
+        slow = _lxml_fields(body)
+        assert slow is not None and slow[1] is None
+        got = tuple((table.column(tag)[row].as_py() or "").strip(" ") for tag in FIELD_TAGS)
+        assert got == slow[0]
+        if not padded:
+            assert got == tuple(table.column(tag)[row].as_py() or "" for tag in FIELD_TAGS)
+        row += 1
 
 
 @settings(max_examples=100, deadline=None)

@@ -140,14 +140,17 @@ RECEIVED = "received"  # working column of a batch table: the log's received_at 
 BATCH_SCHEMA = pa.schema([(RECEIVED, pa.string()), *((tag, pa.string()) for tag in FIELD_TAGS)])
 TS_TYPE = pa.timestamp("us", tz="UTC")
 
-# (first, second character after "<") → index in FIELD_TAGS; STATUS/STATUSDETAILS
-# share "ST" and are told apart by the 7th character ("<STATUS>" vs "<STATUSD").
+# The two characters after "<" (as a little-endian uint16) → index in FIELD_TAGS, or
+# _ROOT for "<PO"(STBACK); STATUS/STATUSDETAILS share "ST" and are told apart by
+# the 7th character ("<STATUS>" vs "<STATUSD").
+_ROOT = len(FIELD_TAGS)
 _TAG_OF_PAIR = np.full(256 * 256, -1, dtype=np.int8)
 for _index, _tag in enumerate(FIELD_TAGS):
     if _tag != "STATUSDETAILS":
-        _TAG_OF_PAIR[ord(_tag[0]) * 256 + ord(_tag[1])] = _index
+        _TAG_OF_PAIR[ord(_tag[0]) + 256 * ord(_tag[1])] = _index
+_TAG_OF_PAIR[ord("P") + 256 * ord("O")] = _ROOT
 _I_STATUS, _I_STATUSDETAILS = FIELD_TAGS.index("STATUS"), FIELD_TAGS.index("STATUSDETAILS")
-_TAG_LENGTH = np.array([len(tag) for tag in FIELD_TAGS], dtype=np.int64)
+_SKIP = np.array([len(tag) + 2 for tag in FIELD_TAGS], dtype=np.int32)  # "<TAG>"
 
 
 def cut_strings(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> pa.Array:
@@ -183,44 +186,65 @@ def fast_lines(buffer: bytes, line_ends: np.ndarray) -> np.ndarray:
     return matched.to_numpy(zero_copy_only=False)
 
 
-def fast_columns(data: np.ndarray, line_starts: np.ndarray, line_ends: np.ndarray, fast: np.ndarray):
-    """Columns of the proven lines, cut from the buffer; also whether any text has edge spaces.
+def fast_columns(buffer: bytes, data: np.ndarray, line_starts: np.ndarray, line_ends: np.ndarray, fast: np.ndarray):
+    """Columns of the proven lines, taken from the buffer; also whether any text has edge spaces.
 
     On a proven line every ``<`` is markup (text, declaration, attributes and
-    the remote field hold none), and a field's text runs from its start
-    tag's ``>`` to the next ``<``: the positions of ``<`` are all we need.
+    the remote field hold none), the fields come in :data:`FIELD_TAGS` order
+    and a field's text runs from its start tag's ``>`` to the next ``<``: the
+    positions of ``<`` are all we need. They give, per (record, field) slot in
+    buffer order, the text's bounds and (up to the next text) the markup
+    between; one zero-copy Arrow string array over the buffer holds both
+    (an absent field is an empty string), and Arrow's ``take`` copies each
+    field's texts out into its column. Empty text is null.
     """
     count = int(np.count_nonzero(fast))
-    starts_of_fast = line_starts[fast]
-    columns = {RECEIVED: pa.nulls(count, pa.string())}  # read positionally instead:
-    received_at = fixed_stamps(data, starts_of_fast)
-    opens = np.flatnonzero(data == 60)
-    if len(opens) == 0:
-        opens = np.zeros(1, dtype=np.int64)  # keeps the arithmetic below valid (no field found)
-    last = len(data) - 1
-    tag = _TAG_OF_PAIR[data[np.minimum(opens + 1, last)].astype(np.intp) * 256 + data[np.minimum(opens + 2, last)]]
-    tag[(tag == _I_STATUS) & (data[np.minimum(opens + 7, last)] == ord("D"))] = _I_STATUSDETAILS
-    is_field = np.flatnonzero(tag >= 0)
-    line_of = np.searchsorted(line_ends, opens[is_field])
-    keep = fast[line_of]
-    is_field, line_of = is_field[keep], line_of[keep]
-    tag = tag[is_field]
-    row_of = (np.cumsum(fast) - 1)[line_of]
-    text_start = opens[is_field] + _TAG_LENGTH[tag] + 2
-    text_length = opens[np.minimum(is_field + 1, len(opens) - 1)] - text_start  # up to the end tag's "<"
-    nonempty = text_length > 0
-    edges = np.concatenate([data[text_start[nonempty]], data[text_start[nonempty] + text_length[nonempty] - 1]])
-    padded = bool((edges == 32).any())
-    order = np.argsort(tag, kind="stable")  # group by field, rows stay ascending
-    bounds = np.searchsorted(tag[order], np.arange(len(FIELD_TAGS) + 1))
+    received_at = fixed_stamps(data, line_starts[fast])
+    columns = {RECEIVED: pa.nulls(count, pa.string())}  # read positionally instead
+    is_open = data == 60
+    if count < len(fast):  # lines not proven: their "<" may be anything
+        is_open &= np.repeat(fast, line_ends - line_starts + 1)
+    opens = np.flatnonzero(is_open)
+    del is_open
+    if count == 0 or len(opens) == 0:
+        for name in FIELD_TAGS:
+            columns[name] = pa.nulls(count, pa.string())
+        return pa.table(columns, schema=BATCH_SCHEMA), received_at, False
+    small = len(data) < 2**31 - 2  # int32 offsets: half the memory traffic
+    kind = np.int32 if small else np.int64
+    opens = opens.astype(kind)
+    # the two characters after each "<", read as one little-endian uint16 (unaligned view);
+    # a proven line never ends in "<", so opens + 2 is inside the buffer
+    pairs = np.ndarray(shape=(len(data) - 1,), dtype="<u2", buffer=data, offset=0, strides=(1,))
+    tag = _TAG_OF_PAIR[pairs[opens + 1]]
+    status = np.flatnonzero(tag == _I_STATUS)
+    tag[status[data[opens[status] + 7] == 68]] = _I_STATUSDETAILS  # "<STATUSD"
+    row = np.cumsum(tag == _ROOT, dtype=kind)  # 1-based record of each "<" (one root per line)
+    field = np.flatnonzero(tag.view(np.uint8) < _ROOT)  # start tags of fields (-1 is 255)
+    field_tag = tag[field]
+    start = opens[field] + _SKIP[field_tag]
+    end = opens[field + 1]  # the end tag's "<"
+    padded = bool((data[start] == 32).any() or (data[end - 1] == 32).any())
+    slot = (row[field] - 1) * len(FIELD_TAGS) + field_tag
+    slot *= 2
+    del row, field, field_tag, tag, opens
+    # string 2k is the text of slot k, string 2k+1 the markup up to the next text
+    bounds = np.zeros(2 * len(FIELD_TAGS) * count + 1, dtype=kind)
+    bounds[slot] = start
+    bounds[slot + 1] = end
+    bounds[-1] = end[-1]
+    del start, end, slot
+    np.maximum.accumulate(bounds, out=bounds)  # absent slots: empty, where the previous ended
+    valid = np.packbits(bounds[1:] > bounds[:-1], bitorder="little")
+    texts = pa.Array.from_buffers(
+        pa.string() if small else pa.large_string(),
+        len(bounds) - 1,
+        [pa.py_buffer(valid), pa.py_buffer(bounds), pa.py_buffer(buffer)],
+    )
+    first = np.arange(0, len(bounds) - 1, 2 * len(FIELD_TAGS), dtype=kind)
     for index, name in enumerate(FIELD_TAGS):
-        which = order[bounds[index] : bounds[index + 1]]
-        starts = np.zeros(count, dtype=np.int64)
-        lengths = np.zeros(count, dtype=np.int64)
-        rows = row_of[which]
-        starts[rows] = text_start[which]
-        lengths[rows] = text_length[which]
-        columns[name] = cut_strings(data, starts, lengths)
+        values = texts.take(pa.array(first + 2 * index))
+        columns[name] = values if small else values.cast(pa.string())
     return pa.table(columns, schema=BATCH_SCHEMA), received_at, padded
 
 

@@ -254,6 +254,8 @@ class _Batch:
     extras: dict[int, dict] = field(default_factory=dict)  # row → extra
     padded: bool = True  # element text may carry spaces to strip
     received_at: pa.Array | None = None  # already typed (fast path); else parsed from the table
+    nullified: bool = False  # absent/empty texts are already null (fast path), not ''
+    line_count: int = 0  # lines in the buffer (receiver logs)
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -347,27 +349,28 @@ def _slow_log_line(raw: bytes) -> tuple[str, tuple[str, ...], dict | None] | Non
     return stamp, fields, extra
 
 
-def _log_batch(buffer: bytes, source: str, first_line: int, bad) -> _Batch:
+def _log_batch(buffer, source: str, first_line: int, bad) -> _Batch:
     """Parse a buffer of whole receiver-log lines (the hot path).
 
     Arrow's RE2 kernel proves which lines have the flat shape; numpy cuts
     their fields out of the buffer. No Python object is made per fast line.
     The other lines (header, blank, other shapes, bad records) are parsed one
-    by one and merged back in line order.
+    by one and merged back in line order. ``buffer`` is bytes-like (bytes,
+    or a memoryview of the reader's bytearray).
     """
-    if not buffer.endswith(b"\n"):
-        buffer += b"\n"
+    if len(buffer) and buffer[-1] != 10:  # an unterminated last line
+        buffer = bytes(buffer) + b"\n"
     data = np.frombuffer(buffer, dtype=np.uint8)
     line_ends = np.flatnonzero(data == 10)
     line_starts = np.concatenate([[0], line_ends[:-1] + 1]).astype(np.int64)
     fast = _fast_lines(buffer, line_ends)
-    table, received_at, padded = _fast_columns(data, line_starts, line_ends, fast)
+    table, received_at, padded = _fast_columns(buffer, data, line_starts, line_ends, fast)
     lines = np.flatnonzero(fast).astype(np.int64) + first_line
     if fast.all():
-        return _Batch(source, table, lines, padded=padded, received_at=received_at)
+        return _Batch(source, table, lines, padded=padded, received_at=received_at, nullified=True, line_count=len(line_ends))
     slow = _Rows(source)
     for i in np.flatnonzero(~fast).tolist():
-        raw = buffer[line_starts[i] : line_ends[i]]
+        raw = bytes(buffer[line_starts[i] : line_ends[i]])
         try:
             parsed = _slow_log_line(raw)
         except _BadRecord as exc:
@@ -377,7 +380,7 @@ def _log_batch(buffer: bytes, source: str, first_line: int, bad) -> _Batch:
             stamp, fields, extra = parsed
             slow.add(fields, extra, first_line + i, stamp)
     if not slow.rows:
-        return _Batch(source, table, lines, padded=padded, received_at=received_at)
+        return _Batch(source, table, lines, padded=padded, received_at=received_at, nullified=True, line_count=len(line_ends))
     slow_table = _rows_table(slow.rows)
     slow_received = _parse_timestamps(slow_table.column(_RECEIVED).combine_chunks())[0]
     merged_lines = np.concatenate([lines, np.asarray(slow.lines, dtype=np.int64)])
@@ -387,37 +390,44 @@ def _log_batch(buffer: bytes, source: str, first_line: int, bad) -> _Batch:
     position = np.empty(len(order), dtype=np.int64)
     position[order.to_numpy()] = np.arange(len(order))
     extras = {int(position[len(lines) + i]): e for i, e in slow.extras.items()}
-    return _Batch(source, merged, merged_lines[order.to_numpy()], extras, padded=True, received_at=merged_received)
+    return _Batch(
+        source, merged, merged_lines[order.to_numpy()], extras, padded=True, received_at=merged_received,
+        line_count=len(line_ends),
+    )
 
 
-def _iter_log_buffers(handle, buffer_bytes: int) -> Iterator[tuple[bytes, int]]:
-    """``(whole lines, number of the first)`` of a log, ``buffer_bytes`` at a time."""
+def _iter_log_buffers(handle, buffer_bytes: int) -> Iterator[memoryview]:
+    """Whole lines of a log, about ``buffer_bytes`` at a time, without copying them.
+
+    Each buffer is read straight into its own bytearray (after the previous
+    one's partial last line), so the worker that parses it owns it.
+    """
     carry = b""
-    line_no = 1
     while True:
-        block = handle.read(buffer_bytes)
-        if not block:
+        block = bytearray(len(carry) + buffer_bytes)
+        block[: len(carry)] = carry
+        size = len(carry) + (handle.readinto(memoryview(block)[len(carry) :]) or 0)
+        if size == len(carry):
             break
-        if carry:
-            block = carry + block
-        cut = block.rfind(b"\n")
+        cut = block.rfind(b"\n", 0, size)
         if cut < 0:
-            carry = block
+            carry = bytes(block[:size])
             continue
-        carry = block[cut + 1 :]
-        whole = block[: cut + 1] if carry else block
-        del block
-        yield whole, line_no
-        line_no += whole.count(b"\n")
+        carry = bytes(block[cut + 1 : size])
+        yield memoryview(block)[: cut + 1]
     if carry:
-        yield carry, line_no
+        yield memoryview(carry)
 
 
-def _log_part(buffer: bytes, source: str, first_line: int) -> tuple[_Part, list]:
-    """Worker: one log buffer to a typed part, bad records collected, not judged."""
+def _log_part(buffer, source: str) -> tuple[_Part, list, int]:
+    """Worker: one log buffer to a typed part, bad records collected, not judged.
+
+    Lines are numbered from 1 within the buffer; :func:`_log_parts` shifts them
+    (it knows the buffer's first line only once the earlier ones are parsed).
+    """
     bad = _BadCollector()
-    part = _typed_part(_log_batch(buffer, source, first_line, bad))
-    return part, bad.records
+    batch = _log_batch(buffer, source, 1, bad)
+    return _typed_part(batch), bad.records, batch.line_count
 
 
 def _log_parts(handle, source: str, bad: _BadLines, buffer_bytes: int, threads: int) -> Iterator[_Part]:
@@ -428,34 +438,35 @@ def _log_parts(handle, source: str, bad: _BadLines, buffer_bytes: int, threads: 
     file order, so ``"error"`` raises for the first one and a callable is
     always called from the caller's thread.
     """
+    done_lines = 0
+
+    def judged(result) -> _Part:
+        nonlocal done_lines
+        part, records, line_count = result
+        for raw, line, reason in records:
+            bad(raw, source, line + done_lines, reason)
+        if done_lines and part.length:
+            part.columns[LINE] = pc.add(part.columns[LINE], pa.scalar(done_lines, pa.int64()))
+        done_lines += line_count
+        return part
+
     if threads <= 1:
-        for buffer, first_line in _iter_log_buffers(handle, buffer_bytes):
-            part, records = _log_part(buffer, source, first_line)
-            for raw, line, reason in records:
-                bad(raw, source, line, reason)
-            yield part
+        for buffer in _iter_log_buffers(handle, buffer_bytes):
+            yield judged(_log_part(buffer, source))
         return
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="skycore-postbacks") as pool:
         pending: deque = deque()
-        buffers = _iter_log_buffers(handle, buffer_bytes)
         try:
-            for buffer, first_line in buffers:
-                pending.append(pool.submit(_log_part, buffer, source, first_line))
+            for buffer in _iter_log_buffers(handle, buffer_bytes):
+                pending.append(pool.submit(_log_part, buffer, source))
                 del buffer
                 while len(pending) >= threads:  # bound memory: one buffer per thread in flight
-                    yield _judged(pending.popleft(), source, bad)
+                    yield judged(pending.popleft().result())
             while pending:
-                yield _judged(pending.popleft(), source, bad)
+                yield judged(pending.popleft().result())
         finally:
             for future in pending:
                 future.cancel()
-
-
-def _judged(future, source: str, bad: _BadLines) -> _Part:
-    part, records = future.result()
-    for raw, line, reason in records:
-        bad(raw, source, line, reason)
-    return part
 
 
 # --- XML documents and form lines -------------------------------------------------------------
@@ -662,8 +673,9 @@ def _typed_part(batch: _Batch) -> _Part:
     else:
         received = table.column(_RECEIVED).chunk(0) if table.num_rows else pa.array([], pa.string())
         columns[col.RECEIVED_AT] = _parse_timestamps(received)[0]
-    for name in (*_STRING_COLUMNS, *_CATEGORICAL_FIELDS):
-        columns[name] = _nullify_empty(columns[name])
+    if not batch.nullified or batch.padded:  # trimming may have emptied a text
+        for name in (*_STRING_COLUMNS, *_CATEGORICAL_FIELDS):
+            columns[name] = _nullify_empty(columns[name])
     for name in (col.TO, col.SENDER):  # the rules forbid "+", reports show it anyway
         if len(columns[name]) and pc.any(pc.starts_with(columns[name], "+")).as_py():
             columns[name] = pc.utf8_ltrim(columns[name], "+")
@@ -671,10 +683,29 @@ def _typed_part(batch: _Batch) -> _Part:
     return _Part(columns, extras, batch.source, len(batch))
 
 
-def _categorical(chunked: pa.ChunkedArray) -> pd.Categorical:
-    encoded = pc.dictionary_encode(chunked.combine_chunks())
-    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
-    return pd.Categorical.from_codes(codes, categories=pd.Index(encoded.dictionary.to_pylist(), dtype=STRING_DTYPE))
+def _encode(values: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
+    """Integer codes (missing → -1) and the dictionary of strings, via Arrow's hash
+    kernel over the chunks as they are: no Python objects, no combined copy."""
+    if values.num_chunks == 0:
+        return np.zeros(0, dtype=np.int32), pa.array([], pa.string())
+    encoded = pc.dictionary_encode(values)
+    dictionary = encoded.chunk(encoded.num_chunks - 1).dictionary
+    if any(chunk.dictionary is not dictionary and not chunk.dictionary.equals(dictionary) for chunk in encoded.chunks):
+        encoded = encoded.unify_dictionaries()  # not expected: one hash table serves all chunks
+        dictionary = encoded.chunk(0).dictionary
+    codes = np.concatenate([pc.fill_null(chunk.indices, -1).to_numpy(zero_copy_only=False) for chunk in encoded.chunks])
+    return codes, dictionary
+
+
+def _categorical(codes: np.ndarray, dictionary: pa.Array) -> pd.Categorical:
+    """Categorical of codes into ``dictionary``, keeping only the categories used."""
+    used = np.bincount(codes + 1, minlength=len(dictionary) + 1)[1:] > 0
+    if not used.all():
+        remap = np.full(len(dictionary) + 1, -1, dtype=codes.dtype)
+        remap[1:][used] = np.arange(int(used.sum()), dtype=codes.dtype)
+        codes = remap[codes + 1]
+        dictionary = dictionary.filter(pa.array(used))
+    return pd.Categorical.from_codes(codes, categories=pd.Index(dictionary.to_pylist(), dtype=STRING_DTYPE))
 
 
 def _pad_spid(spid: str) -> str:
@@ -728,13 +759,9 @@ def _carrier_country(spid: pd.Categorical, to: pa.ChunkedArray) -> tuple[pd.Cate
     return categorical(carrier, carriers), categorical(country, countries)
 
 
-def _codes_of(values: pa.ChunkedArray) -> np.ndarray:
-    """Integer codes of strings (missing → -1), via Arrow: no Python objects."""
-    encoded = pc.dictionary_encode(values.combine_chunks())
-    return pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-
-
-def _keep_index(columns: dict[str, pa.ChunkedArray], extras: np.ndarray, drop_duplicates: bool) -> np.ndarray | None:
+def _keep_index(
+    columns: dict[str, pa.ChunkedArray], extras: np.ndarray, drop_duplicates: bool, codes: dict[str, np.ndarray]
+) -> np.ndarray | None:
     """Rows to keep, in output order (None: all, as they are).
 
     Arrival order: stable sort by ``received_at`` (missing last), so input
@@ -751,8 +778,8 @@ def _keep_index(columns: dict[str, pa.ChunkedArray], extras: np.ndarray, drop_du
     if not drop_duplicates or count < 2:
         return order
     rows = order if order is not None else np.arange(count)
-    tracking = _codes_of(columns[col.TRACKING_ID])[rows]
-    code = _codes_of(columns[col.CODE])[rows]
+    tracking = codes[col.TRACKING_ID].astype(np.int64)[rows]
+    code = codes[col.CODE].astype(np.int64)[rows]
     stamp = columns[col.TIMESTAMP].to_numpy().astype("datetime64[us]").view(np.int64)[rows]
     key = tracking * (int(code.max()) + 2) + code
     has_id = tracking >= 0
@@ -819,33 +846,51 @@ def _finish(parts: list[_Part], drop_duplicates: bool) -> pd.DataFrame:
     if len(extras) > 100_000:
         _release_freed_memory()
 
-    index = _keep_index(columns, extras, drop_duplicates)
-    taker = pa.array(index) if index is not None else None
-    if len(extras) > 100_000:
-        _release_freed_memory()  # the dedupe's hash tables
+    # dictionary-encode the categories (and the dedupe's tracking ids) before
+    # ordering: only integer codes are taken, on two threads (Arrow releases the GIL)
+    encoded = (*_CATEGORICAL_FIELDS, col.SPID, *((col.TRACKING_ID,) if drop_duplicates else ()))
+    with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
+        dictionaries = dict(zip(encoded, pool.map(lambda name: _encode(columns[name]), encoded)))
+        codes = {name: value[0] for name, value in dictionaries.items()}
+        index = _keep_index(columns, extras, drop_duplicates, codes)
+        codes.pop(col.TRACKING_ID, None)
+        dictionaries.pop(col.TRACKING_ID, None)
+        if len(extras) > 100_000:
+            _release_freed_memory()  # the dedupe's hash tables and sort keys
+        taker = pa.array(index) if index is not None else None
 
-    def pop(name: str) -> pa.ChunkedArray:
-        values = columns.pop(name)
-        return values.take(taker) if taker is not None else values
+        def strings(name: str) -> tuple[pd.api.extensions.ExtensionArray, pa.ChunkedArray]:
+            values = columns.pop(name)
+            values = values.take(taker) if taker is not None else values
+            return pd.array(values, dtype=STRING_DTYPE), values
 
-    data: dict[str, object] = {}
-    for name in _CATEGORICAL_FIELDS:
-        data[name] = _categorical(pop(name))
-    for name in _STRING_COLUMNS:
-        values = pop(name)
-        if name == col.SPID:
-            spid = _categorical(values)
-        elif name == col.TO:
-            to = values  # Arrow, for the ambiguous-SPID look-up (no Python strings)
-        data[name] = pd.array(values, dtype=STRING_DTYPE)
-        del values
+        data: dict[str, object] = {}
+        converted = pool.map(strings, [name for name in _STRING_COLUMNS if name != col.SPID])
+        for name in _CATEGORICAL_FIELDS:
+            columns.pop(name)
+            values, dictionary = dictionaries.pop(name)
+            data[name] = _categorical(values[index] if index is not None else values, dictionary)
+        columns.pop(col.SPID)
+        values, dictionary = dictionaries.pop(col.SPID)
+        spid = _categorical(values[index] if index is not None else values, dictionary)
+        for name, (values, arrow) in zip([name for name in _STRING_COLUMNS if name != col.SPID], converted):
+            data[name] = values
+            if name == col.TO:
+                to = arrow  # Arrow, for the ambiguous-SPID look-up (no Python strings)
+            del values, arrow
     padded = [_pad_spid(c) for c in spid.categories]
     if padded != list(spid.categories):
         spid = spid.rename_categories(padded) if len(set(padded)) == len(padded) else pd.Categorical(
             [_pad_spid(v) if isinstance(v, str) else v for v in spid]
         )
-        data[col.SPID] = pd.array(np.asarray(spid, dtype=object), dtype=STRING_DTYPE)
+    spid_codes = pa.array(spid.codes.astype(np.int32), mask=spid.codes < 0)
+    data[col.SPID] = pd.array(pa.array(list(spid.categories), pa.string()).take(spid_codes), dtype=STRING_DTYPE)
     data[col.CARRIER], data[col.COUNTRY] = _carrier_country(spid, to)
+
+    def pop(name: str) -> pa.ChunkedArray:
+        values = columns.pop(name)
+        return values.take(taker) if taker is not None else values
+
     for name in (col.TIMESTAMP, col.RECEIVED_AT):
         values = pop(name).to_numpy().astype("datetime64[us]")
         data[name] = pd.DatetimeIndex(values).tz_localize("UTC")
