@@ -256,7 +256,9 @@ def fixed_stamps(data: np.ndarray, starts: np.ndarray) -> pa.Array:
     """
     if len(starts) == 0:
         return pa.array([], TS_TYPE)
-    digits = data[starts[:, None] + np.arange(26)].astype(np.int64) - 48
+    # the 26 characters of each stamp: rows of a sliding-window view of the buffer
+    # (a row copy each, not 26 computed indices)
+    digits = np.lib.stride_tricks.sliding_window_view(data, 26)[starts].astype(np.int64) - 48
 
     def number(first: int, width: int) -> np.ndarray:
         value = np.zeros(len(starts), dtype=np.int64)
