@@ -17,21 +17,12 @@ import sys
 import time
 
 from skycore_lab import columns as col
-from skycore_lab._server import ServerThread
+from skycore_lab._server import ServerThread, read_body
 from skycore_lab.client import SkycoreClient
 from skycore_lab.sandbox import Sandbox
 
 _FIXED = (b'<?xml version="1.0" encoding="UTF-8"?>\n<RESPONSE><STATUS>Success</STATUS><MMSID>1001</MMSID>'
           b"<TRACKINGID>TU1TXzE=</TRACKINGID><TO>17743199144</TO><FROM>60856</FROM></RESPONSE>")
-
-
-async def _drain(receive) -> bytes:
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            return body
 
 
 class Sink:
@@ -43,7 +34,7 @@ class Sink:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return
-        self.bodies.append(await _drain(receive))
+        self.bodies.append(await read_body(receive))
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
         await send({"type": "http.response.body", "body": b"OK"})
 
@@ -51,7 +42,7 @@ class Sink:
 async def baseline_app(scope, receive, send):
     if scope["type"] != "http":
         return
-    await _drain(receive)
+    await read_body(receive)
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", b"text/xml"), (b"content-length", str(len(_FIXED)).encode())]})
     await send({"type": "http.response.body", "body": _FIXED})

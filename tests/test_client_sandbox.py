@@ -9,7 +9,7 @@ from lxml import etree
 
 from skycore_lab import _codes
 from skycore_lab import columns as col
-from skycore_lab._server import ServerThread
+from skycore_lab._server import ServerThread, read_body
 from skycore_lab.client import DDM, SkycoreClient
 from skycore_lab.exceptions import SkycoreAPIError, SkycoreRateLimitError, SkycoreValidationError
 from skycore_lab.sandbox import Sandbox
@@ -103,11 +103,7 @@ class Sink:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return
-        body, more = b"", True
-        while more:
-            message = await receive()
-            body, more = body + message.get("body", b""), message.get("more_body", False)
-        self.bodies.append(body)
+        self.bodies.append(await read_body(receive))
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 

@@ -79,16 +79,11 @@ def _control_index(order: list, control) -> int:
 
 
 # --- proportions ---------------------------------------------------------------------------
-def _wilson(successes: int, trials: int, confidence: float) -> tuple[float, float]:
-    ci = stats.binomtest(int(successes), int(trials)).proportion_ci(confidence_level=confidence, method="wilson")
-    return float(ci.low), float(ci.high)
-
-
 def _newcombe(x_c: int, n_c: int, x_a: int, n_a: int, confidence: float) -> tuple[float, float]:
     """Newcombe's hybrid score interval for p_arm − p_control, from two Wilson intervals."""
     p_c, p_a = x_c / n_c, x_a / n_a
-    low_c, high_c = _wilson(x_c, n_c, confidence)
-    low_a, high_a = _wilson(x_a, n_a, confidence)
+    low_c, high_c = _in.wilson(x_c, n_c, confidence)
+    low_a, high_a = _in.wilson(x_a, n_a, confidence)
     diff = p_a - p_c
     return (
         diff - math.sqrt((p_a - low_a) ** 2 + (high_c - p_c) ** 2),

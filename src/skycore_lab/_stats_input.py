@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from . import columns as col
 from .exceptions import SkycoreValidationError
@@ -51,6 +52,12 @@ def require(frame: pd.DataFrame, names: Sequence[str], why: str) -> None:
         if name not in frame.columns:
             have = ", ".join(map(str, frame.columns)) or "no columns"
             raise SkycoreValidationError(name, f"deliveries has no {name!r} column, needed {why} (it has: {have})")
+
+
+def wilson(successes: int, trials: int, confidence: float) -> tuple[float, float]:
+    """Wilson score interval of a proportion (scipy's binomtest)."""
+    ci = stats.binomtest(int(successes), int(trials)).proportion_ci(confidence_level=confidence, method="wilson")
+    return float(ci.low), float(ci.high)
 
 
 def check_level(value, field: str) -> float:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from . import _stats_input as _in
 from . import columns as col
@@ -174,11 +173,6 @@ def _groups(frame: pd.DataFrame, keys: tuple[str, ...]):
     return [(key if isinstance(key, tuple) else (key,), pos) for key, pos in grouped.indices.items()]
 
 
-def _wilson(successes: int, trials: int, confidence: float) -> tuple[float, float]:
-    ci = stats.binomtest(int(successes), int(trials)).proportion_ci(confidence_level=confidence, method="wilson")
-    return float(ci.low), float(ci.high)
-
-
 def delivery_rates(
     deliveries: pd.DataFrame, by=(col.CARRIER,), confidence: float = 0.95, exclude_pending: bool = False
 ) -> pd.DataFrame:
@@ -235,7 +229,7 @@ def delivery_rates(
         sent = n_delivered + n_failed + (0 if exclude_pending else n_pending)
         if sent == 0:
             continue
-        low, high = _wilson(n_delivered, sent, confidence)
+        low, high = _in.wilson(n_delivered, sent, confidence)
         rows.append((*key, sent, n_delivered, n_failed, n_pending, n_delivered / sent, low, high))
     result = pd.DataFrame(rows, columns=[*keys, *col.RATE_COLUMNS])
     return result.astype({col.SENT: "int64", col.DELIVERED: "int64", col.FAILED: "int64", col.PENDING: "int64"})
