@@ -1,13 +1,23 @@
 """Validating fast path for the common, flat POSTBACK document shape.
 
 Per-record lxml costs ~4-10 µs; a million records need less. The sandbox
-(and the platform) write flat documents in one field order, so one regular
-expression, run by Arrow's RE2 kernel over a whole buffer of receiver-log
-lines (no Python object per line), *proves* each line well-formed; the
-fields are then cut out of the buffer with numpy from the positions of the
-``<`` characters, which on a proven line are exactly the tag starts.
-Single documents (XML files, form bodies) use the same grammar compiled for
-Python's ``re`` (:data:`DOCUMENT`).
+(and the platform) write flat documents in one field order, so a buffer of
+receiver-log lines is *proven* well-formed line by line without a Python
+object per line, in two tiers:
+
+1. numpy (:func:`prove_lines`) proves the common pure-ASCII shape from
+   whole-buffer byte tests and the position and kind of every ``<``
+   (:func:`markup_kinds`); it is a strict subset of tier 2, which
+   ``tests/test_postbacks_proof.py`` checks with hypothesis, and costs less
+   than RE2's ~3 ns per byte;
+2. one regular expression (:data:`LOG_LINE_RE2`), run by Arrow's RE2 kernel
+   on the lines numpy did not prove, accepts the rarer flat shapes (other
+   declaration spellings, the schema attributes, non-ASCII text).
+
+The fields of proven lines are then cut out of the buffer with numpy from
+the positions of the ``<`` characters, which on a proven line are exactly
+the tag starts. Single documents (XML files, form bodies) use the same
+grammar compiled for Python's ``re`` (:data:`DOCUMENT`).
 
 The expressions accept only documents that are well-formed XML with nothing
 to decode, so lxml would accept them and read the same text:
@@ -46,10 +56,12 @@ __all__ = [
     "TS_TYPE",
     "document_fields",
     "log_line_pattern",
+    "markup_kinds",
+    "prove_lines",
+    "scan_markup",
     "fast_lines",
     "fast_columns",
     "fixed_stamps",
-    "cut_strings",
 ]
 
 #: The documented child elements, in the order the sandbox writes them.
@@ -140,99 +152,295 @@ RECEIVED = "received"  # working column of a batch table: the log's received_at 
 BATCH_SCHEMA = pa.schema([(RECEIVED, pa.string()), *((tag, pa.string()) for tag in FIELD_TAGS)])
 TS_TYPE = pa.timestamp("us", tz="UTC")
 
-# The two characters after "<" (as a little-endian uint16) → index in FIELD_TAGS, or
-# _ROOT for "<PO"(STBACK); STATUS/STATUSDETAILS share "ST" and are told apart by
-# the 7th character ("<STATUS>" vs "<STATUSD").
-_ROOT = len(FIELD_TAGS)
-_TAG_OF_PAIR = np.full(256 * 256, -1, dtype=np.int8)
+# --- markup of a buffer: what each "<" opens ---------------------------------------------------
+# Kinds: the declaration, the root's start and end tag, each field's start and end tag, other.
+MARKUP_DECL, MARKUP_OPEN, MARKUP_CLOSE = 0, 1, 2
+MARKUP_START = 3  # + index in FIELD_TAGS
+MARKUP_END = MARKUP_START + len(FIELD_TAGS)  # + index in FIELD_TAGS
+MARKUP_OTHER = MARKUP_END + len(FIELD_TAGS)
+_KINDS = MARKUP_OTHER + 1
+#: The declarations the numpy proof knows (lxml's and the sandbox's); the RE2
+#: expression accepts the other spellings.
+DECLARATIONS = (b"<?xml version='1.0' encoding='UTF-8'?>", b'<?xml version="1.0" encoding="UTF-8"?>')
+_MARKUPS = {MARKUP_DECL: b"<?xml version=", MARKUP_OPEN: b"<POSTBACK>", MARKUP_CLOSE: b"</POSTBACK>"}
 for _index, _tag in enumerate(FIELD_TAGS):
-    if _tag != "STATUSDETAILS":
-        _TAG_OF_PAIR[ord(_tag[0]) + 256 * ord(_tag[1])] = _index
-_TAG_OF_PAIR[ord("P") + 256 * ord("O")] = _ROOT
+    _MARKUPS[MARKUP_START + _index] = b"<%s>" % _tag.encode()
+    _MARKUPS[MARKUP_END + _index] = b"</%s>" % _tag.encode()
 _I_STATUS, _I_STATUSDETAILS = FIELD_TAGS.index("STATUS"), FIELD_TAGS.index("STATUSDETAILS")
-_SKIP = np.array([len(tag) + 2 for tag in FIELD_TAGS], dtype=np.int32)  # "<TAG>"
 
 
-def cut_strings(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> pa.Array:
-    """Arrow strings ``data[starts[i]:starts[i]+lengths[i]]``; length 0 → null."""
-    count = len(starts)
-    offsets = np.zeros(count + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    total = int(offsets[-1])
-    if total:
-        kind = np.int32 if len(data) < 2**31 - 1 and total < 2**31 - 1 else np.int64  # halves the memory traffic
-        index = np.repeat((starts - offsets[:-1]).astype(kind), lengths)
-        index += np.arange(total, dtype=kind)
-        values = data[index]
-    else:
-        values = np.zeros(0, dtype=np.uint8)
-    valid = lengths > 0
-    return pa.Array.from_buffers(
-        pa.string(),
-        count,
-        [pa.py_buffer(np.packbits(valid, bitorder="little")), pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(values)],
-        null_count=count - int(np.count_nonzero(valid)),
-    )
+def _key(markup: bytes) -> int:
+    return int.from_bytes(markup[1:4], "little")
 
 
-def fast_lines(buffer: bytes, line_ends: np.ndarray) -> np.ndarray:
-    """Which lines of ``buffer`` (each ending at ``line_ends``) the fast path proves."""
+def _perfect_hash() -> tuple[np.uint64, np.ndarray]:
+    """A multiply-shift hash of the three bytes after "<" with no collision among the
+    markups (STATUS and STATUSDETAILS share theirs: the 8th/9th byte tells them apart),
+    and its table of kinds. Any other bytes land on some kind and fail its template."""
+    keys: dict[int, int] = {}
+    for kind, markup in _MARKUPS.items():
+        keys.setdefault(_key(markup), kind)  # STATUS, not STATUSDETAILS
+    for multiplier in range(0x9E3779B97F4A7C15, 2**64, 2**40 + 2):  # deterministic search
+        slots = [((k * multiplier) % 2**64) >> 52 for k in keys]
+        if len(set(slots)) == len(slots):
+            table = np.full(4096, MARKUP_OTHER, dtype=np.int8)
+            table[slots] = list(keys.values())
+            return np.uint64(multiplier), table
+    raise AssertionError("no perfect hash")  # pragma: no cover - checked at import
+
+
+_HASH_MULTIPLIER, _KIND_OF_SLOT = _perfect_hash()
+# each kind's markup as two little-endian words and masks (16 bytes suffice but for
+# the declaration, whose rest is compared apart); OTHER never matches (no "<" is 0)
+_WORD = np.zeros((4, _KINDS), dtype=np.uint64)  # value 0, value 1, mask 0, mask 1
+_WORD[2, MARKUP_OTHER] = 0xFF
+_LENGTH = np.zeros(_KINDS, dtype=np.int32)
+for _kind, _markup in _MARKUPS.items():
+    _bytes = _markup.ljust(16, b"\0")
+    _mask = bytes(0xFF if i < len(_markup) else 0 for i in range(16))
+    _WORD[:, _kind] = [int.from_bytes(b, "little") for b in (_bytes[:8], _bytes[8:], _mask[:8], _mask[8:])]
+    _LENGTH[_kind] = len(_markup)
+_LENGTH[MARKUP_DECL] = len(DECLARATIONS[0])
+_SKIP = _LENGTH[MARKUP_START:MARKUP_END]  # "<TAG>": where a field's text starts
+
+
+def _words(data: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The 16 bytes at each (sorted) position as two little-endian uint64, zeros past the end."""
+    size = len(data)
+    inside = int(np.searchsorted(positions, size - 16, side="right"))
+    first = np.empty(len(positions), dtype=np.uint64)
+    second = np.empty(len(positions), dtype=np.uint64)
+    if inside:
+        view = np.ndarray(shape=(size - 7,), dtype="<u8", buffer=data, offset=0, strides=(1,))  # unaligned
+        head = positions[:inside]
+        first[:inside] = view[head]
+        second[:inside] = view[head + 8]
+    if inside < len(positions):  # the last few: from a zero-padded copy of the buffer's tail
+        base = max(0, size - 32)
+        tail = np.zeros(64, dtype=np.uint8)
+        tail[: size - base] = data[base:]
+        view = np.ndarray(shape=(57,), dtype="<u8", buffer=tail, offset=0, strides=(1,))
+        rest = positions[inside:] - base
+        first[inside:] = view[rest]
+        second[inside:] = view[rest + 8]
+    return first, second
+
+
+def _windows(data: np.ndarray, positions: np.ndarray, width: int) -> np.ndarray:
+    """The ``width`` bytes at each position, as rows. A position closer than
+    ``width`` to the end reads the last window instead: only lines too short
+    to be proven start there, and their other checks fail."""
+    if len(data) < width:
+        data = np.concatenate([data, np.zeros(width - len(data), dtype=np.uint8)])
+    view = np.lib.stride_tricks.sliding_window_view(data, width)
+    return view[np.minimum(positions, len(view) - 1)]
+
+
+def markup_kinds(data: np.ndarray, opens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The kind of markup each ``<`` at ``opens`` starts, and whether its bytes are exactly that markup.
+
+    The kind is a guess from the three bytes after ``<`` (exact on any
+    line the RE2 expression proved); the second array says whether the
+    whole markup, up to its ``>``, is there byte for byte (for a
+    declaration only its first 14 bytes: :func:`prove_lines` compares the rest).
+    """
+    first, second = _words(data, opens)
+    key = (first >> np.uint64(8)) & np.uint64(0xFFFFFF)
+    key *= _HASH_MULTIPLIER
+    key >>= np.uint64(52)
+    kind = _KIND_OF_SLOT[key.astype(np.intp)]
+    del key
+    status = np.flatnonzero(kind == MARKUP_START + _I_STATUS)
+    kind[status[(first[status] >> np.uint64(56)) == 68]] = MARKUP_START + _I_STATUSDETAILS  # "<STATUSD"
+    status = np.flatnonzero(kind == MARKUP_END + _I_STATUS)
+    kind[status[(second[status] & np.uint64(0xFF)) == 68]] = MARKUP_END + _I_STATUSDETAILS  # "</STATUSD"
+    first ^= _WORD[0][kind]
+    first &= _WORD[2][kind]
+    second ^= _WORD[1][kind]
+    second &= _WORD[3][kind]
+    first |= second
+    return kind, first == 0
+
+
+# --- numpy proof of the common log line --------------------------------------------------------
+# Which kind may follow which inside a line: declaration, root, fields in FIELD_TAGS order.
+_FOLLOWS = np.zeros(_KINDS * _KINDS, dtype=bool)
+_FOLLOWS[MARKUP_DECL * _KINDS + MARKUP_OPEN] = True
+_FOLLOWS[MARKUP_OPEN * _KINDS + MARKUP_CLOSE] = True
+for _index in range(len(FIELD_TAGS)):
+    _FOLLOWS[MARKUP_OPEN * _KINDS + MARKUP_START + _index] = True
+    _FOLLOWS[(MARKUP_START + _index) * _KINDS + MARKUP_END + _index] = True
+    _FOLLOWS[(MARKUP_END + _index) * _KINDS + MARKUP_CLOSE] = True
+    for _later in range(_index + 1, len(FIELD_TAGS)):
+        _FOLLOWS[(MARKUP_END + _index) * _KINDS + MARKUP_START + _later] = True
+_TEXT_FOLLOWS = np.zeros(_KINDS, dtype=bool)  # only a field's start tag is followed by text
+_TEXT_FOLLOWS[MARKUP_START:MARKUP_END] = True
+_STAMP_SHAPE = np.frombuffer(b"0000-00-00T00:00:00.000000Z", dtype=np.uint8)
+_STAMP_DIGIT = _STAMP_SHAPE == ord("0")
+# what may separate the declaration from the root in a log line: nothing, "\n", "\r\n" (escaped)
+_SEPARATORS = ((2, int.from_bytes(b"\\n", "little"), 0xFFFF), (4, int.from_bytes(b"\\r\\n", "little"), 0xFFFFFFFF))
+
+
+def prove_lines(
+    data: np.ndarray, line_starts: np.ndarray, line_ends: np.ndarray, opens: np.ndarray, kind: np.ndarray, exact: np.ndarray
+) -> np.ndarray:
+    """Which lines have the common shape exactly, proven with numpy alone.
+
+    A stricter subset of :data:`LOG_LINE_RE2` (``tests/test_postbacks_fastpath.py``
+    checks that it never proves a line RE2 rejects), for pure-ASCII lines:
+
+    * ``received_at`` in the fixed 27-character shape, a tab, a remote, a tab;
+    * then only whole markups of known kinds (:func:`markup_kinds`), in an
+      order :data:`_FOLLOWS` allows, starting with one of
+      :data:`DECLARATIONS` or the root and ending with ``</POSTBACK>`` just
+      before the LF; between markups nothing, except a field's text and
+      the escaped newline after the declaration;
+    * and no other "bad" byte in the line: every byte outside the printable
+      ASCII range, ``&``, ``\\`` or ``>`` is one of the two tabs, the LF, a
+      markup's own ``>`` or the separator's backslashes — counted per line,
+      so the text, the remote and the stamp hold none.
+
+    ``opens`` are the positions of every ``<`` in ``data``; ``kind`` and
+    ``exact`` come from :func:`markup_kinds`.
+    """
+    lines = len(line_ends)
+    if lines == 0 or len(opens) == 0:
+        return np.zeros(lines, dtype=bool)
+    first = np.searchsorted(opens, line_starts)  # each line's first "<" (an index into opens)
+    count = np.diff(first, append=len(opens))
+    end = opens + _LENGTH[kind]  # one past each markup
+    nxt = np.empty_like(kind)
+    nxt[:-1] = kind[1:]
+    nxt[-1] = MARKUP_OTHER
+    gap = np.zeros(len(opens), dtype=end.dtype)
+    np.subtract(opens[1:], end[:-1], out=gap[:-1])
+    step = _FOLLOWS[kind.astype(np.intp) * _KINDS + nxt]
+    step &= (gap == 0) | _TEXT_FOLLOWS[kind]
+    has = count >= 2
+    head = np.where(has, first, 0)
+    last = np.where(has, first + count - 1, 0)
+    body = opens[head].astype(np.int64)
+    head_kind = kind[head]
+    proven = has & (kind[last] == MARKUP_CLOSE) & (end[last] == line_ends)
+    proven &= ((head_kind == MARKUP_OPEN) | (head_kind == MARKUP_DECL)) & (body - 1 > line_starts + 27)
+    proven &= (data[np.maximum(body - 1, 0)] == 9) & (data[np.minimum(line_starts + 27, len(data) - 1)] == 9)
+    step[last[has]] = True  # a line's last markup has no successor in the line
+    separator = np.zeros(lines, dtype=np.int64)  # backslashes between declaration and root
+    declared = np.flatnonzero(proven & (head_kind == MARKUP_DECL))
+    if len(declared):
+        text = _windows(data, body[declared], len(DECLARATIONS[0]))
+        whole = np.zeros(len(declared), dtype=bool)
+        for declaration in DECLARATIONS:
+            whole |= (text == np.frombuffer(declaration, dtype=np.uint8)).all(axis=1)
+        after = end[head[declared]]
+        width = gap[head[declared]]
+        following, _ = _words(data, np.minimum(after, len(data) - 1))
+        fits = width == 0
+        for size, value, mask in _SEPARATORS:
+            matched = (width == size) & ((following & np.uint64(mask)) == value)
+            separator[declared[matched]] = size // 2
+            fits |= matched
+        proven[declared] = whole & fits & (kind[head[declared] + 1] == MARKUP_OPEN)
+        step[head[declared]] = True  # checked here: the step rule wants no gap
+    candidates = np.flatnonzero(proven)
+    stamps = _windows(data, line_starts[candidates], len(_STAMP_SHAPE))
+    shaped = np.where(_STAMP_DIGIT, stamps - np.uint8(48) < 10, stamps == _STAMP_SHAPE).all(axis=1)
+    proven[candidates[~shaped]] = False
+    bad = data - np.uint8(32) > 94  # controls, DEL and every non-ASCII byte
+    bad |= data == 38
+    bad |= data == 92
+    bad |= data == 62
+    at_bad = np.flatnonzero(bad)
+    del bad
+    bad_count = np.diff(np.searchsorted(at_bad, line_starts), append=len(at_bad))
+    proven &= bad_count == 3 + count + separator
+    step &= exact
+    failed = np.flatnonzero(~step)
+    proven[np.searchsorted(first, failed, side="right") - 1] = False
+    return proven
+
+
+def scan_markup(data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every ``<`` of a buffer: its position, its kind and whether it is exact (:func:`markup_kinds`)."""
+    opens = np.flatnonzero(data == 60)
+    if len(data) < 2**31 - 16:
+        opens = opens.astype(np.int32)  # half the memory traffic of every later step
+    kind, exact = markup_kinds(data, opens)
+    return opens, kind, exact
+
+
+def fast_lines(buffer, line_ends: np.ndarray, markup: tuple | None = None) -> np.ndarray:
+    """Which lines of ``buffer`` (each ending at ``line_ends``) the fast path proves.
+
+    numpy proves the common pure-ASCII shape (:func:`prove_lines`); the
+    lines it does not prove (other declarations, attributes on the root,
+    non-ASCII text, the header, bad records) are given to the RE2
+    expression. ``markup`` is :func:`scan_markup`'s result, if already made.
+    """
+    data = np.frombuffer(buffer, dtype=np.uint8)
+    line_starts = np.zeros(len(line_ends), dtype=np.int64)
+    line_starts[1:] = line_ends[:-1] + 1
+    opens, kind, exact = markup if markup is not None else scan_markup(data)
+    fast = prove_lines(data, line_starts, line_ends, opens, kind, exact)
+    rest = np.flatnonzero(~fast)
+    if len(rest) == 0:
+        return fast
     offsets = np.concatenate([[0], line_ends + 1]).astype(np.int64)
     lines = pa.Array.from_buffers(pa.large_binary(), len(line_ends), [None, pa.py_buffer(offsets), pa.py_buffer(buffer)])
+    if len(rest) < len(fast):
+        lines = lines.take(pa.array(rest))
     try:
         matched = pc.match_substring_regex(lines.cast(pa.large_string()), LOG_LINE_RE2)
     except pa.ArrowInvalid:  # invalid UTF-8 somewhere: only pure-ASCII lines go fast
         matched = pc.match_substring_regex(lines, LOG_LINE_RE2_ASCII)
-    return matched.to_numpy(zero_copy_only=False)
+    fast[rest] = matched.to_numpy(zero_copy_only=False)
+    return fast
 
 
-def fast_columns(buffer: bytes, data: np.ndarray, line_starts: np.ndarray, line_ends: np.ndarray, fast: np.ndarray):
+def fast_columns(
+    buffer, data: np.ndarray, line_starts: np.ndarray, line_ends: np.ndarray, fast: np.ndarray, markup: tuple | None = None
+):
     """Columns of the proven lines, taken from the buffer; also whether any text has edge spaces.
 
     On a proven line every ``<`` is markup (text, declaration, attributes and
-    the remote field hold none), the fields come in :data:`FIELD_TAGS` order
-    and a field's text runs from its start tag's ``>`` to the next ``<``: the
-    positions of ``<`` are all we need. They give, per (record, field) slot in
-    buffer order, the text's bounds and (up to the next text) the markup
-    between; one zero-copy Arrow string array over the buffer holds both
-    (an absent field is an empty string), and Arrow's ``take`` copies each
-    field's texts out into its column. Empty text is null.
+    the remote field hold none) and its kind (:func:`markup_kinds`) is
+    exact, the fields come in :data:`FIELD_TAGS` order and a field's text
+    runs from its start tag's ``>`` to the next ``<``. The positions of the
+    start tags give, per (record, field) slot in buffer order, the text's
+    bounds and (up to the next text) the markup between; one zero-copy
+    Arrow string array over the buffer holds both (an absent field is an
+    empty string), and Arrow's ``take`` copies each field's texts out into
+    its column. Empty text is null.
     """
     count = int(np.count_nonzero(fast))
     received_at = fixed_stamps(data, line_starts[fast])
     columns = {RECEIVED: pa.nulls(count, pa.string())}  # read positionally instead
-    is_open = data == 60
-    if count < len(fast):  # lines not proven: their "<" may be anything
-        is_open &= np.repeat(fast, line_ends - line_starts + 1)
-    opens = np.flatnonzero(is_open)
-    del is_open
-    if count == 0 or len(opens) == 0:
+    if count == 0:
         for name in FIELD_TAGS:
             columns[name] = pa.nulls(count, pa.string())
         return pa.table(columns, schema=BATCH_SCHEMA), received_at, False
-    small = len(data) < 2**31 - 2  # int32 offsets: half the memory traffic
-    kind = np.int32 if small else np.int64
-    opens = opens.astype(kind)
-    # the two characters after each "<", read as one little-endian uint16 (unaligned view);
-    # a proven line never ends in "<", so opens + 2 is inside the buffer
-    pairs = np.ndarray(shape=(len(data) - 1,), dtype="<u2", buffer=data, offset=0, strides=(1,))
-    tag = _TAG_OF_PAIR[pairs[opens + 1]]
-    status = np.flatnonzero(tag == _I_STATUS)
-    tag[status[data[opens[status] + 7] == 68]] = _I_STATUSDETAILS  # "<STATUSD"
-    row = np.cumsum(tag == _ROOT, dtype=kind)  # 1-based record of each "<" (one root per line)
-    field = np.flatnonzero(tag.view(np.uint8) < _ROOT)  # start tags of fields (-1 is 255)
-    field_tag = tag[field]
+    opens, kind, _ = markup if markup is not None else scan_markup(data)
+    if count < len(fast):  # lines not proven: their "<" may be anything
+        per_line = np.diff(np.searchsorted(opens, line_starts), append=len(opens))
+        keep = np.repeat(fast, per_line)
+        opens, kind = opens[keep], kind[keep]
+    small = len(data) < 2**31 - 16  # int32 offsets: half the memory traffic
+    index_type = np.int32 if small else np.int64
+    opens = opens.astype(index_type, copy=False)
+    row = np.cumsum(kind == MARKUP_OPEN, dtype=index_type)  # 1-based record of each "<" (one root per line)
+    field = np.flatnonzero((kind >= MARKUP_START) & (kind < MARKUP_END))  # start tags of fields
+    field_tag = kind[field] - MARKUP_START
     start = opens[field] + _SKIP[field_tag]
     end = opens[field + 1]  # the end tag's "<"
     padded = bool((data[start] == 32).any() or (data[end - 1] == 32).any())
     slot = (row[field] - 1) * len(FIELD_TAGS) + field_tag
     slot *= 2
-    del row, field, field_tag, tag, opens
+    del row, field, field_tag, kind, opens
     # string 2k is the text of slot k, string 2k+1 the markup up to the next text
-    bounds = np.zeros(2 * len(FIELD_TAGS) * count + 1, dtype=kind)
+    bounds = np.zeros(2 * len(FIELD_TAGS) * count + 1, dtype=index_type)
     bounds[slot] = start
     bounds[slot + 1] = end
-    bounds[-1] = end[-1]
+    bounds[-1] = end[-1] if len(end) else 0
     del start, end, slot
     np.maximum.accumulate(bounds, out=bounds)  # absent slots: empty, where the previous ended
     valid = np.packbits(bounds[1:] > bounds[:-1], bitorder="little")
@@ -241,7 +449,7 @@ def fast_columns(buffer: bytes, data: np.ndarray, line_starts: np.ndarray, line_
         len(bounds) - 1,
         [pa.py_buffer(valid), pa.py_buffer(bounds), pa.py_buffer(buffer)],
     )
-    first = np.arange(0, len(bounds) - 1, 2 * len(FIELD_TAGS), dtype=kind)
+    first = np.arange(0, len(bounds) - 1, 2 * len(FIELD_TAGS), dtype=index_type)
     for index, name in enumerate(FIELD_TAGS):
         values = texts.take(pa.array(first + 2 * index))
         columns[name] = values if small else values.cast(pa.string())
