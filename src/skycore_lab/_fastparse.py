@@ -204,36 +204,63 @@ _LENGTH[MARKUP_DECL] = len(DECLARATIONS[0])
 _SKIP = _LENGTH[MARKUP_START:MARKUP_END]  # "<TAG>": where a field's text starts
 
 
+def _word(data: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """The 8 bytes at each (sorted) position as a little-endian uint64, zeros past the end."""
+    size = len(data)
+    inside = int(np.searchsorted(positions, size - 8, side="right"))
+    if len(positions) == 0:
+        return np.zeros(0, dtype=np.uint64)
+    if inside == len(positions):
+        # an unaligned view: numpy gathers 8 bytes per position in one pass
+        return np.ndarray(shape=(size - 7,), dtype="<u8", buffer=data, offset=0, strides=(1,))[positions]
+    word = np.empty(len(positions), dtype=np.uint64)
+    if inside:
+        word[:inside] = _word(data, positions[:inside])
+    base = max(0, size - 8)  # the last few: from a zero-padded copy of the buffer's tail
+    tail = np.zeros(17, dtype=np.uint8)
+    tail[: size - base] = data[base:]
+    rest = np.minimum(positions[inside:] - base, 9)  # (at or past the end: zeros)
+    word[inside:] = np.ndarray(shape=(10,), dtype="<u8", buffer=tail, offset=0, strides=(1,))[rest]
+    return word
+
+
 def _words(data: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The 16 bytes at each (sorted) position as two little-endian uint64, zeros past the end."""
-    size = len(data)
-    inside = int(np.searchsorted(positions, size - 16, side="right"))
-    first = np.empty(len(positions), dtype=np.uint64)
-    second = np.empty(len(positions), dtype=np.uint64)
-    if inside:
-        view = np.ndarray(shape=(size - 7,), dtype="<u8", buffer=data, offset=0, strides=(1,))  # unaligned
-        head = positions[:inside]
-        first[:inside] = view[head]
-        second[:inside] = view[head + 8]
-    if inside < len(positions):  # the last few: from a zero-padded copy of the buffer's tail
-        base = max(0, size - 32)
-        tail = np.zeros(64, dtype=np.uint8)
-        tail[: size - base] = data[base:]
-        view = np.ndarray(shape=(57,), dtype="<u8", buffer=tail, offset=0, strides=(1,))
-        rest = positions[inside:] - base
-        first[inside:] = view[rest]
-        second[inside:] = view[rest + 8]
-    return first, second
+    return _word(data, positions), _word(data, positions + 8)
 
 
-def _windows(data: np.ndarray, positions: np.ndarray, width: int) -> np.ndarray:
-    """The ``width`` bytes at each position, as rows. A position closer than
-    ``width`` to the end reads the last window instead: only lines too short
-    to be proven start there, and their other checks fail."""
-    if len(data) < width:
-        data = np.concatenate([data, np.zeros(width - len(data), dtype=np.uint8)])
-    view = np.lib.stride_tricks.sliding_window_view(data, width)
-    return view[np.minimum(positions, len(view) - 1)]
+def _pattern_words(pattern: bytes) -> list[tuple[int, int, int, int]]:
+    """``pattern`` as (offset, literal mask, literal value, digit mask) per 8-byte word;
+    a ``0`` in the pattern stands for any digit."""
+    words = []
+    for offset in [*range(0, len(pattern) - 8, 8), len(pattern) - 8]:
+        chunk = pattern[offset : offset + 8]
+        literal = bytes(0 if c == ord("0") else 0xFF for c in chunk)
+        value = bytes(0 if c == ord("0") else c for c in chunk)
+        digit = bytes(0x80 if c == ord("0") else 0 for c in chunk)
+        words.append((offset, *(int.from_bytes(b, "little") for b in (literal, value, digit))))
+    return words
+
+
+def _matches(data: np.ndarray, positions: np.ndarray, *patterns: bytes) -> np.ndarray:
+    """Whether the bytes at each (sorted) position are one of ``patterns`` (all of one
+    length, at least 8; ``0`` = any digit), compared eight bytes at a time."""
+    matched = np.zeros(len(positions), dtype=bool)
+    words: dict[int, np.ndarray] = {}
+    for pattern in patterns:
+        ok = np.ones(len(positions), dtype=bool)
+        for offset, literal, value, digit in _pattern_words(pattern):
+            if offset not in words:
+                words[offset] = _word(data, positions + offset)
+            word = words[offset]
+            ok &= (word & np.uint64(literal)) == np.uint64(value)
+            if digit:
+                # a digit's byte xor "0" is below 10; adding 0x76 sets the high bit of any
+                # byte that is not (a carry only adds to the next byte: it never hides one)
+                off = word ^ np.uint64(0x3030303030303030)
+                ok &= (((off + np.uint64(0x7676767676767676)) | off) & np.uint64(digit)) == 0
+        matched |= ok
+    return matched
 
 
 def markup_kinds(data: np.ndarray, opens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -248,7 +275,7 @@ def markup_kinds(data: np.ndarray, opens: np.ndarray) -> tuple[np.ndarray, np.nd
     key = (first >> np.uint64(8)) & np.uint64(0xFFFFFF)
     key *= _HASH_MULTIPLIER
     key >>= np.uint64(52)
-    kind = _KIND_OF_SLOT[key.astype(np.intp)]
+    kind = _KIND_OF_SLOT[key.view(np.int64)]  # (below 4096: the same numbers)
     del key
     status = np.flatnonzero(kind == MARKUP_START + _I_STATUS)
     kind[status[(first[status] >> np.uint64(56)) == 68]] = MARKUP_START + _I_STATUSDETAILS  # "<STATUSD"
@@ -275,8 +302,7 @@ for _index in range(len(FIELD_TAGS)):
         _FOLLOWS[(MARKUP_END + _index) * _KINDS + MARKUP_START + _later] = True
 _TEXT_FOLLOWS = np.zeros(_KINDS, dtype=bool)  # only a field's start tag is followed by text
 _TEXT_FOLLOWS[MARKUP_START:MARKUP_END] = True
-_STAMP_SHAPE = np.frombuffer(b"0000-00-00T00:00:00.000000Z", dtype=np.uint8)
-_STAMP_DIGIT = _STAMP_SHAPE == ord("0")
+_STAMP_SHAPE = b"0000-00-00T00:00:00.000000Z"  # "0": a digit
 # what may separate the declaration from the root in a log line: nothing, "\n", "\r\n" (escaped)
 _SEPARATORS = ((2, int.from_bytes(b"\\n", "little"), 0xFFFF), (4, int.from_bytes(b"\\r\\n", "little"), 0xFFFFFFFF))
 
@@ -306,7 +332,7 @@ def prove_lines(
     lines = len(line_ends)
     if lines == 0 or len(opens) == 0:
         return np.zeros(lines, dtype=bool)
-    first = np.searchsorted(opens, line_starts)  # each line's first "<" (an index into opens)
+    first = np.searchsorted(opens, line_starts.astype(opens.dtype))  # each line's first "<" (an index into opens)
     count = np.diff(first, append=len(opens))
     end = opens + _LENGTH[kind]  # one past each markup
     nxt = np.empty_like(kind)
@@ -328,13 +354,10 @@ def prove_lines(
     separator = np.zeros(lines, dtype=np.int64)  # backslashes between declaration and root
     declared = np.flatnonzero(proven & (head_kind == MARKUP_DECL))
     if len(declared):
-        text = _windows(data, body[declared], len(DECLARATIONS[0]))
-        whole = np.zeros(len(declared), dtype=bool)
-        for declaration in DECLARATIONS:
-            whole |= (text == np.frombuffer(declaration, dtype=np.uint8)).all(axis=1)
+        whole = _matches(data, body[declared], *DECLARATIONS)
         after = end[head[declared]]
         width = gap[head[declared]]
-        following, _ = _words(data, np.minimum(after, len(data) - 1))
+        following = _word(data, after)
         fits = width == 0
         for size, value, mask in _SEPARATORS:
             matched = (width == size) & ((following & np.uint64(mask)) == value)
@@ -343,9 +366,7 @@ def prove_lines(
         proven[declared] = whole & fits & (kind[head[declared] + 1] == MARKUP_OPEN)
         step[head[declared]] = True  # checked here: the step rule wants no gap
     candidates = np.flatnonzero(proven)
-    stamps = _windows(data, line_starts[candidates], len(_STAMP_SHAPE))
-    shaped = np.where(_STAMP_DIGIT, stamps - np.uint8(48) < 10, stamps == _STAMP_SHAPE).all(axis=1)
-    proven[candidates[~shaped]] = False
+    proven[candidates[~_matches(data, line_starts[candidates], _STAMP_SHAPE)]] = False
     bad = data - np.uint8(32) > 94  # controls, DEL and every non-ASCII byte
     bad |= data == 38
     bad |= data == 92
