@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from skycore_lab import columns as col
-from skycore_lab._fastparse import FIELD_TAGS, document_fields, fast_columns, fast_lines, fixed_stamps
+from skycore_lab._fastparse import FIELD_TAGS, document_fields, fast_columns, fast_lines, fixed_stamps, text_stamps
 from skycore_lab._logformat import HEADER, encode_record
 from skycore_lab.postbacks import (
     TAG_COLUMNS,
@@ -171,10 +171,20 @@ def test_log_fast_path_implies_lxml_accepts_and_agrees(body, remote):
         return
     slow = _lxml_fields(body)
     assert slow is not None, f"log fast path accepted what lxml rejects: {body!r}"
-    table, received_at, _ = fast_columns(buffer, data, starts, ends, fast)
+    table, received_at, _, timestamp = fast_columns(buffer, data, starts, ends, fast)
     assert received_at.to_pylist()[0] == pd.Timestamp("2026-03-02T14:00:00Z")
-    got = tuple((table.column(tag)[0].as_py() or "").strip(" ") for tag in FIELD_TAGS)
-    assert slow[1] is None and got == slow[0]
+    assert slow[1] is None and _fast_fields(table, timestamp, 0, slow[0]) == slow[0]
+
+
+def _fast_fields(table, timestamp, row, lxml_fields):
+    """A fast row's 13 texts; a TIMESTAMP read positionally must equal lxml's text parsed."""
+    texts = [(table.column(tag)[row].as_py() or "").strip(" ") for tag in FIELD_TAGS]
+    if timestamp is not None:
+        lxml_text = lxml_fields[FIELD_TAGS.index("TIMESTAMP")]
+        expected = _parse_timestamps(pa.array([lxml_text or None], pa.string()))[0][0].as_py()
+        assert timestamp[row].as_py() == expected
+        texts[FIELD_TAGS.index("TIMESTAMP")] = lxml_text
+    return tuple(texts)
 
 
 @SETTINGS
@@ -188,7 +198,7 @@ def test_log_fast_path_on_mixed_buffers_agrees_line_by_line(records):
     ends = np.flatnonzero(data == 10)
     starts = np.concatenate([[0], ends[:-1] + 1]).astype(np.int64)
     fast = fast_lines(buffer, ends)
-    table, received_at, padded = fast_columns(buffer, data, starts, ends, fast)
+    table, received_at, padded, timestamp = fast_columns(buffer, data, starts, ends, fast)
     assert table.num_rows == len(received_at) == int(fast.sum())
     row = 0
     for (body, _), proven in zip(records, fast[1:]):
@@ -196,10 +206,10 @@ def test_log_fast_path_on_mixed_buffers_agrees_line_by_line(records):
             continue
         slow = _lxml_fields(body)
         assert slow is not None and slow[1] is None
-        got = tuple((table.column(tag)[row].as_py() or "").strip(" ") for tag in FIELD_TAGS)
-        assert got == slow[0]
+        assert _fast_fields(table, timestamp, row, slow[0]) == slow[0]
         if not padded:
-            assert got == tuple(table.column(tag)[row].as_py() or "" for tag in FIELD_TAGS)
+            unstripped = tuple(table.column(tag)[row].as_py() or "" for tag in FIELD_TAGS if tag != "TIMESTAMP")
+            assert unstripped == tuple(v for tag, v in zip(FIELD_TAGS, slow[0]) if tag != "TIMESTAMP")
         row += 1
 
 
@@ -232,3 +242,33 @@ def test_positional_received_at_matches_iso_parsing(parts):
     # the slow path's parser (Arrow's ISO-8601 cast) is the reference
     expected = _parse_timestamps(pa.array(texts, pa.string()))[0].to_pylist()
     assert got == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(1970, 2200), st.integers(0, 13), st.integers(0, 32), st.integers(0, 25),
+                  st.integers(0, 60), st.integers(0, 60), st.sampled_from(["", "Z", "+", "-"]),
+                  st.integers(0, 25), st.one_of(st.none(), st.integers(0, 61))),
+        min_size=1, max_size=20,
+    )
+)
+def test_positional_timestamps_match_the_general_parser(parts):
+    """TIMESTAMP texts read positionally are Arrow's values, or all go to the general parser."""
+    texts = []
+    for y, mo, d, h, mi, s, zone, zh, zm in parts:
+        text = f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}{zone}"
+        if zone in "+-" and zone:
+            text += f"{zh:02d}" + (f":{zm:02d}" if zm is not None else "")
+        texts.append(text)
+    buffer = b"|".join(t.encode() for t in texts) + b"|"
+    data = np.frombuffer(buffer, dtype=np.uint8)
+    lengths = np.array([len(t) for t in texts], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(lengths + 1)[:-1]]).astype(np.int64)
+    got = text_stamps(data, starts, lengths)
+    expected, bad = _parse_timestamps(pa.array(texts, pa.string()))
+    if got is None:
+        assert len(bad) or not all(len(t) in (19, 20, 22, 25) for t in texts)
+    else:
+        assert len(bad) == 0
+        assert got.tolist() == expected.cast(pa.int64()).to_pylist()

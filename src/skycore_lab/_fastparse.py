@@ -62,6 +62,7 @@ __all__ = [
     "fast_lines",
     "fast_columns",
     "fixed_stamps",
+    "text_stamps",
 ]
 
 #: The documented child elements, in the order the sandbox writes them.
@@ -167,6 +168,7 @@ for _index, _tag in enumerate(FIELD_TAGS):
     _MARKUPS[MARKUP_START + _index] = b"<%s>" % _tag.encode()
     _MARKUPS[MARKUP_END + _index] = b"</%s>" % _tag.encode()
 _I_STATUS, _I_STATUSDETAILS = FIELD_TAGS.index("STATUS"), FIELD_TAGS.index("STATUSDETAILS")
+_I_TIMESTAMP = FIELD_TAGS.index("TIMESTAMP")
 
 
 def _key(markup: bytes) -> int:
@@ -439,7 +441,7 @@ def fast_columns(
     if count == 0:
         for name in FIELD_TAGS:
             columns[name] = pa.nulls(count, pa.string())
-        return pa.table(columns, schema=BATCH_SCHEMA), received_at, False
+        return pa.table(columns, schema=BATCH_SCHEMA), received_at, False, pa.array([], TS_TYPE)
     opens, kind, _ = markup if markup is not None else scan_markup(data)
     if count < len(fast):  # lines not proven: their "<" may be anything
         per_line = np.diff(np.searchsorted(opens, line_starts), append=len(opens))
@@ -471,10 +473,60 @@ def fast_columns(
         [pa.py_buffer(valid), pa.py_buffer(bounds), pa.py_buffer(buffer)],
     )
     first = np.arange(0, len(bounds) - 1, 2 * len(FIELD_TAGS), dtype=index_type)
+    timestamp = _timestamps(data, bounds, first + 2 * _I_TIMESTAMP)
     for index, name in enumerate(FIELD_TAGS):
+        if name == "TIMESTAMP" and timestamp is not None:
+            columns[name] = pa.nulls(count, pa.string())  # read positionally instead
+            continue
         values = texts.take(pa.array(first + 2 * index))
         columns[name] = values if small else values.cast(pa.string())
-    return pa.table(columns, schema=BATCH_SCHEMA), received_at, padded
+    return pa.table(columns, schema=BATCH_SCHEMA), received_at, padded, timestamp
+
+
+def _timestamps(data: np.ndarray, bounds: np.ndarray, slots: np.ndarray) -> pa.Array | None:
+    """The TIMESTAMP column, read positionally from the text bounds, or None (see :func:`text_stamps`)."""
+    starts = bounds[slots].astype(np.int64)
+    lengths = bounds[slots + 1] - starts
+    present = lengths > 0
+    micros = text_stamps(data, starts[present], lengths[present])
+    if micros is None:
+        return None
+    values = np.zeros(len(slots), dtype=np.int64)
+    values[present] = micros
+    return pa.array(values, type=pa.int64(), mask=~present).cast(TS_TYPE)
+
+
+def _digit_pairs(word: np.ndarray, digits: str) -> np.ndarray:
+    """Two-digit numbers in a word of ASCII digits: byte ``i`` of the result is
+    ``10 * digit[i] + digit[i + 1]`` wherever both bytes are listed in ``digits``
+    (a string of byte indices); other bytes are zeroed first, so nothing carries."""
+    mask = sum(0xFF << (8 * int(i)) for i in digits)
+    values = (word ^ np.uint64(0x3030303030303030)) & np.uint64(mask)
+    return values * np.uint64(10) + (values >> np.uint64(8))
+
+
+def _byte(word: np.ndarray, index: int) -> np.ndarray:
+    return ((word >> np.uint64(8 * index)) & np.uint64(0xFF)).astype(np.int64)
+
+
+def _civil_micros(data: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """µs since the epoch of the ``YYYY-MM-DDTHH:MM:SS`` at each (sorted) start, read as
+    UTC, and whether it is a possible date and time (month 13, 31 April, 25 h are not,
+    as for Arrow's cast). The digits must already be proven digits."""
+    date = _digit_pairs(_word(data, starts), "012356")  # YYYY-MM-
+    clock = _digit_pairs(_word(data, starts + 8), "013467")  # DDTHH:MM
+    second = _byte(_digit_pairs(_word(data, starts + 11), "67"), 6)  # HH:MM:SS
+    year, month = _byte(date, 0) * 100 + _byte(date, 2), _byte(date, 5)
+    day, hour, minute = _byte(clock, 0), _byte(clock, 3), _byte(clock, 6)
+    months = (year - 1970) * 12 + (month - 1)
+    first_of_month = months.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
+    next_month = (months + 1).astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
+    days = first_of_month + day - 1
+    valid = (
+        (month >= 1) & (month <= 12) & (day >= 1) & (days < next_month)
+        & (hour < 24) & (minute < 60) & (second < 60)
+    )
+    return (days * 86400 + hour * 3600 + minute * 60 + second) * 1_000_000, valid
 
 
 def fixed_stamps(data: np.ndarray, starts: np.ndarray) -> pa.Array:
@@ -485,27 +537,48 @@ def fixed_stamps(data: np.ndarray, starts: np.ndarray) -> pa.Array:
     """
     if len(starts) == 0:
         return pa.array([], TS_TYPE)
-    # the 26 characters of each stamp: rows of a sliding-window view of the buffer
-    # (a row copy each, not 26 computed indices)
-    digits = np.lib.stride_tricks.sliding_window_view(data, 26)[starts].astype(np.int64) - 48
-
-    def number(first: int, width: int) -> np.ndarray:
-        value = np.zeros(len(starts), dtype=np.int64)
-        for i in range(first, first + width):
-            value = value * 10 + digits[:, i]
-        return value
-
-    year, month, day = number(0, 4), number(5, 2), number(8, 2)
-    hour, minute, second, micros = number(11, 2), number(14, 2), number(17, 2), number(20, 6)
-    months = (year - 1970) * 12 + (month - 1)
-    first_of_month = months.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
-    next_month = (months + 1).astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
-    days = first_of_month + day - 1
-    valid = (
-        (month >= 1) & (month <= 12) & (day >= 1) & (days < next_month)
-        & (hour < 24) & (minute < 60) & (second < 60)
-    )
-    value = ((days * 86400 + hour * 3600 + minute * 60 + second) * 1_000_000) + micros
-    return pa.array(value, type=pa.int64(), mask=~valid).cast(TS_TYPE)
+    micros, valid = _civil_micros(data, starts)
+    fraction = _digit_pairs(_word(data, starts + 19), "123456")  # .ffffffZ
+    micros += _byte(fraction, 1) * 10_000 + _byte(fraction, 3) * 100 + _byte(fraction, 5)
+    return pa.array(micros, type=pa.int64(), mask=~valid).cast(TS_TYPE)
 
 
+# The notification TIMESTAMP shapes read positionally ("0" = a digit): Z, ±HH:MM, ±HH
+# or no offset (taken as UTC, as the general parser does); any other shape, or a
+# fraction of a second, goes to the general parser.
+_TIMESTAMP_SHAPES = {
+    19: (b"0000-00-00T00:00:00",),
+    20: (b"0000-00-00T00:00:00Z",),
+    22: (b"0000-00-00T00:00:00+00", b"0000-00-00T00:00:00-00"),
+    25: (b"0000-00-00T00:00:00+00:00", b"0000-00-00T00:00:00-00:00"),
+}
+
+
+def text_stamps(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray | None:
+    """µs since the epoch (UTC) of the TIMESTAMP texts at ``starts``, or None.
+
+    None unless every text has one of :data:`_TIMESTAMP_SHAPES` and is a
+    possible date, time and offset (hours ≤ 23, minutes ≤ 59, like Arrow's
+    parser): then the caller parses them all the general way, which also
+    keeps the text of the impossible ones.
+    """
+    shaped = np.zeros(len(starts), dtype=bool)
+    for length, patterns in _TIMESTAMP_SHAPES.items():
+        rows = np.flatnonzero(lengths == length)
+        if len(rows):
+            shaped[rows] = _matches(data, starts[rows], *patterns)
+    if not shaped.all():
+        return None
+    if len(starts) == 0:
+        return np.zeros(0, dtype=np.int64)
+    micros, valid = _civil_micros(data, starts)
+    offset = lengths >= 22
+    if offset.any():
+        word = _word(data, starts + 17)  # SS±HH:MM or SS±HH
+        zone = _digit_pairs(word, "3467")
+        hours = _byte(zone, 3)
+        minutes = np.where(lengths == 25, _byte(zone, 6), 0)
+        valid &= ~offset | ((hours <= 23) & (minutes <= 59))
+        east = np.where(_byte(word, 2) == ord("-"), -1, 1)
+        micros -= np.where(offset, east * (hours * 3600 + minutes * 60) * 1_000_000, 0)
+    return micros if valid.all() else None

@@ -257,6 +257,7 @@ class _Batch:
     extras: dict[int, dict] = field(default_factory=dict)  # row → extra
     padded: bool = True  # element text may carry spaces to strip
     received_at: pa.Array | None = None  # already typed (fast path); else parsed from the table
+    timestamp: pa.Array | None = None  # likewise for TIMESTAMP (all records, or None)
     nullified: bool = False  # absent/empty texts are already null (fast path), not ''
     line_count: int = 0  # lines in the buffer (receiver logs)
 
@@ -368,11 +369,14 @@ def _log_batch(buffer, source: str, first_line: int, bad) -> _Batch:
     line_starts = np.concatenate([[0], line_ends[:-1] + 1]).astype(np.int64)
     markup = _scan_markup(data)
     fast = _fast_lines(buffer, line_ends, markup)
-    table, received_at, padded = _fast_columns(buffer, data, line_starts, line_ends, fast, markup)
+    table, received_at, padded, timestamp = _fast_columns(buffer, data, line_starts, line_ends, fast, markup)
     del markup
     lines = np.flatnonzero(fast).astype(np.int64) + first_line
     if fast.all():
-        return _Batch(source, table, lines, padded=padded, received_at=received_at, nullified=True, line_count=len(line_ends))
+        return _Batch(
+            source, table, lines, padded=padded, received_at=received_at, nullified=True, line_count=len(line_ends),
+            timestamp=timestamp,
+        )
     slow = _Rows(source)
     for i in np.flatnonzero(~fast).tolist():
         raw = bytes(buffer[line_starts[i] : line_ends[i]])
@@ -385,19 +389,25 @@ def _log_batch(buffer, source: str, first_line: int, bad) -> _Batch:
             stamp, fields, extra = parsed
             slow.add(fields, extra, first_line + i, stamp)
     if not slow.rows:
-        return _Batch(source, table, lines, padded=padded, received_at=received_at, nullified=True, line_count=len(line_ends))
+        return _Batch(
+            source, table, lines, padded=padded, received_at=received_at, nullified=True, line_count=len(line_ends),
+            timestamp=timestamp,
+        )
     slow_table = _rows_table(slow.rows)
     slow_received = _parse_timestamps(slow_table.column(_RECEIVED).combine_chunks())[0]
     merged_lines = np.concatenate([lines, np.asarray(slow.lines, dtype=np.int64)])
     order = pa.array(np.argsort(merged_lines, kind="stable"))
     merged = pa.concat_tables([table, slow_table]).take(order)
     merged_received = pa.concat_arrays([received_at, slow_received]).take(order)
+    if timestamp is not None:  # the fast rows' were read positionally: the slow rows' too, now
+        raw = pc.utf8_trim(slow_table.column("TIMESTAMP").combine_chunks(), " ")
+        timestamp = pa.concat_arrays([timestamp, _stamps_keeping_bad(raw, slow.extras)]).take(order)
     position = np.empty(len(order), dtype=np.int64)
     position[order.to_numpy()] = np.arange(len(order))
     extras = {int(position[len(lines) + i]): e for i, e in slow.extras.items()}
     return _Batch(
         source, merged, merged_lines[order.to_numpy()], extras, padded=True, received_at=merged_received,
-        line_count=len(line_ends),
+        line_count=len(line_ends), timestamp=timestamp,
     )
 
 
@@ -648,6 +658,14 @@ def _parse_timestamps(raw: pa.Array) -> tuple[pa.Array, np.ndarray]:
     return stamps, np.flatnonzero(bad.to_numpy(zero_copy_only=False))
 
 
+def _stamps_keeping_bad(raw: pa.Array, extras: dict[int, dict]) -> pa.Array:
+    """TIMESTAMP texts parsed; an unparseable text is kept in its row's ``extra``."""
+    stamps, bad_stamps = _parse_timestamps(raw)
+    for i in bad_stamps.tolist():
+        extras[i] = {**extras.get(i, {}), "TIMESTAMP": raw[i].as_py()}
+    return stamps
+
+
 @dataclass
 class _Part:
     """One batch's typed Arrow columns."""
@@ -667,12 +685,10 @@ def _typed_part(batch: _Batch) -> _Part:
         if batch.padded:
             array = pc.utf8_trim(array, " ")
         columns[TAG_COLUMNS[tag]] = array
-    stamps, bad_stamps = _parse_timestamps(columns[col.TIMESTAMP])
-    if len(bad_stamps):
-        raw = columns[col.TIMESTAMP]
-        for i in bad_stamps.tolist():
-            extras[i] = {**extras.get(i, {}), "TIMESTAMP": raw[i].as_py()}
-    columns[col.TIMESTAMP] = stamps
+    if batch.timestamp is not None:
+        columns[col.TIMESTAMP] = batch.timestamp
+    else:
+        columns[col.TIMESTAMP] = _stamps_keeping_bad(columns[col.TIMESTAMP], extras)
     if batch.received_at is not None:
         columns[col.RECEIVED_AT] = batch.received_at
     else:
