@@ -74,3 +74,28 @@ def test_files_without_arrival_times_keep_file_order(tmp_path):
     # logged rows (with received_at) first, then the rest in file order
     assert frame[col.TRACKING_ID].tolist() == ["C", "B", "B"]
     assert frame[col.CODE].tolist() == ["N101", "N102", "N101"]
+
+
+def test_tracking_ids_that_share_a_fingerprint_are_compared_exactly(tmp_path):
+    """Long ids are fingerprinted by their first 16 and last 8 bytes; ids that
+    differ only in between collide by design and must still be told apart."""
+    first, second = "A" * 16 + "x" + "B" * 8, "A" * 16 + "y" + "B" * 8
+    stamp = "2026-03-02T09:00:00-05:00"
+    path = _log(tmp_path, [(_body(first, "N101", stamp), 1), (_body(second, "N101", stamp), 2), (_body(first, "N101", stamp), 3)])
+    frame = read_postbacks(path)
+    assert frame[col.TRACKING_ID].tolist() == [first, second]
+    assert frame[LINE].tolist() == [2, 3]
+
+
+def test_string_fingerprints_are_equal_for_equal_strings_and_null_is_zero():
+    import pyarrow as pa
+
+    from skycore_lab._fastparse import string_fingerprints
+
+    values = ["", "a", "ab", "a" * 8, "a" * 9, "a" * 16, "a" * 17, "a" * 40, "TU1TXzI=", None]
+    got = string_fingerprints(pa.array(values + values, pa.string()))
+    assert got[len(values) - 1] == 0 and (got[: len(values) - 1] % 2 == 1).all()
+    assert (got[: len(values)] == got[len(values) :]).all()
+    assert len(set(got[: len(values) - 1].tolist())) == len(values) - 1
+    sliced = pa.array(["x", *values], pa.string()).slice(1)  # an offset into the buffers
+    assert (string_fingerprints(sliced) == got[: len(values)]).all()

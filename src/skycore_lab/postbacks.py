@@ -52,6 +52,7 @@ from ._fastparse import TS_TYPE as _TS_TYPE
 from ._fastparse import fast_columns as _fast_columns
 from ._fastparse import fast_lines as _fast_lines
 from ._fastparse import scan_markup as _scan_markup
+from ._fastparse import string_fingerprints as _string_fingerprints
 from ._logformat import unescape_body
 from ._secrets import mask_secret
 from ._xml import XMLSyntaxError, parse_xml
@@ -674,6 +675,7 @@ class _Part:
     extras: dict[int, dict]
     source: str
     length: int
+    tracking_fingerprints: np.ndarray  # uint64 per row (0: no tracking id), for the dedupe
 
 
 def _typed_part(batch: _Batch) -> _Part:
@@ -701,7 +703,9 @@ def _typed_part(batch: _Batch) -> _Part:
         if len(columns[name]) and pc.any(pc.starts_with(columns[name], "+")).as_py():
             columns[name] = pc.utf8_ltrim(columns[name], "+")
     columns[LINE] = pa.array(batch.lines, pa.int64())
-    return _Part(columns, extras, batch.source, len(batch))
+    # computed here, on the worker thread, while the part is in cache
+    fingerprints = _string_fingerprints(columns[col.TRACKING_ID])
+    return _Part(columns, extras, batch.source, len(batch), fingerprints)
 
 
 def _encode(values: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
@@ -781,14 +785,17 @@ def _carrier_country(spid: pd.Categorical, to: pa.ChunkedArray) -> tuple[pd.Cate
 
 
 def _keep_index(
-    columns: dict[str, pa.ChunkedArray], extras: np.ndarray, drop_duplicates: bool, codes: dict[str, np.ndarray]
+    columns: dict[str, pa.ChunkedArray], extras: np.ndarray, drop_duplicates: bool, codes: np.ndarray,
+    fingerprints: np.ndarray,
 ) -> np.ndarray | None:
     """Rows to keep, in output order (None: all, as they are).
 
     Arrival order: stable sort by ``received_at`` (missing last), so input
     order breaks ties. Then the first of each ``(tracking_id, code,
-    timestamp)`` is kept, i.e. the earliest received. Only small integer
-    keys are materialised, never a second copy of the frame.
+    timestamp)`` is kept, i.e. the earliest received. Only 64-bit keys
+    (``codes`` of ``code``, tracking-id ``fingerprints``) are hashed for all
+    rows; the strings are compared only where keys collide, never a second
+    copy of the frame.
     """
     count = len(columns[col.RECEIVED_AT])
     received = columns[col.RECEIVED_AT].to_numpy().astype("datetime64[us]").view(np.int64)
@@ -806,24 +813,33 @@ def _keep_index(
     def arrival(values: np.ndarray) -> np.ndarray:
         return values if order is None else values[order]
 
-    tracking = arrival(codes[col.TRACKING_ID]).astype(np.int64)
-    code = arrival(codes[col.CODE]).astype(np.int64)
-    stamp = arrival(columns[col.TIMESTAMP].to_numpy().astype("datetime64[us]").view(np.int64))
-    key = tracking * (int(code.max()) + 2) + code
-    has_id = tracking >= 0
-    del tracking, code
-    # hash, not sort: the first of each (key, timestamp) in arrival order is the
-    # earliest received; timestamps become dense codes so one int64 holds both
-    stamp_codes, stamp_values = pd.factorize(stamp, use_na_sentinel=False)
+    fingerprint = arrival(fingerprints)
+    code = arrival(codes).astype(np.uint64)
+    stamp = arrival(columns[col.TIMESTAMP].to_numpy().astype("datetime64[us]").view(np.uint64))
+    has_id = fingerprint != 0
+    # one 64-bit key per row, hashed (not sorted): rows whose keys collide are the
+    # candidates, compared exactly below; the rest are unique
+    key = fingerprint * np.uint64(0xFF51AFD7ED558CCD)
+    key ^= (code + np.uint64(1)) * np.uint64(0xC4CEB9FE1A85EC53)
+    key ^= stamp * np.uint64(0x9E3779B97F4A7C15)
+    del fingerprint, code
+    candidate = pd.Series(key.view(np.int64), copy=False).duplicated(keep=False).to_numpy(copy=True) & has_id
+    del key
+    duplicate = np.zeros(count, dtype=bool)
+    if candidate.any():
+        # exact: the first of each (tracking_id, code, timestamp) in arrival order is the earliest received
+        rows = np.flatnonzero(candidate)
+        source_rows = pa.array(rows if order is None else order[rows])
+        exact = pd.DataFrame(
+            {
+                "tracking_id": columns[col.TRACKING_ID].take(source_rows).to_numpy(zero_copy_only=False),
+                "code": arrival(codes)[rows],
+                "timestamp": stamp[rows],
+            },
+            copy=False,
+        )
+        duplicate[rows] = exact.duplicated(keep="first").to_numpy()
     del stamp
-    if (int(key.max()) + 1) * (len(stamp_values) + 1) < 2**62:
-        key *= len(stamp_values)
-        key += stamp_codes
-        duplicate = pd.Series(key, copy=False).duplicated(keep="first").to_numpy(copy=True)
-    else:  # pragma: no cover - beyond ~10^9 rows
-        duplicate = pd.DataFrame({"key": key, "stamp": stamp_codes}, copy=False).duplicated(keep="first").to_numpy(copy=True)
-    del key, stamp_codes
-    duplicate &= has_id
     if not has_id.all():
         # no tracking id: only an exact repeat (every notification field) is a duplicate
         anonymous = np.flatnonzero(~has_id) if order is None else order[~has_id]
@@ -941,6 +957,7 @@ def _finish(parts: list[_Part], drop_duplicates: bool) -> pd.DataFrame:
         for i, value in part.extras.items():
             extras[base + i] = value
         base += part.length
+    fingerprints = np.concatenate([p.tracking_fingerprints for p in parts]) if parts else np.zeros(0, np.uint64)
     names = list(dict.fromkeys(p.source for p in parts))
     position = {name: i for i, name in enumerate(names)}
     source_codes = np.repeat(np.array([position[p.source] for p in parts], dtype=np.int64), lengths)
@@ -949,16 +966,14 @@ def _finish(parts: list[_Part], drop_duplicates: bool) -> pd.DataFrame:
     if len(extras) > 100_000:
         _release_freed_memory()
 
-    # dictionary-encode the categories (and the dedupe's tracking ids, the longest,
-    # first) before ordering: only integer codes are taken, on two threads (Arrow
-    # releases the GIL)
-    encoded = (*((col.TRACKING_ID,) if drop_duplicates else ()), *_CATEGORICAL_FIELDS, col.SPID)
+    # dictionary-encode the categories before ordering: only integer codes are
+    # taken, on two threads (Arrow releases the GIL)
+    encoded = (*_CATEGORICAL_FIELDS, col.SPID)
     with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
         dictionaries = dict(zip(encoded, pool.map(lambda name: _encode(columns[name]), encoded)))
         codes = {name: value[0] for name, value in dictionaries.items()}
-        index = _keep_index(columns, extras, drop_duplicates, codes)
-        codes.pop(col.TRACKING_ID, None)
-        dictionaries.pop(col.TRACKING_ID, None)
+        index = _keep_index(columns, extras, drop_duplicates, codes[col.CODE], fingerprints)
+        del fingerprints
         if len(extras) > 100_000:
             _release_freed_memory()  # the dedupe's hash tables and sort keys
         select = _Selector(index, len(extras))
