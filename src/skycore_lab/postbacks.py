@@ -970,10 +970,12 @@ def _finish(parts: list[_Part], drop_duplicates: bool) -> pd.DataFrame:
     # taken, on two threads (Arrow releases the GIL)
     encoded = (*_CATEGORICAL_FIELDS, col.SPID)
     with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
-        dictionaries = dict(zip(encoded, pool.map(lambda name: _encode(columns[name]), encoded)))
-        codes = {name: value[0] for name, value in dictionaries.items()}
-        index = _keep_index(columns, extras, drop_duplicates, codes[col.CODE], fingerprints)
+        # the dedupe needs only CODE's: it runs while the others are encoded
+        futures = {name: pool.submit(_encode, columns[name]) for name in dict.fromkeys((col.CODE, *encoded))}
+        index = _keep_index(columns, extras, drop_duplicates, futures[col.CODE].result()[0], fingerprints)
         del fingerprints
+        dictionaries = {name: futures[name].result() for name in encoded}
+        del futures
         if len(extras) > 100_000:
             _release_freed_memory()  # the dedupe's hash tables and sort keys
         select = _Selector(index, len(extras))
