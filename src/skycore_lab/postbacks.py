@@ -12,13 +12,15 @@ proves the lines that have the common flat document shape well-formed
 (:func:`skycore_lab._fastparse.prove_lines`: whole-buffer byte tests and
 the positions and kinds of every ``<``), one RE2 expression in Arrow proves
 the rarer flat shapes among the rest, and numpy cuts the fields of the
-proven lines out of the buffer, without a Python object per record; two
-threads do this for two buffers at once (Arrow and numpy release the GIL). Everything else (entities, other field
-orders, unknown elements, the legacy ``NOTIFICATION`` envelope, form-encoded
-bodies, other files) goes through the hardened lxml parser
-(:mod:`skycore_lab._xml`). Timestamps are parsed by Arrow's ISO-8601 cast,
-carriers looked up once per distinct SPID, and the frame is assembled one
-column at a time.
+proven lines out of the buffer, reads their timestamps positionally and
+fingerprints their tracking ids for the dedupe, without a Python object
+per record; two threads do this for two buffers at once (Arrow and numpy
+release the GIL). Everything else (entities, other field orders, unknown
+elements, the legacy ``NOTIFICATION`` envelope, form-encoded bodies, other
+files) goes through the hardened lxml parser (:mod:`skycore_lab._xml`),
+and timestamps in other shapes through Arrow's ISO-8601 cast. Carriers are
+looked up once per distinct SPID, and the frame is assembled one column at
+a time.
 """
 
 from __future__ import annotations
