@@ -210,10 +210,10 @@ _SKIP = _LENGTH[MARKUP_START:MARKUP_END]  # "<TAG>": where a field's text starts
 
 def word_at(data: np.ndarray, positions: np.ndarray) -> np.ndarray:
     """The 8 bytes at each (sorted) position as a little-endian uint64, zeros past the end."""
-    size = len(data)
-    inside = int(np.searchsorted(positions, size - 8, side="right"))
     if len(positions) == 0:
         return np.zeros(0, dtype=np.uint64)
+    size = len(data)
+    inside = int(np.searchsorted(positions, size - 8, side="right"))
     if inside == len(positions):
         # an unaligned view: numpy gathers 8 bytes per position in one pass
         return np.ndarray(shape=(size - 7,), dtype="<u8", buffer=data, offset=0, strides=(1,))[positions]
@@ -316,7 +316,7 @@ def prove_lines(
 ) -> np.ndarray:
     """Which lines have the common shape exactly, proven with numpy alone.
 
-    A stricter subset of :data:`LOG_LINE_RE2` (``tests/test_postbacks_fastpath.py``
+    A stricter subset of :data:`LOG_LINE_RE2` (``tests/test_postbacks_proof.py``
     checks that it never proves a line RE2 rejects), for pure-ASCII lines:
 
     * ``received_at`` in the fixed 27-character shape, a tab, a remote, a tab;
