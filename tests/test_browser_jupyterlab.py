@@ -93,6 +93,8 @@ def test_send_widget_sends_from_jupyterlab(tmp_path):
             tracking.wait_for(timeout=TIMEOUT_MS)
             tracking_id = tracking.inner_text().strip()
             result_text = page.locator(".skycore-send-result").inner_text()
+            # the widget updates the history before the result; the browser may still be drawing it
+            expect(page.locator(".skycore-send-history")).to_contain_text(tracking_id, timeout=TIMEOUT_MS)
             history_text = page.locator(".skycore-send-history").inner_text()
             content = page.content()
         finally:

@@ -387,33 +387,34 @@ class SendWidget:
             arguments = self._arguments()
             result = self._client_for(method).send_saved_mms(**arguments)
         except SkycoreValidationError as exc:
-            self._fail(row, "Invalid", None, str(exc), None)
+            shown = self._fail(row, "Invalid", None, str(exc), None)
         except SkycoreAPIError as exc:
             meaning = exc.meaning or "no documented meaning"
-            self._fail(row, "Failure", exc.code, exc.info, meaning)
+            shown = self._fail(row, "Failure", exc.code, exc.info, meaning)
         except SkycoreTransportError as exc:
             status = "Unknown" if isinstance(exc, SkycoreTimeoutError) or exc.may_have_sent else "Error"
-            self._fail(row, status, None, str(exc), None)
+            shown = self._fail(row, status, None, str(exc), None)
         except SkycoreError as exc:
-            self._fail(row, "Error", None, str(exc), None)
+            shown = self._fail(row, "Error", None, str(exc), None)
         else:
             row.update({col.REQUESTED_AT: result.requested_at, col.STATUS: "Success",
                         col.TRACKING_ID: result.tracking_id, col.SENDER: result.sender, col.TO: result.to})
             tracking = f"<code>{html.escape(result.tracking_id)}</code>"
             where = _html(f" (to {result.to} from {result.sender})")
-            self.result.value = _html("✓ Sent: tracking id ", _OK) + tracking + where
+            shown = _html("✓ Sent: tracking id ", _OK) + tracking + where
         self._rows.append(row)
         self._render_history()
+        # last: the front end applies updates in order, so a shown result means the history is shown too
+        self.result.value = shown
 
-    def _fail(self, row: dict, status: str, code: str | None, info: str, meaning: str | None) -> None:
+    def _fail(self, row: dict, status: str, code: str | None, info: str, meaning: str | None) -> str:
+        """Record the failure in ``row``; returns the result line to show."""
         info = redact(info or "", [self._key.reveal()])
         row.update({col.STATUS: status, col.ERROR_CODE: code, col.ERROR_INFO: info, ERROR_MEANING: meaning})
         if code:
             same = info.strip(" .").lower() == (meaning or "").strip(" .").lower()
-            text = f"✗ {code}: {meaning}" + (f" — platform says: {info}" if info and not same else "")
-        else:
-            text = f"✗ {status}: {info}"
-        self.result.value = _html(text, _BAD)
+            return _html(f"✗ {code}: {meaning}" + (f" — platform says: {info}" if info and not same else ""), _BAD)
+        return _html(f"✗ {status}: {info}", _BAD)
 
     # -- history --------------------------------------------------------------------------
     @property
