@@ -359,8 +359,9 @@ def _slow_log_line(raw: bytes) -> tuple[str, tuple[str, ...], dict | None] | Non
 def _log_batch(buffer, source: str, first_line: int, bad) -> _Batch:
     """Parse a buffer of whole receiver-log lines (the hot path).
 
-    Arrow's RE2 kernel proves which lines have the flat shape; numpy cuts
-    their fields out of the buffer. No Python object is made per fast line.
+    numpy (and Arrow's RE2 kernel, for the rarer flat shapes) proves which
+    lines have the flat shape; numpy cuts their fields out of the buffer.
+    No Python object is made per fast line.
     The other lines (header, blank, other shapes, bad records) are parsed one
     by one and merged back in line order. ``buffer`` is bytes-like (bytes,
     or a memoryview of the reader's bytearray).
