@@ -166,6 +166,25 @@ def test_unparseable_timestamp_keeps_row_and_raw_text():
     assert frame[col.EXTRA].iloc[0] == {"TIMESTAMP": "yesterday"}
 
 
+def test_log_timestamps_in_every_shape_keep_their_rows(tmp_path):
+    """Fast-path rows whose TIMESTAMP needs the general parser, impossible ones and
+    year 0000 (a valid Arrow time that no Python datetime holds) in one buffer."""
+    stamps = ["2026-03-02T09:00:00-05", "2026-03-02 09:00:00.5-0500", "2026-02-30T09:00:00Z", "0000-01-01T00:00:00Z", "soon"]
+    log = tmp_path / "r.log"
+    log.write_bytes(HEADER + b"".join(
+        encode_record(f"<POSTBACK><TRACKINGID>T{i}</TRACKINGID><TIMESTAMP>{t}</TIMESTAMP></POSTBACK>".encode(), "-",
+                      f"2026-03-02T14:00:0{i}.000000Z")
+        for i, t in enumerate(stamps)
+    ))
+    frame = read_postbacks(log)
+    assert frame[col.TRACKING_ID].tolist() == ["T0", "T1", "T2", "T3", "T4"]
+    assert frame[col.TIMESTAMP].iloc[0] == _ts("2026-03-02T14:00:00Z")
+    assert frame[col.TIMESTAMP].iloc[1] == _ts("2026-03-02T14:00:00.5Z")
+    assert frame[col.TIMESTAMP].dt.tz_convert(None).to_numpy()[3] == np.datetime64("0000-01-01T00:00:00", "us")
+    assert pd.isna(frame[col.TIMESTAMP].iloc[2]) and pd.isna(frame[col.TIMESTAMP].iloc[4])
+    assert frame[col.EXTRA].tolist() == [None, None, {"TIMESTAMP": "2026-02-30T09:00:00Z"}, None, {"TIMESTAMP": "soon"}]
+
+
 def test_events_from_bodies_received_at_and_source():
     when = datetime(2026, 3, 2, 14, 0, tzinfo=timezone.utc)
     body = "<POSTBACK><CODE>N101</CODE><TRACKINGID>M1</TRACKINGID><TO>+17743199144</TO></POSTBACK>"

@@ -651,13 +651,14 @@ def _parse_timestamps(raw: pa.Array) -> tuple[pa.Array, np.ndarray]:
         stamps = pc.cast(text, _TS_TYPE)
     except pa.ArrowInvalid:
         # out-of-range dates and the like: per value, keeping the good ones
+        # (as integers: year 0000 is a valid timestamp but no Python datetime)
         values = []
         for item in text.to_pylist():
             try:
-                values.append(pc.cast(pa.array([item]), _TS_TYPE)[0].as_py())
+                values.append(pc.cast(pa.array([item]), _TS_TYPE).cast(pa.int64())[0].as_py())
             except pa.ArrowInvalid:
                 values.append(None)
-        stamps = pa.array(values, _TS_TYPE)
+        stamps = pa.array(values, pa.int64()).cast(_TS_TYPE)
     bad = pc.and_(pc.is_valid(raw), pc.is_null(stamps))
     return stamps, np.flatnonzero(bad.to_numpy(zero_copy_only=False))
 
