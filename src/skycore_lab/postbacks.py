@@ -71,8 +71,7 @@ __all__ = [
 ]
 
 #: Name of the extra column holding the 1-based line where a record starts.
-#: (Proposed for :mod:`skycore_lab.columns`; defined here until it lands there.)
-LINE = getattr(col, "LINE", "line")
+LINE = col.LINE
 #: Columns of every frame this module returns: EVENT_COLUMNS with ``line``
 #: inserted after ``source``.
 EVENT_FRAME_COLUMNS: tuple[str, ...] = (*col.EVENT_COLUMNS[:-1], LINE, col.EXTRA)
