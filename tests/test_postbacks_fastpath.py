@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from skycore_lab import columns as col
-from skycore_lab._fastparse import FIELD_TAGS, document_fields, fast_columns, fast_lines, fixed_stamps, text_stamps
+from skycore_lab._fastparse import FIELD_TAGS, document_fields, scan_log_buffer
 from skycore_lab._logformat import HEADER, encode_record
 from skycore_lab.postbacks import (
     TAG_COLUMNS,
@@ -161,55 +161,46 @@ def test_document_fast_path_implies_lxml_accepts_and_agrees(body):
 @given(mutated_documents(), st.text(st.sampled_from("0123456789.:<>a "), max_size=8))
 def test_log_fast_path_implies_lxml_accepts_and_agrees(body, remote):
     line = encode_record(body, remote, "2026-03-02T14:00:00.000000Z")
-    buffer = HEADER + line
-    data = np.frombuffer(buffer, dtype=np.uint8)
-    ends = np.flatnonzero(data == 10)
-    starts = np.concatenate([[0], ends[:-1] + 1]).astype(np.int64)
-    fast = fast_lines(buffer, ends)
-    assert not fast[0]  # the header is never a record
-    if not fast[1]:
+    scan = scan_log_buffer(HEADER + line)
+    assert not scan.proven[0]  # the header is never a record
+    if not scan.proven[1]:
         return
     slow = _lxml_fields(body)
     assert slow is not None, f"log fast path accepted what lxml rejects: {body!r}"
-    table, received_at, _, timestamp = fast_columns(buffer, data, starts, ends, fast)
-    assert received_at.to_pylist()[0] == pd.Timestamp("2026-03-02T14:00:00Z")
-    assert slow[1] is None and _fast_fields(table, timestamp, 0, slow[0]) == slow[0]
+    assert scan.received_at.to_pylist()[0] == pd.Timestamp("2026-03-02T14:00:00Z")
+    assert slow[1] is None and _fast_fields(scan, 0, slow[0]) == slow[0]
 
 
-def _fast_fields(table, timestamp, row, lxml_fields):
-    """A fast row's 13 texts; a TIMESTAMP read positionally must equal lxml's text parsed."""
-    texts = [(table.column(tag)[row].as_py() or "").strip(" ") for tag in FIELD_TAGS]
-    if timestamp is not None:
-        lxml_text = lxml_fields[FIELD_TAGS.index("TIMESTAMP")]
-        expected = _parse_timestamps(pa.array([lxml_text or None], pa.string()))[0][0].as_py()
-        assert timestamp[row].as_py() == expected
-        texts[FIELD_TAGS.index("TIMESTAMP")] = lxml_text
+def _fast_fields(scan, row, lxml_fields):
+    """A fast row's 13 texts; its TIMESTAMP (read positionally, or left to the
+    general parser) must be lxml's text parsed."""
+    texts = [scan.table.column(tag)[row].as_py() or "" for tag in FIELD_TAGS]
+    lxml_text = lxml_fields[FIELD_TAGS.index("TIMESTAMP")]
+    expected = _parse_timestamps(pa.array([lxml_text or None], pa.string()))[0][0].as_py()
+    if row in scan.other_stamps:
+        other = scan.other_stamp_texts[int(np.flatnonzero(scan.other_stamps == row)[0])].as_py()
+        assert other == lxml_text and scan.timestamp[row].as_py() is None
+    else:
+        assert scan.timestamp[row].as_py() == expected
+    texts[FIELD_TAGS.index("TIMESTAMP")] = lxml_text
     return tuple(texts)
 
 
 @SETTINGS
 @given(st.lists(st.tuples(mutated_documents(), st.text(st.sampled_from("0123456789.:<>a "), max_size=4)), min_size=1, max_size=6))
 def test_log_fast_path_on_mixed_buffers_agrees_line_by_line(records):
-    """Several lines in one buffer: proven and unproven lines interleaved (the
-    unproven ones may hold any ``<``), each proven line's fields are its own."""
+    """Several lines in one buffer: proven and unproven lines interleaved, each
+    proven line's fields are its own, trimmed like lxml's."""
     lines = [encode_record(body, remote, "2026-03-02T14:00:00.000000Z") for body, remote in records]
-    buffer = HEADER + b"".join(lines)
-    data = np.frombuffer(buffer, dtype=np.uint8)
-    ends = np.flatnonzero(data == 10)
-    starts = np.concatenate([[0], ends[:-1] + 1]).astype(np.int64)
-    fast = fast_lines(buffer, ends)
-    table, received_at, padded, timestamp = fast_columns(buffer, data, starts, ends, fast)
-    assert table.num_rows == len(received_at) == int(fast.sum())
+    scan = scan_log_buffer(HEADER + b"".join(lines))
+    assert scan.table.num_rows == len(scan.received_at) == len(scan.timestamp) == int(scan.proven.sum())
     row = 0
-    for (body, _), proven in zip(records, fast[1:]):
+    for (body, _), proven in zip(records, scan.proven[1:]):
         if not proven:
             continue
         slow = _lxml_fields(body)
         assert slow is not None and slow[1] is None
-        assert _fast_fields(table, timestamp, row, slow[0]) == slow[0]
-        if not padded:
-            unstripped = tuple(table.column(tag)[row].as_py() or "" for tag in FIELD_TAGS if tag != "TIMESTAMP")
-            assert unstripped == tuple(v for tag, v in zip(FIELD_TAGS, slow[0]) if tag != "TIMESTAMP")
+        assert _fast_fields(scan, row, slow[0]) == slow[0]
         row += 1
 
 
@@ -225,50 +216,57 @@ def test_arbitrary_bytes_never_crash(blob, prefix):
     assert len(bodies) <= 2
 
 
+def _stamp_lines(received: list[str], stamps: list[str]) -> bytes:
+    return b"".join(
+        b"%s\t-\t<POSTBACK><TIMESTAMP>%s</TIMESTAMP></POSTBACK>\n" % (r.encode(), t.encode()) for r, t in zip(received, stamps)
+    )
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(
-        st.tuples(st.integers(1970, 2262), st.integers(0, 13), st.integers(0, 32), st.integers(0, 25),
+        st.tuples(st.integers(0, 9999), st.integers(0, 13), st.integers(0, 32), st.integers(0, 25),
                   st.integers(0, 60), st.integers(0, 60), st.integers(0, 999_999)),
         min_size=1, max_size=20,
     )
 )
 def test_positional_received_at_matches_iso_parsing(parts):
     texts = [f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}.{us:06d}Z" for y, mo, d, h, mi, s, us in parts]
-    buffer = "\n".join(texts).encode() + b"\n"
-    data = np.frombuffer(buffer, dtype=np.uint8)
-    starts = np.arange(len(texts), dtype=np.int64) * 28
-    got = fixed_stamps(data, starts).to_pylist()
+    scan = scan_log_buffer(_stamp_lines(texts, ["x"] * len(texts)))
+    assert scan.proven.all()
     # the slow path's parser (Arrow's ISO-8601 cast) is the reference
-    expected = _parse_timestamps(pa.array(texts, pa.string()))[0].to_pylist()
-    assert got == expected
+    expected = _parse_timestamps(pa.array(texts, pa.string()))[0]
+    assert scan.received_at.cast(pa.int64()).to_pylist() == expected.cast(pa.int64()).to_pylist()
 
 
 @settings(max_examples=300, deadline=None)
 @given(
     st.lists(
-        st.tuples(st.integers(1970, 2200), st.integers(0, 13), st.integers(0, 32), st.integers(0, 25),
-                  st.integers(0, 60), st.integers(0, 60), st.sampled_from(["", "Z", "+", "-"]),
-                  st.integers(0, 25), st.one_of(st.none(), st.integers(0, 61))),
+        st.tuples(st.integers(0, 9999), st.integers(0, 13), st.integers(0, 32), st.integers(0, 25),
+                  st.integers(0, 60), st.integers(0, 60), st.sampled_from(["", "Z", "+", "-", "."]),
+                  st.integers(0, 25), st.one_of(st.none(), st.integers(0, 61)), st.sampled_from("TT ")),
         min_size=1, max_size=20,
     )
 )
 def test_positional_timestamps_match_the_general_parser(parts):
-    """TIMESTAMP texts read positionally are Arrow's values, or all go to the general parser."""
+    """TIMESTAMP texts the kernel reads are Arrow's values; the rest it leaves to the general parser."""
     texts = []
-    for y, mo, d, h, mi, s, zone, zh, zm in parts:
-        text = f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}{zone}"
-        if zone in "+-" and zone:
+    for y, mo, d, h, mi, s, zone, zh, zm, sep in parts:
+        text = f"{y:04d}-{mo:02d}-{d:02d}{sep}{h:02d}:{mi:02d}:{s:02d}{zone}"
+        if zone in ("+", "-", "."):
             text += f"{zh:02d}" + (f":{zm:02d}" if zm is not None else "")
         texts.append(text)
-    buffer = b"|".join(t.encode() for t in texts) + b"|"
-    data = np.frombuffer(buffer, dtype=np.uint8)
-    lengths = np.array([len(t) for t in texts], dtype=np.int64)
-    starts = np.concatenate([[0], np.cumsum(lengths + 1)[:-1]]).astype(np.int64)
-    got = text_stamps(data, starts, lengths)
+    scan = scan_log_buffer(_stamp_lines(["2026-03-02T14:00:00.000000Z"] * len(texts), texts))
+    assert scan.proven.all()
     expected, bad = _parse_timestamps(pa.array(texts, pa.string()))
-    if got is None:
-        assert len(bad) or not all(len(t) in (19, 20, 22, 25) for t in texts)
-    else:
-        assert len(bad) == 0
-        assert got.tolist() == expected.cast(pa.int64()).to_pylist()
+    expected = expected.cast(pa.int64()).to_pylist()
+    read = scan.timestamp.cast(pa.int64()).to_pylist()
+    others = set(scan.other_stamps.tolist())
+    assert scan.other_stamp_texts.to_pylist() == [texts[i] for i in sorted(others)]
+    for i, text in enumerate(texts):
+        if i in others:
+            assert read[i] is None
+        else:
+            assert read[i] == expected[i], text
+            assert len(text) in (19, 20, 22, 25)
+    assert set(bad.tolist()) <= others  # what Arrow cannot read, the kernel did not read either

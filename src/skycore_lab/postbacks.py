@@ -7,20 +7,18 @@ and detects which is which. :class:`PostbackTail` reads what a live receiver
 log gained since the last call. :func:`events_from_bodies` parses bodies held
 in memory.
 
-How it is fast: in a receiver-log buffer (4 MiB of whole lines), numpy
-proves the lines that have the common flat document shape well-formed
-(:func:`skycore_lab._fastparse.prove_lines`: whole-buffer byte tests and
-the positions and kinds of every ``<``), one RE2 expression in Arrow proves
-the rarer flat shapes among the rest, and numpy cuts the fields of the
-proven lines out of the buffer, reads their timestamps positionally and
-fingerprints their tracking ids for the dedupe, without a Python object
-per record; two threads do this for two buffers at once (Arrow and numpy
-release the GIL). Everything else (entities, other field orders, unknown
-elements, the legacy ``NOTIFICATION`` envelope, form-encoded bodies, other
-files) goes through the hardened lxml parser (:mod:`skycore_lab._xml`),
-and timestamps in other shapes through Arrow's ISO-8601 cast. Carriers are
-looked up once per distinct SPID, and the frame is assembled one column at
-a time.
+How it is fast: in a receiver-log buffer (4 MiB of whole lines), one
+compiled pass (:func:`skycore_lab._fastparse.scan_log_buffer`, numba)
+proves the lines that have the flat document shape well-formed, finds
+their fields' text and reads their timestamps; Arrow copies the fields out
+of the buffer into columns, without a Python object per record, and the
+tracking ids are fingerprinted for the dedupe; two threads do this for two
+buffers at once (the kernel, Arrow and numpy release the GIL). Everything
+else (entities, other field orders, unknown elements, the legacy
+``NOTIFICATION`` envelope, form-encoded bodies, other files) goes through
+the hardened lxml parser (:mod:`skycore_lab._xml`), and timestamps in
+other shapes through Arrow's ISO-8601 cast. Carriers are looked up once
+per distinct SPID, and the frame is assembled one column at a time.
 """
 
 from __future__ import annotations
@@ -51,9 +49,7 @@ from ._fastparse import BATCH_SCHEMA as _BATCH_SCHEMA
 from ._fastparse import FIELD_TAGS, NO_FIELDS, document_fields
 from ._fastparse import RECEIVED as _RECEIVED
 from ._fastparse import TS_TYPE as _TS_TYPE
-from ._fastparse import fast_columns as _fast_columns
-from ._fastparse import fast_lines as _fast_lines
-from ._fastparse import scan_markup as _scan_markup
+from ._fastparse import scan_log_buffer as _scan_log_buffer
 from ._fastparse import string_fingerprints as _string_fingerprints
 from ._logformat import unescape_body
 from ._secrets import mask_secret
@@ -358,31 +354,23 @@ def _slow_log_line(raw: bytes) -> tuple[str, tuple[str, ...], dict | None] | Non
 def _log_batch(buffer, source: str, first_line: int, bad) -> _Batch:
     """Parse a buffer of whole receiver-log lines (the hot path).
 
-    numpy (and Arrow's RE2 kernel, for the rarer flat shapes) proves which
-    lines have the flat shape; numpy cuts their fields out of the buffer.
-    No Python object is made per fast line.
-    The other lines (header, blank, other shapes, bad records) are parsed one
-    by one and merged back in line order. ``buffer`` is bytes-like (bytes,
-    or a memoryview of the reader's bytearray).
+    The compiled kernel (:func:`skycore_lab._fastparse.scan_log_buffer`)
+    proves which lines have the flat shape and cuts their fields out of the
+    buffer, with no Python object per line. The other lines (header, blank,
+    other shapes, bad records) are parsed one by one and merged back in line
+    order. ``buffer`` is bytes-like (bytes, or a memoryview of the reader's
+    bytearray).
     """
     if len(buffer) and buffer[-1] != 10:  # an unterminated last line
         buffer = bytes(buffer) + b"\n"
-    data = np.frombuffer(buffer, dtype=np.uint8)
-    line_ends = np.flatnonzero(data == 10)
-    line_starts = np.concatenate([[0], line_ends[:-1] + 1]).astype(np.int64)
-    markup = _scan_markup(data)
-    fast = _fast_lines(buffer, line_ends, markup)
-    table, received_at, padded, timestamp = _fast_columns(buffer, data, line_starts, line_ends, fast, markup)
-    del markup
+    scan = _scan_log_buffer(buffer)
+    fast = scan.proven
+    table, received_at, extras = scan.table, scan.received_at, {}
+    timestamp = _with_other_stamps(scan.timestamp, scan.other_stamps, scan.other_stamp_texts, extras)
     lines = np.flatnonzero(fast).astype(np.int64) + first_line
-    if fast.all():
-        return _Batch(
-            source, table, lines, padded=padded, received_at=received_at, nullified=True, line_count=len(line_ends),
-            timestamp=timestamp,
-        )
     slow = _Rows(source)
     for i in np.flatnonzero(~fast).tolist():
-        raw = bytes(buffer[line_starts[i] : line_ends[i]])
+        raw = bytes(buffer[scan.line_starts[i] : scan.line_ends[i]])
         try:
             parsed = _slow_log_line(raw)
         except _BadRecord as exc:
@@ -393,25 +381,46 @@ def _log_batch(buffer, source: str, first_line: int, bad) -> _Batch:
             slow.add(fields, extra, first_line + i, stamp)
     if not slow.rows:
         return _Batch(
-            source, table, lines, padded=padded, received_at=received_at, nullified=True, line_count=len(line_ends),
-            timestamp=timestamp,
+            source, table, lines, extras, padded=False, received_at=received_at, nullified=True,
+            line_count=len(scan.line_ends), timestamp=timestamp,
         )
+    # merge the slow rows in, typed the general way, in line order
     slow_table = _rows_table(slow.rows)
     slow_received = _parse_timestamps(slow_table.column(_RECEIVED).combine_chunks())[0]
+    slow_stamps = _stamps_keeping_bad(pc.utf8_trim(slow_table.column("TIMESTAMP").combine_chunks(), " "), slow.extras)
     merged_lines = np.concatenate([lines, np.asarray(slow.lines, dtype=np.int64)])
-    order = pa.array(np.argsort(merged_lines, kind="stable"))
-    merged = pa.concat_tables([table, slow_table]).take(order)
-    merged_received = pa.concat_arrays([received_at, slow_received]).take(order)
-    if timestamp is not None:  # the fast rows' were read positionally: the slow rows' too, now
-        raw = pc.utf8_trim(slow_table.column("TIMESTAMP").combine_chunks(), " ")
-        timestamp = pa.concat_arrays([timestamp, _stamps_keeping_bad(raw, slow.extras)]).take(order)
+    order = np.argsort(merged_lines, kind="stable")
     position = np.empty(len(order), dtype=np.int64)
-    position[order.to_numpy()] = np.arange(len(order))
-    extras = {int(position[len(lines) + i]): e for i, e in slow.extras.items()}
+    position[order] = np.arange(len(order))
+    # extras are keyed by row: fast rows first, then slow rows, as concatenated
+    extras = {int(position[i]): e for i, e in extras.items()}
+    extras.update((int(position[len(lines) + i]), e) for i, e in slow.extras.items())
+    take = pa.array(order)
     return _Batch(
-        source, merged, merged_lines[order.to_numpy()], extras, padded=True, received_at=merged_received,
-        line_count=len(line_ends), timestamp=timestamp,
+        source,
+        pa.concat_tables([table, slow_table]).take(take),
+        merged_lines[order],
+        extras,
+        padded=True,
+        received_at=pa.concat_arrays([received_at, slow_received]).take(take),
+        line_count=len(scan.line_ends),
+        timestamp=pa.concat_arrays([timestamp, slow_stamps]).take(take),
     )
+
+
+def _with_other_stamps(timestamp: pa.Array, rows: np.ndarray, texts: pa.Array, extras: dict[int, dict]) -> pa.Array:
+    """The kernel's TIMESTAMP column with the rows it left to the general parser filled in."""
+    if len(rows) == 0:
+        return timestamp
+    values = timestamp.cast(pa.int64()).fill_null(0).to_numpy().copy()
+    missing = timestamp.is_null().to_numpy(zero_copy_only=False).copy()
+    other: dict[int, dict] = {}
+    parsed = _stamps_keeping_bad(texts, other)
+    values[rows] = parsed.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
+    missing[rows] = parsed.is_null().to_numpy(zero_copy_only=False)
+    for i, extra in other.items():
+        extras[int(rows[i])] = extra
+    return pa.array(values, type=pa.int64(), mask=missing).cast(_TS_TYPE)
 
 
 def _iter_log_buffers(handle, buffer_bytes: int) -> Iterator[memoryview]:
