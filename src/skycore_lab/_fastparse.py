@@ -44,6 +44,7 @@ compiled on first use and cached next to this file (``cache=True``).
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import numba
 import numpy as np
@@ -191,7 +192,10 @@ def _has(data, at, end, literal):
 
 @numba.njit(cache=True)
 def _same(data, at, tags, tag, size):
-    """Whether the ``size`` bytes at ``at`` (known to be in the line) spell field ``tag``'s name."""
+    """Whether the ``size`` bytes at ``at`` (known to be in the line) spell field ``tag``'s name.
+
+    :func:`_has` on ``tags[tag, :size]`` would do, but numba makes (and
+    reference-counts) a view per call: this is the inner loop of every field."""
     for k in range(size):
         if data[at + k] != tags[tag, k]:
             return False
@@ -463,6 +467,7 @@ def _scan(
     return proven, bounds[:rows], received[:rows], received_ok[:rows], stamp[:rows], stamp_kind[:rows]
 
 
+@dataclass(frozen=True, slots=True)
 class LogScan:
     """What :func:`scan_log_buffer` found in a buffer of whole log lines.
 
@@ -481,14 +486,19 @@ class LogScan:
         TIMESTAMP where it had a common shape (:data:`STAMP_READ`), else null.
     other_stamps : numpy.ndarray
         Rows whose TIMESTAMP has another shape or is impossible, for the
-        general parser; ``other_stamp_texts`` holds their texts.
+        general parser.
+    other_stamp_texts : pyarrow.StringArray
+        Their texts.
     """
 
-    __slots__ = ("line_starts", "line_ends", "proven", "table", "received_at", "timestamp", "other_stamps", "other_stamp_texts")
-
-    def __init__(self, **values):
-        for name, value in values.items():
-            setattr(self, name, value)
+    line_starts: np.ndarray
+    line_ends: np.ndarray
+    proven: np.ndarray
+    table: pa.Table
+    received_at: pa.Array
+    timestamp: pa.Array
+    other_stamps: np.ndarray
+    other_stamp_texts: pa.Array
 
 
 _KERNEL_TABLES = (
