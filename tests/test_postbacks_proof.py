@@ -4,8 +4,9 @@
 receiver log with a numba kernel; :data:`~skycore_lab._fastparse.LOG_LINE_RE2`
 writes the same grammar down as one regular expression. Hypothesis mutates
 whole lines — stamp, tabs, remote, declaration, markup and text — and
-compares the two line by line: on valid UTF-8 they must agree exactly (RE2's
-proofs are checked against lxml in ``test_postbacks_fastpath.py``).
+compares the two line by line: on valid UTF-8 they must agree exactly. (That
+what the kernel proves, lxml reads to the same fields is checked in
+``test_postbacks_fastpath.py``.)
 """
 
 from __future__ import annotations
