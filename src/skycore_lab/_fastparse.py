@@ -297,21 +297,24 @@ def _digits(data, at, count):
 
 @numba.njit(cache=True)
 def _civil(data, at):
-    """µs since the epoch of ``YYYY-MM-DDTHH:MM:SS`` at ``at`` read as UTC, and whether
-    it is that shape and a possible date and time (not month 13, 31 April, 24 h
-    or second 60 — as Arrow's ISO-8601 cast, the general parser, decides)."""
+    """``YYYY-MM-DDTHH:MM:SS`` at ``at`` read as UTC: µs since the epoch, whether the
+    bytes have that shape, and whether it is a possible date and time (not month
+    13, 31 April, 24 h or second 60 — as Arrow's ISO-8601 cast, the general
+    parser, decides)."""
     if data[at + 4] != 0x2D or data[at + 7] != 0x2D or data[at + 10] != 0x54 or data[at + 13] != 0x3A or data[at + 16] != 0x3A:
-        return 0, False
+        return 0, False, False
     year, month, day = _digits(data, at, 4), _digits(data, at + 5, 2), _digits(data, at + 8, 2)
     hour, minute, second = _digits(data, at + 11, 2), _digits(data, at + 14, 2), _digits(data, at + 17, 2)
-    if year < 0 or not 1 <= month <= 12 or day < 1 or not 0 <= hour <= 23 or not 0 <= minute <= 59 or not 0 <= second <= 59:
-        return 0, False
+    if min(year, month, day, hour, minute, second) < 0:  # not all digits
+        return 0, False, False
+    if not 1 <= month <= 12 or day < 1 or hour > 23 or minute > 59 or second > 59:
+        return 0, True, False
     if month == 2:
         longest = 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28
     else:
         longest = 30 if month == 4 or month == 6 or month == 9 or month == 11 else 31
     if day > longest:
-        return 0, False
+        return 0, True, False
     # days from the civil date (proleptic Gregorian; H. Hinnant's algorithm)
     shifted = year - 1 if month <= 2 else year
     era = shifted // 400
@@ -319,7 +322,7 @@ def _civil(data, at):
     day_of_year = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
     day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
     days = era * 146097 + day_of_era - 719468
-    return ((days * 24 + hour) * 60 + minute) * 60_000_000 + second * 1_000_000, True
+    return ((days * 24 + hour) * 60 + minute) * 60_000_000 + second * 1_000_000, True, True
 
 
 @numba.njit(cache=True)
@@ -329,8 +332,8 @@ def _notification_stamp(data, start, stop):
     length = stop - start
     if length != 19 and length != 20 and length != 22 and length != 25:
         return 0, False
-    micros, possible = _civil(data, start)
-    if not possible:
+    micros, shaped, possible = _civil(data, start)
+    if not (shaped and possible):
         return 0, False
     if length == 20:
         return micros, data[start + 19] == 0x5A
@@ -377,15 +380,9 @@ def _scan(
         # received_at<TAB>remote<TAB>
         if end - begin < 29 or data[begin + 19] != 0x2E or data[begin + 26] != 0x5A or data[begin + 27] != 0x09:
             continue
-        if data[begin + 4] != 0x2D or data[begin + 7] != 0x2D or data[begin + 10] != 0x54:  # - - T
-            continue
-        if data[begin + 13] != 0x3A or data[begin + 16] != 0x3A:  # : :
-            continue
-        if _digits(data, begin + 20, 6) < 0 or _digits(data, begin, 4) < 0 or _digits(data, begin + 5, 2) < 0:
-            continue
-        if _digits(data, begin + 8, 2) < 0 or _digits(data, begin + 11, 2) < 0 or _digits(data, begin + 14, 2) < 0:
-            continue
-        if _digits(data, begin + 17, 2) < 0:
+        micros, shaped, possible = _civil(data, begin)
+        fraction = _digits(data, begin + 20, 6)
+        if not shaped or fraction < 0:
             continue
         at = begin + 28
         while at < end and data[at] != 0x09:
@@ -415,7 +412,7 @@ def _scan(
         previous = at
         tag = 0
         good = True
-        while good:
+        while True:
             if at + 1 >= end or data[at] != 0x3C:
                 good = False
                 break
@@ -456,8 +453,7 @@ def _scan(
             bounds[rows, 2 * rest] = previous
             bounds[rows, 2 * rest + 1] = previous
         proven[line] = True
-        micros, possible = _civil(data, begin)
-        received[rows] = micros + _digits(data, begin + 20, 6)
+        received[rows] = micros + fraction
         received_ok[rows] = possible
         first, last = bounds[rows, 2 * _I_TIMESTAMP], bounds[rows, 2 * _I_TIMESTAMP + 1]
         if last > first:
