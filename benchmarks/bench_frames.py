@@ -20,7 +20,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from skycore_lab import _codes
+from skycore_lab import reference as ref
 from skycore_lab import columns as col
 from skycore_lab.frames import deliveries, handset_profiles
 
@@ -50,15 +50,15 @@ def make_events(n_events: int, seed: int = 0) -> pd.DataFrame:
         }))
 
     delay = rng.exponential(30e6, n_sends).astype("int64")
-    part(ddm, _codes.N501, _codes.STATUS_TEXT[_codes.N501], -60_000_000)
-    part(ddm, _codes.N502, _codes.STATUS_TEXT[_codes.N502], -30_000_000, handset=True)
-    part(~fallback, _codes.N101, _codes.STATUS_TEXT[_codes.N101], 0, col.SENT_AS_MMS)
-    part(fallback, _codes.N101, _codes.STATUS_TEXT[_codes.N101], 0, col.SENT_AS_SMS)
-    part(fallback, _codes.N201, _codes.STATUS_TEXT[_codes.N201], 1_000_000)
-    part(~fallback & (result == 0), _codes.N102, _codes.STATUS_TEXT[_codes.N102], delay, col.SENT_AS_MMS, True)
-    part(fallback & (result == 0), _codes.N202, _codes.STATUS_TEXT[_codes.N202], delay)
-    part(result == 1, _codes.E102, "Message Sent/Failed", delay)
-    part(result == 2, _codes.E102, "Message Sent/Expired", delay)
+    part(ddm, ref.N501, ref.STATUS_TEXT[ref.N501], -60_000_000)
+    part(ddm, ref.N502, ref.STATUS_TEXT[ref.N502], -30_000_000, handset=True)
+    part(~fallback, ref.N101, ref.STATUS_TEXT[ref.N101], 0, col.SENT_AS_MMS)
+    part(fallback, ref.N101, ref.STATUS_TEXT[ref.N101], 0, col.SENT_AS_SMS)
+    part(fallback, ref.N201, ref.STATUS_TEXT[ref.N201], 1_000_000)
+    part(~fallback & (result == 0), ref.N102, ref.STATUS_TEXT[ref.N102], delay, col.SENT_AS_MMS, True)
+    part(fallback & (result == 0), ref.N202, ref.STATUS_TEXT[ref.N202], delay)
+    part(result == 1, ref.E102, "Message Sent/Failed", delay)
+    part(result == 2, ref.E102, "Message Sent/Expired", delay)
     events = pd.concat(parts, ignore_index=True)
     dup = rng.random(len(events)) < 0.03
     events = pd.concat([events, events[dup]], ignore_index=True)
@@ -68,7 +68,7 @@ def make_events(n_events: int, seed: int = 0) -> pd.DataFrame:
     carrier = CARRIERS[s % len(CARRIERS)]
     code = events[col.CODE]
     frame = pd.DataFrame({
-        col.ORIGIN: np.where(code.isin(_codes.SMS_CODES), _codes.ORIGIN_SMS, _codes.ORIGIN_MMS),
+        col.ORIGIN: np.where(code.isin(ref.SMS_CODES), ref.ORIGIN_SMS, ref.ORIGIN_MMS),
         col.CODE: code, col.STATUS: events[col.STATUS], col.SENT_AS: events[col.SENT_AS],
         col.MMS_ID: "4711", col.SENDER: "12345",
         col.TO: pd.Series(s + 17_740_000_000).astype("str"),

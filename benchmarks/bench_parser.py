@@ -43,7 +43,7 @@ import gen_postback_log  # noqa: E402  (benchmarks/ is not a package)
 _MEMORY_PROBE = r"""
 import gc, json, resource, sys
 from skycore_lab import postbacks
-postbacks._finish([], True)  # warm the lazy imports (reference tables, pandas internals)
+postbacks.events_from_bodies([])  # warm the lazy imports (reference tables, pandas internals)
 gc.collect()
 
 def high_water():
@@ -62,7 +62,7 @@ def rss():
 
 # load the compiled kernels: numba's LLVM state is a fixed cost per process, not data
 before_kernel = rss()
-from skycore_lab._fastparse import load_kernels
+from skycore_lab.postbacks.kernel import load_kernels
 load_kernels()
 gc.collect()
 kernel = rss() - before_kernel
@@ -88,7 +88,7 @@ def ensure_log(workdir: Path, records: int, seed: int = 0) -> Path:
 
 def time_kernel_load() -> float:
     """Seconds to load (or, the first time after install, compile) the parser's kernels."""
-    from skycore_lab._fastparse import load_kernels as load
+    from skycore_lab.postbacks.kernel import load_kernels as load
 
     start = time.perf_counter()
     load()
@@ -109,7 +109,7 @@ def time_read_postbacks(path: Path, threads: int | None = None, repeat: int = 1)
 
 def record_bodies(path: Path) -> list[bytes]:
     """The unescaped bodies of a receiver log (the lxml baseline's input)."""
-    from skycore_lab._logformat import decode_line
+    from skycore_lab.postbacks.logformat import decode_line
 
     bodies = []
     with open(path, "rb") as handle:

@@ -4,16 +4,16 @@ Runs, each server in a subprocess of its own (so wrk, the server and this
 script do not share a GIL):
 
 1. **baseline**: a minimal ASGI app on the same uvicorn set-up
-   (:class:`skycore_lab._server.ServerThread`: httptools + uvloop) that reads
+   (:class:`skycore_lab.server.ServerThread`: httptools + uvloop) that reads
    the body and answers 200 without storing anything;
-2. **receiver**: ``python -m skycore_lab.receiver`` (the real
-   :class:`~skycore_lab.receiver.PostbackReceiver`, group commit on), and
+2. **receiver**: ``skycore-lab listen`` (the real
+   :class:`~skycore_lab.PostbackReceiver`, group commit on), and
    with ``--compare-plain`` also with one ``write()`` per request;
 3. **kill -9**: the receiver again, ``SIGKILL``-ed half-way through a wrk run.
 
 wrk posts a realistic N102 POSTBACK whose TRACKINGID carries a unique
 ``<wrk thread>-<counter>``. After each receiver run the log is read back with
-:func:`skycore_lab._logformat.decode_line`: every record must decode, the ids
+:func:`skycore_lab.postbacks.logformat.decode_line`: every record must decode, the ids
 must be unique, and stored ≥ wrk's 2xx count (every 200 is stored; a few
 more may be stored whose 200 wrk never saw, e.g. cut by the kill). A torn
 final line is reported, and accepted only after the kill (its request could
@@ -43,7 +43,7 @@ import tempfile
 import textwrap
 import time
 
-from skycore_lab._logformat import HEADER, decode_line
+from skycore_lab.postbacks.logformat import HEADER, decode_line
 
 TARGET = 5000.0
 
@@ -79,7 +79,7 @@ end
 BASELINE_SERVER = textwrap.dedent(
     """
     import os, sys
-    from skycore_lab._server import ServerThread
+    from skycore_lab.server import ServerThread
 
     async def app(scope, receive, send):
         more = True
@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 log = os.path.join(tmp, f"{name.replace(' ', '_')}{round_no}.log")
                 url_file = log + ".url"
-                cmd = [sys.executable, "-m", "skycore_lab.receiver", "--log", log, "--url-file", url_file, *extra]
+                cmd = [sys.executable, "-m", "skycore_lab.cli", "listen", "--quiet", "--log", log, "--url-file", url_file, *extra]
                 proc, url = _start(cmd, url_file)
                 try:
                     runs[name] = run = _wrk(url, lua, args, args.duration)
@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_kill:
             log = os.path.join(tmp, "killed.log")
             url_file = log + ".url"
-            cmd = [sys.executable, "-m", "skycore_lab.receiver", "--log", log, "--url-file", url_file]
+            cmd = [sys.executable, "-m", "skycore_lab.cli", "listen", "--quiet", "--log", log, "--url-file", url_file]
             proc, url = _start(cmd, url_file)
             run = _wrk(url, lua, args, args.duration, kill=proc)
             _stop(proc)

@@ -17,7 +17,7 @@ import sys
 import time
 
 from skycore_lab import columns as col
-from skycore_lab._server import ServerThread, read_body
+from skycore_lab.server import ServerThread, read_body
 from skycore_lab.client import SkycoreClient
 from skycore_lab.sandbox import Sandbox
 

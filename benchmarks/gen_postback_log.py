@@ -25,8 +25,8 @@ import random
 from datetime import datetime, timedelta, timezone
 from xml.sax.saxutils import escape
 
-from skycore_lab import _codes
-from skycore_lab._logformat import HEADER, encode_record
+from skycore_lab import reference as ref
+from skycore_lab.postbacks.logformat import HEADER, encode_record
 
 DECLARATION = "<?xml version='1.0' encoding='UTF-8'?>\n"
 FIELD_ORDER = (
@@ -73,32 +73,32 @@ def notifications(rng: random.Random, send_no: int, start: datetime):
     sent = start + timedelta(seconds=send_no * 0.05)
     bare = rng.random() < 0.5
     if rng.random() < 0.2:  # DDM first
-        yield sent, {"ORIGIN": _codes.ORIGIN_MMS, "CODE": _codes.N501, "STATUS": _codes.STATUS_TEXT[_codes.N501],
+        yield sent, {"ORIGIN": ref.ORIGIN_MMS, "CODE": ref.N501, "STATUS": ref.STATUS_TEXT[ref.N501],
                      **base, "TIMESTAMP": _stamp(sent, bare)}
         ddm_at = sent + timedelta(seconds=rng.uniform(2, 60))
-        yield ddm_at, {"ORIGIN": _codes.ORIGIN_MMS, "CODE": _codes.N502,
-                       "STATUS": _codes.STATUS_TEXT[_codes.N502], **base,
+        yield ddm_at, {"ORIGIN": ref.ORIGIN_MMS, "CODE": ref.N502,
+                       "STATUS": ref.STATUS_TEXT[ref.N502], **base,
                        "TIMESTAMP": _stamp(ddm_at, bare), "HANDSET": rng.choice(HANDSETS)}
         sent = ddm_at
     roll = rng.random()
     if roll < 0.1:  # SMS/xHTML fallback
-        yield sent, {"ORIGIN": _codes.ORIGIN_MMS, "CODE": _codes.N101, "STATUS": _codes.STATUS_TEXT[_codes.N101],
+        yield sent, {"ORIGIN": ref.ORIGIN_MMS, "CODE": ref.N101, "STATUS": ref.STATUS_TEXT[ref.N101],
                      "SENTAS": "SMS", **base, "TIMESTAMP": _stamp(sent, bare),
                      "STATUSDETAILS": "Sent as SMS with a link to the xHTML page"}
         done = sent + timedelta(seconds=rng.uniform(1, 30))
-        yield done, {"ORIGIN": _codes.ORIGIN_SMS, "CODE": _codes.N202, "STATUS": _codes.STATUS_TEXT[_codes.N202],
+        yield done, {"ORIGIN": ref.ORIGIN_SMS, "CODE": ref.N202, "STATUS": ref.STATUS_TEXT[ref.N202],
                      **base, "TIMESTAMP": _stamp(done, bare), "AGGREGATORID": str(rng.randrange(1, 9))}
         return
-    yield sent, {"ORIGIN": _codes.ORIGIN_MMS, "CODE": _codes.N101, "STATUS": _codes.STATUS_TEXT[_codes.N101],
+    yield sent, {"ORIGIN": ref.ORIGIN_MMS, "CODE": ref.N101, "STATUS": ref.STATUS_TEXT[ref.N101],
                  "SENTAS": "MMS", **base, "TIMESTAMP": _stamp(sent, bare)}
     done = sent + timedelta(seconds=rng.uniform(3, 120))
     if roll < 0.85:
-        yield done, {"ORIGIN": _codes.ORIGIN_MMS, "CODE": _codes.N102, "STATUS": _codes.STATUS_TEXT[_codes.N102],
+        yield done, {"ORIGIN": ref.ORIGIN_MMS, "CODE": ref.N102, "STATUS": ref.STATUS_TEXT[ref.N102],
                      "SENTAS": "MMS", **base, "TIMESTAMP": _stamp(done, bare), "HANDSET": rng.choice(HANDSETS),
                      "AGGREGATORID": str(rng.randrange(1, 9))}
     elif roll < 0.97:
-        outcome = rng.choice(tuple(_codes.FAILED_STATUS_TEXT))
-        yield done, {"ORIGIN": _codes.ORIGIN_MMS, "CODE": _codes.E102, "STATUS": _codes.FAILED_STATUS_TEXT[outcome],
+        outcome = rng.choice(tuple(ref.FAILED_STATUS_TEXT))
+        yield done, {"ORIGIN": ref.ORIGIN_MMS, "CODE": ref.E102, "STATUS": ref.FAILED_STATUS_TEXT[outcome],
                      "SENTAS": "MMS", **base, "TIMESTAMP": _stamp(done, bare),
                      "AGGREGATORID": str(rng.randrange(1, 9)), "STATUSDETAILS": rng.choice(FAIL_DETAILS)}
     # else: a carrier without delivery receipts: no final notification

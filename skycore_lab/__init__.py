@@ -8,6 +8,72 @@ with honest intervals (:func:`delivery_rates`), latency with censoring
 (:func:`latency_summary`), DDM A/B experiments (:class:`DdmExperiment`,
 :func:`compare_arms`), plots and reports (:func:`export_report`).
 
+The package, one module or subpackage per responsibility::
+
+    skycore_lab/
+    ├── client.py          SkycoreClient, DDM, SendRequest, SendResult: sendSavedMMS, both wire forms
+    ├── sandbox/           a local Skycore platform over HTTP, with its ground truth
+    │   ├── core.py            Sandbox: the server's lifecycle and public face
+    │   ├── app.py             the ASGI endpoint: requests in, <RESPONSE> out
+    │   ├── platform.py        the API's checks and state (handset cache, limits, truth rows)
+    │   ├── account.py         keys, shortcodes, saved MMS, campaigns
+    │   ├── scenario.py        Scenario: the documented, validated world description
+    │   ├── world.py           World: numbers' profiles, one send's notifications
+    │   ├── model.py           the vectorised random draws of sends, and the truth frame
+    │   └── dispatcher.py      posting notifications in scaled time, with retries
+    ├── postbacks/         receiving postbacks durably and reading them into events
+    │   ├── receiver.py        PostbackReceiver: the HTTP server that stores every postback
+    │   ├── logwriter.py       the append-only, rotating, fdatasync-batching log writer
+    │   ├── logformat.py       the receiver's log format (one escaped body per line)
+    │   ├── reader.py          read_postbacks, events_from_bodies: every stored format
+    │   ├── tail.py            PostbackTail: what a live log gained
+    │   ├── schema.py          which XML element fills which events column (one table)
+    │   ├── grammar.py         the flat document shape the fast path proves
+    │   ├── kernel.py          the compiled pass over receiver-log buffers (numba)
+    │   ├── documents.py       one document or body through the hardened lxml parser
+    │   ├── logs.py            receiver logs buffer by buffer, on two threads
+    │   ├── timestamps.py      TIMESTAMP texts in their general shapes
+    │   ├── records.py         batches of records, and the bad-record policy
+    │   ├── assemble.py        typed parts → the events frame
+    │   └── dedupe.py          the one rule for the platform's retries
+    ├── frames/            one row per send, per number, per reported message
+    │   ├── deliveries.py      deliveries: events (+ manifest) → sends
+    │   ├── profiles.py        handset_profiles: one row per number
+    │   ├── sending_report.py  read_sending_report: the platform's own report
+    │   ├── latency.py         every latency, defined once
+    │   ├── times.py           reading times, an event's time, the latest known time
+    │   └── normalize.py       dtypes, places and clock skew shared by the frames
+    ├── stats/             statistics that tell the truth
+    │   ├── rates.py           delivery_rates (Wilson)
+    │   ├── latency.py         censored_latencies, latency_summary (Kaplan–Meier)
+    │   ├── compare.py         compare_arms
+    │   ├── planning.py        adjust_p_values, plan_sample_size, power
+    │   ├── sequential.py      the always-valid mixture SPRT
+    │   ├── survival.py        Kaplan–Meier quantiles and their bounds
+    │   └── inputs.py          reading a deliveries frame: outcomes, censoring times
+    ├── plots/             plot_*: tidy data (data.py), then drawing (draw.py)
+    │   ├── data.py
+    │   └── draw.py
+    ├── report/            export_report: HTML, Excel, CSV, Parquet
+    │   ├── export.py          the writers
+    │   ├── content.py         what a report shows, computed once
+    │   └── htmlpage.py        the self-contained HTML page
+    ├── experiment.py      DdmExperiment, ExperimentResult: design, randomise, send, analyse
+    ├── dashboard.py       LiveDashboard: counters, rates and curves while postbacks arrive
+    ├── widgets.py         SendWidget: the notebook send form
+    ├── demo.py            the main job: a whole DDM experiment on the sandbox
+    ├── cli.py             skycore-lab demo | sandbox | listen | send | report
+    ├── columns.py         every column name and vocabulary, once
+    ├── reference.py       vendor facts: codes and outcomes, error texts, SPIDs, countries
+    ├── exceptions.py      the SkycoreError and SkycoreWarning trees
+    ├── checks.py          one wording for a missing column
+    ├── ratelimit.py       RateLimiter: the client's pacing and the sandbox's limits
+    ├── redaction.py       keeping API keys out of reprs, logs and messages
+    ├── xmlsafe.py         hardened XML parsing (no entities, no DTD, no network)
+    ├── server.py          running an ASGI app on uvicorn in a background thread
+    ├── optional.py        guarded imports of optional dependencies
+    └── _data/             Appendix B, D and E tables (CSV)
+
 Names are imported on first use, so ``import skycore_lab`` stays fast for
 the command line; ``dir(skycore_lab)`` and ``__all__`` list them all.
 """
@@ -28,49 +94,54 @@ _EXPORTS: dict[str, str] = {
     "SendResult": "client",
     "PRODUCTION_URL": "client",
     "validate_number": "client",
-    # exceptions
+    # errors and warnings
     "SkycoreError": "exceptions",
     "SkycoreValidationError": "exceptions",
     "SkycoreAPIError": "exceptions",
     "SkycoreRateLimitError": "exceptions",
     "SkycoreTransportError": "exceptions",
     "SkycoreTimeoutError": "exceptions",
+    "SkycoreStateError": "exceptions",
+    "SkycoreServerError": "exceptions",
     "PostbackParseError": "exceptions",
+    "PostbackSourceNotFound": "exceptions",
     "ScenarioError": "exceptions",
+    "SkycoreWarning": "exceptions",
+    "PostbackParseWarning": "exceptions",
+    "ClockSkewWarning": "exceptions",
+    "LatencyDataWarning": "exceptions",
+    "SendingReportWarning": "exceptions",
     # sandbox and receiver
     "Sandbox": "sandbox",
     "Scenario": "sandbox",
-    "PostbackReceiver": "receiver",
+    "PostbackReceiver": "postbacks.receiver",
     # parsing and frames
-    "read_postbacks": "postbacks",
-    "PostbackParseWarning": "postbacks",
-    "PostbackTail": "postbacks",
-    "events_from_bodies": "postbacks",
-    "deliveries": "frames",
-    "handset_profiles": "frames",
-    "read_sending_report": "sending_report",
-    "ClockSkewWarning": "frames",
-    "SendingReportWarning": "sending_report",
+    "read_postbacks": "postbacks.reader",
+    "PostbackTail": "postbacks.tail",
+    "events_from_bodies": "postbacks.reader",
+    "deliveries": "frames.deliveries",
+    "handset_profiles": "frames.profiles",
+    "read_sending_report": "frames.sending_report",
     # statistics and experiments
-    "delivery_rates": "stats",
-    "latency_summary": "stats",
-    "censored_latencies": "stats",
-    "compare_arms": "stats",
-    "plan_sample_size": "stats",
-    "power": "stats",
-    "adjust_p_values": "stats",
+    "delivery_rates": "stats.rates",
+    "latency_summary": "stats.latency",
+    "censored_latencies": "stats.latency",
+    "compare_arms": "stats.compare",
+    "plan_sample_size": "stats.planning",
+    "power": "stats.planning",
+    "adjust_p_values": "stats.planning",
     "DdmExperiment": "experiment",
     "ExperimentResult": "experiment",
     # plots and reports
-    "plot_delivery_rates": "plots",
-    "plot_latency": "plots",
-    "plot_outcomes": "plots",
-    "plot_handsets": "plots",
-    "plot_timeline": "plots",
-    "export_report": "report",
+    "plot_delivery_rates": "plots.draw",
+    "plot_latency": "plots.draw",
+    "plot_outcomes": "plots.draw",
+    "plot_handsets": "plots.draw",
+    "plot_timeline": "plots.draw",
+    "export_report": "report.export",
     # notebook widgets
     "SendWidget": "widgets",
-    "LiveDashboard": "widgets",
+    "LiveDashboard": "dashboard",
 }
 
 __all__ = sorted([*_EXPORTS, "columns", "__version__"])
@@ -94,23 +165,38 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # for IDEs and type checkers: the real imports
     from . import columns
     from .client import DDM, PRODUCTION_URL, SendRequest, SendResult, SkycoreClient, validate_number
+    from .dashboard import LiveDashboard
     from .exceptions import (
+        ClockSkewWarning,
+        LatencyDataWarning,
         PostbackParseError,
+        PostbackParseWarning,
+        PostbackSourceNotFound,
         ScenarioError,
+        SendingReportWarning,
         SkycoreAPIError,
         SkycoreError,
         SkycoreRateLimitError,
+        SkycoreServerError,
+        SkycoreStateError,
         SkycoreTimeoutError,
         SkycoreTransportError,
         SkycoreValidationError,
+        SkycoreWarning,
     )
     from .experiment import DdmExperiment, ExperimentResult
-    from .frames import ClockSkewWarning, deliveries, handset_profiles
-    from .sending_report import SendingReportWarning, read_sending_report
+    from .frames import deliveries, handset_profiles, read_sending_report
     from .plots import plot_delivery_rates, plot_handsets, plot_latency, plot_outcomes, plot_timeline
-    from .postbacks import PostbackParseWarning, PostbackTail, events_from_bodies, read_postbacks
-    from .receiver import PostbackReceiver
+    from .postbacks import PostbackReceiver, PostbackTail, events_from_bodies, read_postbacks
     from .report import export_report
     from .sandbox import Sandbox, Scenario
-    from .stats import adjust_p_values, censored_latencies, compare_arms, delivery_rates, latency_summary, plan_sample_size, power
-    from .widgets import LiveDashboard, SendWidget
+    from .stats import (
+        adjust_p_values,
+        censored_latencies,
+        compare_arms,
+        delivery_rates,
+        latency_summary,
+        plan_sample_size,
+        power,
+    )
+    from .widgets import SendWidget

@@ -58,14 +58,20 @@ def _sandbox(args) -> int:
 
 
 def _listen(args) -> int:
-    from .receiver import PostbackReceiver
+    from .postbacks.receiver import PostbackReceiver
 
     receiver = PostbackReceiver(args.log, host=args.host, port=args.port, token=args.token,
                                 rotate=args.rotate, max_bytes=args.max_bytes, max_body=args.max_body,
-                                rejects_log=args.rejects_log)
+                                rejects_log=args.rejects_log, group_commit=args.group_commit,
+                                sync_interval=args.sync_interval, sync_every=args.sync_every)
     receiver.start()
-    print(f"postback receiver listening: {receiver.url}", flush=True)
-    print(f"log: {args.log}. Ctrl-C stops.", flush=True)
+    if args.url_file:  # for scripts and tests: the URL appears whole or not at all
+        tmp = args.url_file + ".tmp"
+        Path(tmp).write_text(receiver.url, encoding="utf-8")
+        os.replace(tmp, args.url_file)
+    if not args.quiet:
+        print(f"postback receiver listening: {receiver.url}", flush=True)
+        print(f"log: {args.log}. Ctrl-C stops.", flush=True)
     receiver.serve_forever()
     return 0
 
@@ -156,6 +162,12 @@ def _parser() -> argparse.ArgumentParser:
     listen.add_argument("--max-bytes", type=int, default=100 * 1024 * 1024, help="rotate size (with --rotate size)")
     listen.add_argument("--max-body", type=int, default=64 * 1024, help="larger postbacks get 413")
     listen.add_argument("--rejects-log", default=None, help="where non-postback bodies go")
+    listen.add_argument("--no-group-commit", dest="group_commit", action="store_false",
+                        help="one write() per postback instead of grouping concurrent ones")
+    listen.add_argument("--sync-interval", type=float, default=0.1, help="fdatasync at most this many seconds late")
+    listen.add_argument("--sync-every", type=int, default=100, help="fdatasync at most this many records late")
+    listen.add_argument("--url-file", help="write the postback URL to this file once listening")
+    listen.add_argument("-q", "--quiet", action="store_true", help="print nothing")
     listen.set_defaults(run=_listen)
 
     send = commands.add_parser("send", help="send a saved MMS (API key from SKYCORE_API_KEY)")
@@ -189,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``skycore-lab`` console script."""
     args = _parser().parse_args(argv)
     if args.verbose:
-        from ._secrets import RedactingFilter
+        from .redaction import RedactingFilter
 
         handler = logging.StreamHandler()
         handler.addFilter(RedactingFilter([os.environ.get("SKYCORE_API_KEY")]))

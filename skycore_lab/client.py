@@ -30,6 +30,7 @@ Decisions where the public documentation is silent or ambiguous
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import random
@@ -45,8 +46,9 @@ from lxml import etree
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from . import columns as col
-from ._secrets import RedactingFilter, mask_secret, redact
-from ._xml import XMLSyntaxError, element_text, parse_xml
+from .ratelimit import RateLimiter
+from .redaction import RedactingFilter, Secret, redact
+from .xmlsafe import XMLSyntaxError, element_text, parse_xml
 from .exceptions import (
     RATE_LIMIT_CODES,
     SkycoreAPIError,
@@ -56,7 +58,7 @@ from .exceptions import (
     SkycoreTransportError,
     SkycoreValidationError,
 )
-from .reference import INTERNATIONAL_NUMBER
+from .reference import INTERNATIONAL_NUMBER, MAX_RECIPIENTS
 
 __all__ = [
     "PRODUCTION_URL",
@@ -70,7 +72,6 @@ __all__ = [
 
 #: The production endpoint (paid accounts only).
 PRODUCTION_URL = "https://secure.skycore.com/API/wxml/1.3/index.php"
-MAX_RECIPIENTS = 100
 _RETRY_HTTP_STATUSES = frozenset({502, 503, 504})
 _BODY_HEAD_CHARS = 200
 
@@ -86,26 +87,6 @@ log = logging.getLogger(__name__)
 # One filter for urllib3's request lines, which carry GET URLs (and keys).
 _URL_FILTER = RedactingFilter([])
 logging.getLogger("urllib3.connectionpool").addFilter(_URL_FILTER)
-
-
-class _Secret:
-    """Holds a secret; every way of printing it shows a masked form."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str | None):
-        self._value = value
-
-    def reveal(self) -> str | None:
-        return self._value
-
-    def __repr__(self) -> str:
-        return repr(mask_secret(self._value))
-
-    __str__ = __repr__
-
-    def __reduce__(self):
-        raise TypeError("API keys are not picklable: pass the key again where it is needed")
 
 
 # --- validation -------------------------------------------------------------------
@@ -461,7 +442,7 @@ class SkycoreClient:
         backoff: float = 0.5,
     ):
         key = api_key if api_key is not None else os.environ.get("SKYCORE_API_KEY")
-        self._api_key = _Secret(key.strip() if isinstance(key, str) else key)
+        self._api_key = Secret(key.strip() if isinstance(key, str) else key)
         self.base_url = base_url or os.environ.get("SKYCORE_API_URL") or PRODUCTION_URL
         method = str(method).lower()
         if method not in {"post", "get"}:
@@ -474,7 +455,7 @@ class SkycoreClient:
             raise SkycoreValidationError("max_retries", "must not be negative")
         self.max_retries = int(max_retries)
         self.backoff = float(backoff)
-        self._own_session = session is None
+        self._owns_session = session is None
         self._session = session or self._new_session()
         self._random = random.Random()
         if self._api_key.reveal():
@@ -494,8 +475,23 @@ class SkycoreClient:
 
     def close(self) -> None:
         """Close the HTTP session if this client created it."""
-        if self._own_session:
+        if self._owns_session:
             self._session.close()
+
+    def with_method(self, method: str) -> SkycoreClient:
+        """A client like this one that sends with the other request form (``"post"``/``"get"``).
+
+        The copy shares this client's session and key; closing it never
+        closes the session (this client still owns it). This client is left
+        as it was.
+        """
+        method = str(method).lower()
+        if method not in {"post", "get"}:
+            raise SkycoreValidationError("method", f"expected 'post' or 'get', got {method!r}")
+        variant = copy.copy(self)
+        variant.method = method
+        variant._owns_session = False
+        return variant
 
     def __enter__(self) -> SkycoreClient:
         return self
@@ -713,25 +709,35 @@ class SkycoreClient:
         numbers = [str(n).strip() if not isinstance(n, str) else n.strip() for n in recipients]
         # Validate what all sends share with a stand-in recipient.
         SendRequest.create(mms_id, "10000000000", sender, **send_kwargs)
-        return self._batch(numbers, mms_id, sender, [send_kwargs] * len(numbers),
-                           max_rate_per_s=max_rate_per_s, concurrency=concurrency, progress=progress)
+        return self.send_each(numbers, mms_id, sender, [send_kwargs] * len(numbers),
+                              max_rate_per_s=max_rate_per_s, concurrency=concurrency, progress=progress)
 
-    def _batch(self, numbers: list[str], mms_id, sender, kwargs_per_send: list[dict], *,
-               max_rate_per_s: float | None, concurrency: int, progress: bool):
-        """Run sends whose keyword arguments may differ per recipient (experiments interleave arms)."""
+    def send_each(self, recipients: Sequence[str | int], mms_id: int | str, sender: str | int,
+                  send_kwargs: Sequence[Mapping], *, max_rate_per_s: float | None = None, concurrency: int = 4,
+                  progress: bool = True):
+        """Like :meth:`send_batch`, with its own keyword arguments for each recipient.
+
+        ``send_kwargs[i]`` holds the :meth:`send_saved_mms` arguments of
+        ``recipients[i]`` (an experiment gives each recipient its arm's DDM);
+        a bad argument makes that row ``Invalid``. Returns the manifest, one
+        row per recipient in the order given, as :meth:`send_batch` does.
+        """
+        numbers = [str(n).strip() for n in recipients]
+        kwargs_per_send = list(send_kwargs)
+        if len(kwargs_per_send) != len(numbers):
+            raise SkycoreValidationError(
+                "send_kwargs", f"{len(kwargs_per_send)} argument sets for {len(numbers)} recipients")
         import pandas as pd
         from tqdm.auto import tqdm
 
         if concurrency < 1:
             raise SkycoreValidationError("concurrency", "must be at least 1")
-        if max_rate_per_s is not None and max_rate_per_s <= 0:
-            raise SkycoreValidationError("max_rate_per_s", "must be positive")
         if not self._api_key.reveal():
             raise SkycoreValidationError("api_key", "no API key: pass api_key= or set SKYCORE_API_KEY")
-        if self._own_session and concurrency > 16:
+        if self._owns_session and concurrency > 16:
             self._session = self._new_session(pool=concurrency)
         rows: list[dict | None] = [None] * len(numbers)
-        limiter = _RateLimiter(max_rate_per_s)
+        limiter = RateLimiter.per_second_rate(max_rate_per_s)
         cancelled = threading.Event()
         sender_text = str(sender).strip()
 
@@ -806,22 +812,3 @@ def _retry_after(response: requests.Response) -> float | None:
         return min(float(value), 60.0) if value is not None else None
     except ValueError:
         return None
-
-
-class _RateLimiter:
-    """Spaces request starts at least ``1/rate`` seconds apart across threads."""
-
-    def __init__(self, rate: float | None):
-        self._interval = 1.0 / rate if rate else 0.0
-        self._next = time.monotonic()
-        self._lock = threading.Lock()
-
-    def wait(self) -> None:
-        if not self._interval:
-            return
-        with self._lock:
-            now = time.monotonic()
-            start = max(now, self._next)
-            self._next = start + self._interval
-        if start > now:
-            time.sleep(start - now)

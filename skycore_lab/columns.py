@@ -7,7 +7,8 @@ statistics) without a string typed twice.
 Frames
 ------
 ``EVENT_COLUMNS``
-    One row per postback notification (:func:`skycore_lab.read_postbacks`).
+    One row per postback notification; :func:`skycore_lab.read_postbacks`
+    returns ``EVENT_FRAME_COLUMNS`` (the same with ``line``).
 ``MANIFEST_COLUMNS``
     One row per attempted send (:meth:`skycore_lab.SkycoreClient.send_batch`).
 ``DELIVERY_COLUMNS``
@@ -17,6 +18,10 @@ Frames
 ``TRUTH_COLUMNS``
     The sandbox's ground truth, one row per accepted send
     (:meth:`skycore_lab.Sandbox.truth`).
+``RATE_COLUMNS``, ``CENSORED_COLUMNS``, ``LATENCY_SUMMARY_COLUMNS``, ``COMPARISON_COLUMNS``
+    The statistics' frames (:func:`skycore_lab.delivery_rates`,
+    :func:`skycore_lab.censored_latencies`, :func:`skycore_lab.latency_summary`,
+    :func:`skycore_lab.compare_arms`).
 """
 
 from __future__ import annotations
@@ -65,7 +70,13 @@ EVENT_COLUMNS: tuple[str, ...] = (
     SOURCE,
     EXTRA,
 )
+#: Columns of the frame :func:`skycore_lab.read_postbacks` returns:
+#: ``EVENT_COLUMNS`` with ``line`` inserted before ``extra``.
+EVENT_FRAME_COLUMNS: tuple[str, ...] = (*EVENT_COLUMNS[:-1], LINE, EXTRA)
 EVENT_CATEGORICAL: tuple[str, ...] = (CODE, ORIGIN, STATUS, SENT_AS, CARRIER, COUNTRY)
+
+#: dtype of every time column skycore-lab makes: tz-aware UTC, microseconds.
+DATETIME_DTYPE = "datetime64[us, UTC]"
 
 # --- send manifest ------------------------------------------------------------
 REQUESTED_AT = "requested_at"
@@ -177,6 +188,45 @@ CI_LOW = "ci_low"
 CI_HIGH = "ci_high"
 
 RATE_COLUMNS: tuple[str, ...] = (SENT, DELIVERED, FAILED, PENDING, RATE, CI_LOW, CI_HIGH)
+
+# censored latencies (:func:`skycore_lab.censored_latencies`)
+DURATION_S = "duration_s"
+OBSERVED = "observed"
+CENSORED_COLUMNS: tuple[str, ...] = (DURATION_S, OBSERVED)
+
+# latency summary (:func:`skycore_lab.latency_summary`)
+N = "n"
+P50 = "p50"
+P90 = "p90"
+P99 = "p99"
+KM_P50 = "km_p50"
+KM_P50_LOW = "km_p50_low"
+KM_P50_HIGH = "km_p50_high"
+KM_P90 = "km_p90"
+KM_P90_LOW = "km_p90_low"
+KM_P90_HIGH = "km_p90_high"
+LATENCY_SUMMARY_COLUMNS: tuple[str, ...] = (
+    N, DELIVERED, P50, P90, P99, KM_P50, KM_P50_LOW, KM_P50_HIGH, KM_P90, KM_P90_LOW, KM_P90_HIGH,
+)  # fmt: skip
+
+# arm comparisons (:func:`skycore_lab.compare_arms`)
+CONTROL = "control"
+METRIC = "metric"
+CONTROL_ESTIMATE = "control_estimate"
+ARM_ESTIMATE = "arm_estimate"
+DIFF = "diff"
+REL_DIFF = "rel_diff"
+P_VALUE = "p_value"
+P_ADJUSTED = "p_adjusted"
+SIGNIFICANT = "significant"
+N_CONTROL = "n_control"
+N_ARM = "n_arm"
+TEST = "test"
+#: compare_arms columns after the arm column itself.
+COMPARISON_COLUMNS: tuple[str, ...] = (
+    CONTROL, METRIC, CONTROL_ESTIMATE, ARM_ESTIMATE, DIFF, REL_DIFF, CI_LOW, CI_HIGH,
+    P_VALUE, P_ADJUSTED, SIGNIFICANT, N_CONTROL, N_ARM, TEST,
+)  # fmt: skip
 
 # --- sandbox truth ------------------------------------------------------------------
 TRUE_HANDSET = "true_handset"

@@ -9,8 +9,8 @@ Decisions
 * **Incremental reading.** A log file (or a receiver's log) is read with
   :class:`skycore_lab.postbacks.PostbackTail`, which returns only the records
   appended since the last tick; the new events are appended to the ones kept
-  in memory and duplicates (the platform's retries) dropped by
-  ``(tracking_id, code, timestamp)``. Only :func:`skycore_lab.deliveries` is
+  in memory and duplicates (the platform's retries) dropped by the parser's
+  own rule (:func:`skycore_lab.postbacks.drop_duplicate_events`). Only :func:`skycore_lab.deliveries` is
   recomputed, and only on ticks that brought new events: it is cheap next to
   re-parsing the XML.
 * **Which sends count.** With a manifest, the counters, rates and curves cover
@@ -44,17 +44,18 @@ import pandas as pd
 
 from . import columns as col
 from .exceptions import SkycoreValidationError
-from .frames import deliveries as make_deliveries
-from .stats import delivery_rates
+from .frames.deliveries import deliveries as make_deliveries
+from .frames.times import event_time, latest_time
+from .postbacks.dedupe import drop_duplicate_events
+from .stats.rates import delivery_rates
 
 __all__ = ["LiveDashboard"]
 
-_DEDUPE_KEY = [col.TRACKING_ID, col.CODE, col.TIMESTAMP]
 _TIME = "time"  # display-only column of the latest-notifications table
 
 
 def _make_tail(path: str | os.PathLike):
-    from .postbacks import PostbackTail  # lazy: the parser is only needed for a live source
+    from .postbacks.tail import PostbackTail  # lazy: the parser is only needed for a live source
 
     return PostbackTail(path)
 
@@ -234,7 +235,7 @@ class LiveDashboard:
         if new is None or len(new) == 0:
             return
         events = new if self.events is None else _concat_events(self.events, new)
-        self.events = events.drop_duplicates(subset=_DEDUPE_KEY, ignore_index=True)
+        self.events = drop_duplicate_events(events)
         self._dirty = True
 
     # -- rendering ----------------------------------------------------------------------
@@ -286,16 +287,10 @@ class LiveDashboard:
         return "".join(parts)
 
     def _as_of(self, frame: pd.DataFrame):
-        """Last moment the data know about: pending sends are censored there.
-
-        The latest ``received_at`` (when the receiver last heard anything)
-        counts too, so a send stays pending for as long as we kept listening.
-        """
-        times = [frame[name].max() for name in (col.FIRST_EVENT_AT, col.DELIVERED_AT, col.FAILED_AT)]
-        if self.events is not None and col.RECEIVED_AT in self.events.columns:
-            times.append(pd.to_datetime(self.events[col.RECEIVED_AT], utc=True).max())
-        times = [t for t in times if pd.notna(t)]
-        return max(times) if times else None
+        """Last moment the data know about (:func:`skycore_lab.frames.times.latest_time`):
+        pending sends are censored there. The events count too, so a send stays
+        pending for as long as the receiver kept hearing anything."""
+        return latest_time(frame, self.events)
 
     def _draw_latency(self, frame: pd.DataFrame, as_of) -> None:
         from matplotlib.figure import Figure  # bare Figure: no pyplot state, safe off the main thread
@@ -316,9 +311,7 @@ class LiveDashboard:
         if self.events is None or not len(self.events):
             return "no notifications yet"
         events = self.events
-        when = pd.to_datetime(events[col.TIMESTAMP], utc=True)
-        if col.RECEIVED_AT in events.columns:
-            when = when.fillna(pd.to_datetime(events[col.RECEIVED_AT], utc=True))
+        when = event_time(events, naive="utc")
         newest = when.sort_values(ascending=False, na_position="last", kind="stable").index[: self.latest]
         latest = events.loc[newest]
         shown = pd.DataFrame({_TIME: when.loc[newest].dt.strftime("%Y-%m-%d %H:%M:%S UTC").to_numpy()})

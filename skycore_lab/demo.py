@@ -120,7 +120,7 @@ def run_demo(out_dir: str | Path = "skycore-demo", *, numbers: int = DEFAULT_NUM
     from .client import SkycoreClient
     from .experiment import DdmExperiment
     from .postbacks import read_postbacks
-    from .receiver import PostbackReceiver
+    from .postbacks.receiver import PostbackReceiver
     from .sandbox import Sandbox
 
     started = time.perf_counter()

@@ -1,19 +1,35 @@
-"""Exceptions raised by skycore-lab.
+"""Errors and warnings of skycore-lab: one tree each.
 
-Every error the library raises on purpose derives from :class:`SkycoreError`,
-so ``except SkycoreError`` catches them all::
+Every error a user can meet derives from :class:`SkycoreError`, so
+``except SkycoreError`` catches them all; some also derive from the
+built-in exception they are a kind of (``ValueError``, ``RuntimeError``,
+``OSError``), so code written against those keeps working::
 
     SkycoreError
-    ├── SkycoreValidationError        bad input found before anything was sent (also ValueError)
+    ├── SkycoreValidationError        bad input, found before anything was done (also ValueError)
     ├── SkycoreAPIError               the platform answered <STATUS>Failure</STATUS>
     │   └── SkycoreRateLimitError     throttling codes E106, E113, E120 (retried by the client)
     ├── SkycoreTransportError         no usable answer: HTTP status != 200, non-XML body, broken connection
     │   └── SkycoreTimeoutError       read time-out on a send: the MMS may or may not have gone out
     ├── PostbackParseError            a postback record could not be read (also ValueError)
-    └── ScenarioError                 an invalid sandbox scenario (also ValueError)
+    ├── PostbackSourceNotFound        no file matches a postback source (also FileNotFoundError)
+    ├── ScenarioError                 an invalid sandbox scenario (also ValueError)
+    ├── SkycoreStateError             not now: a server not started, a log another receiver writes
+    │                                 (also RuntimeError)
+    └── SkycoreServerError            a local server could not start, e.g. its port is taken (also OSError)
+
+Every warning derives from :class:`SkycoreWarning` (a ``UserWarning``), so
+``warnings.filterwarnings("ignore", category=SkycoreWarning)`` silences
+them all::
+
+    SkycoreWarning
+    ├── PostbackParseWarning          malformed postback records were skipped
+    ├── ClockSkewWarning              latencies came out negative: two systems' clocks disagree
+    ├── LatencyDataWarning            sends without a usable latency were left out, or clipped at 0
+    └── SendingReportWarning          part of a sending-statistics report was read leniently
 
 No message, ``repr`` or attribute of these exceptions ever holds an API key:
-the client masks it before building them (:func:`skycore_lab._secrets.redact`).
+the client masks it before building them (:func:`skycore_lab.redaction.redact`).
 """
 
 from __future__ import annotations
@@ -26,7 +42,15 @@ __all__ = [
     "SkycoreTransportError",
     "SkycoreTimeoutError",
     "PostbackParseError",
+    "PostbackSourceNotFound",
     "ScenarioError",
+    "SkycoreStateError",
+    "SkycoreServerError",
+    "SkycoreWarning",
+    "PostbackParseWarning",
+    "ClockSkewWarning",
+    "LatencyDataWarning",
+    "SendingReportWarning",
     "RATE_LIMIT_CODES",
 ]
 
@@ -154,3 +178,38 @@ class PostbackParseError(SkycoreError, ValueError):
 
 class ScenarioError(SkycoreError, ValueError):
     """A sandbox scenario that cannot be simulated; the message names the key."""
+
+
+class PostbackSourceNotFound(SkycoreError, FileNotFoundError):
+    """A postback file, directory or glob that does not exist or matches nothing."""
+
+
+class SkycoreStateError(SkycoreError, RuntimeError):
+    """The call does not fit the object's state: a server not started (or started twice),
+    a log file another receiver is writing."""
+
+
+class SkycoreServerError(SkycoreError, OSError):
+    """A local server (receiver, sandbox) could not start: its port is taken, it did not come up."""
+
+
+# --- warnings -----------------------------------------------------------------------------------
+class SkycoreWarning(UserWarning):
+    """Base class of every warning skycore-lab emits."""
+
+
+class PostbackParseWarning(SkycoreWarning):
+    """Some postback records were malformed and skipped (``on_bad_lines="warn"``)."""
+
+
+class ClockSkewWarning(SkycoreWarning):
+    """Some latencies came out negative: the timestamps of two systems disagree."""
+
+
+class LatencyDataWarning(SkycoreWarning):
+    """Some sends had no usable latency or censoring time and were left out,
+    or had a negative one (clock skew) that was set to 0."""
+
+
+class SendingReportWarning(SkycoreWarning):
+    """Something in a sending report was read leniently or could not be used."""

@@ -34,10 +34,11 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from os import PathLike
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
@@ -45,6 +46,7 @@ import pandas as pd
 from . import columns as col
 from .client import DDM, SendRequest, validate_number
 from .exceptions import SkycoreValidationError
+from .stats.compare import DEFAULT_WITHIN_S
 
 __all__ = ["DdmExperiment", "ExperimentResult"]
 
@@ -52,9 +54,6 @@ STRATUM = "stratum"
 ASSIGNMENT_COLUMNS: tuple[str, ...] = (col.TO, col.ARM, STRATUM)
 #: Columns of :attr:`ExperimentResult.eligibility`.
 ELIGIBILITY_COLUMNS: tuple[str, ...] = (col.ARM, "sends", "ddm_requested", "ddm_sent", "eligible_share")
-METRICS: tuple[str, ...] = ("delivery_rate", "latency", "delivered_within")
-#: Default deadline of the ``delivered_within`` comparison, seconds.
-DEFAULT_WITHIN_S = 600.0
 #: Smallest change in delivery rate the "large enough" verdict plans for.
 DEFAULT_MIN_EFFECT = 0.05
 _FORMAT = "skycore-lab experiment v1"
@@ -113,7 +112,6 @@ def _stratum_of(frame: pd.DataFrame, strata) -> pd.Series:
     raise SkycoreValidationError("strata", "must be None (country), False (none) or a column name")
 
 
-@dataclass(frozen=True, eq=False)
 class DdmExperiment:
     """A DDM A/B(/n) test: which DDM setting delivers more MMS, sooner.
 
@@ -138,15 +136,15 @@ class DdmExperiment:
     >>> manifest = exp.run(client, numbers)                       # doctest: +SKIP
     >>> result = exp.analyze(read_postbacks("postbacks.log"))     # doctest: +SKIP
     >>> print(result.summary())                                   # doctest: +SKIP
-    """
 
-    arms: Mapping[str, DDM | None]
-    mms_id: int | str
-    sender: str
-    seed: int = 0
-    send_kwargs: Mapping = field(default_factory=dict)
-    #: The manifest once :meth:`run` has sent (or :meth:`load` restored it).
-    manifest: pd.DataFrame | None = field(default=None, compare=False, repr=False)
+    Attributes
+    ----------
+    arms, mms_id, sender, seed, send_kwargs
+        The design, fixed at creation (read-only: a new design is a new
+        experiment).
+    manifest : pandas.DataFrame or None
+        The manifest once :meth:`run` has sent (or :meth:`load` restored it).
+    """
 
     def __init__(self, arms, mms_id, sender, *, seed: int = 0, manifest=None, **send_kwargs):
         if not isinstance(arms, Mapping) or len(arms) < 2:
@@ -169,12 +167,23 @@ class DdmExperiment:
                 raise SkycoreValidationError(exc.field, f"arm {name!r}: {exc.message}") from None
         if not isinstance(seed, (int, np.integer)):
             raise SkycoreValidationError("seed", "must be an integer")
-        object.__setattr__(self, "arms", clean)
-        object.__setattr__(self, "mms_id", mms_id)
-        object.__setattr__(self, "sender", str(sender))
-        object.__setattr__(self, "seed", int(seed))
-        object.__setattr__(self, "send_kwargs", dict(send_kwargs))
-        object.__setattr__(self, "manifest", manifest)
+        self._arms = MappingProxyType(clean)
+        self._mms_id = mms_id
+        self._sender = str(sender)
+        self._seed = int(seed)
+        self._send_kwargs = MappingProxyType(dict(send_kwargs))
+        self.manifest: pd.DataFrame | None = manifest
+
+    arms = property(lambda self: self._arms, doc="Arm name → DDM settings (None: no DDM), in design order.")
+    mms_id = property(lambda self: self._mms_id, doc="The saved MMS every arm sends.")
+    sender = property(lambda self: self._sender, doc="The shortcode every arm sends from.")
+    seed = property(lambda self: self._seed, doc="Seeds the assignment and the send order.")
+    send_kwargs = property(lambda self: self._send_kwargs, doc="Send arguments shared by all arms.")
+
+    def __repr__(self) -> str:
+        ran = "not run" if self.manifest is None else f"{len(self.manifest):,} sends"
+        return (f"DdmExperiment(arms={list(self._arms)}, mms_id={self._mms_id!r}, sender={self._sender!r}, "
+                f"seed={self._seed}, {ran})")
 
     # --- design -----------------------------------------------------------
     def assign(self, recipients, strata=None) -> pd.DataFrame:
@@ -229,7 +238,7 @@ class DdmExperiment:
         order = np.random.default_rng([self.seed, 1]).permutation(len(assignment))
         arms = assignment[col.ARM].astype(str).to_numpy()
         kwargs = [dict(self.send_kwargs, ddm=self.arms[arms[i]]) for i in order]
-        sent = client._batch(assignment[col.TO].to_numpy()[order].tolist(), self.mms_id, self.sender, kwargs,
+        sent = client.send_each(assignment[col.TO].to_numpy()[order].tolist(), self.mms_id, self.sender, kwargs,
                              max_rate_per_s=max_rate_per_s, concurrency=concurrency, progress=progress)
         sent.index = order
         sent = sent.sort_index()
@@ -237,7 +246,7 @@ class DdmExperiment:
                               assignment[[STRATUM]]], axis=1)
         manifest = manifest[[col.TO, col.ARM, col.TRACKING_ID, col.REQUESTED_AT, col.STATUS,
                              col.ERROR_CODE, col.ERROR_INFO, col.SENDER, STRATUM]]
-        object.__setattr__(self, "manifest", manifest)
+        self.manifest = manifest
         return manifest
 
     # --- persistence ---------------------------------------------------------
@@ -249,7 +258,7 @@ class DdmExperiment:
             "mms_id": self.mms_id,
             "sender": self.sender,
             "seed": self.seed,
-            "send_kwargs": self.send_kwargs,
+            "send_kwargs": dict(self.send_kwargs),
         }
         manifest = None
         if self.manifest is not None:

@@ -1,17 +1,43 @@
-"""Reference tables from the Skycore API documentation, shipped as package data.
+"""Vendor facts from the Skycore API documentation: codes, texts, carriers, countries.
+
+One module for what the platform's documentation says, so every other part of
+skycore-lab (the client, the sandbox, the parser, the frames) reads the same
+facts from one place:
+
+* **Postback codes** (Appendix D) and what each announces: the MMS codes
+  N101/N102/E101/E102, the DDM codes N501/N502/E501/E502, the SMS codes
+  N201/N202/E201/E202; :func:`outcome_of` and :func:`status_outcome` turn a
+  notification into a final outcome.
+* **API error codes** (Appendix B): :func:`api_error_codes`,
+  :func:`api_error_meaning`.
+* **Carrier ids** (Appendix E): :func:`normalize_spid` (the one rule for
+  SPIDs written without their leading zeros), :func:`resolve_spid`,
+  :func:`spid_lookup`, :data:`AMBIGUOUS_SPIDS`, and the country of a phone
+  number, :func:`country_of_number`.
+* **Defaults** the platform documents: :data:`DEFAULT_DDM_TIMEOUT_MIN`,
+  :data:`MAX_RECIPIENTS`.
+
+Tables ship as package data (``_data/*.csv``):
 
 * ``spid_carriers.csv`` (Appendix E): carrier id (SPID) → country, carrier.
 * ``api_error_codes.csv`` (Appendix B): API response error codes.
 * ``postback_codes.csv`` (Appendix D): postback notification codes.
-* ``carrier_mms_size_limits.csv`` (Appendix E): US carriers' MMS size limits.
 
+STATUS texts
+------------
+The API summary documents the codes and the E102 status family; the exact
+STATUS texts of DDM and SMS notifications are not documented, so the
+sandbox writes texts in the same ``Message Sent/Delivered`` style, and
+readers match status *suffixes* (``…/Expired``), which also copes with
+small wording changes.
+
+SPIDs and countries
+-------------------
 SPIDs are 7-digit strings whose first four digits are the country calling
 code, zero-padded (``0044…`` United Kingdom), or a North American numbering
 plan prefix (``1876…`` Jamaica). That gives the calling-code table used to
 find a number's country without a second data source.
 
-Ambiguity, and what we decided
-------------------------------
 Three SPIDs name two countries each (``0001100`` Canada/United States,
 ``0007000`` Russia/Kazakstan, ``0262000`` Reunion/Mayotte Islands), and the
 calling codes +1, +7, +44, +234 and +262 are shared. We resolve by the
@@ -30,7 +56,41 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 
+from . import columns as col
+
 __all__ = [
+    # postback codes
+    "ORIGIN_MMS",
+    "ORIGIN_SMS",
+    "ORIGIN_SUB",
+    "N101",
+    "N102",
+    "E101",
+    "E102",
+    "N501",
+    "N502",
+    "E501",
+    "E502",
+    "N201",
+    "N202",
+    "E201",
+    "E202",
+    "MMS_CODES",
+    "DDM_CODES",
+    "SMS_CODES",
+    "SEND_CODES",
+    "SENT_CODES",
+    "DELIVERED_CODES",
+    "FAILED_CODES",
+    "STATUS_TEXT",
+    "FAILED_STATUS_TEXT",
+    "outcome_of",
+    "status_outcome",
+    # defaults
+    "DEFAULT_DDM_TIMEOUT_MIN",
+    "MAX_RECIPIENTS",
+    # carriers and countries
+    "normalize_spid",
     "spid_table",
     "spid_lookup",
     "resolve_spid",
@@ -39,12 +99,111 @@ __all__ = [
     "api_error_codes",
     "api_error_meaning",
     "postback_code_meanings",
-    "postback_meaning",
     "SpidInfo",
     "AMBIGUOUS_SPIDS",
     "INTERNATIONAL_NUMBER",
 ]
 
+# --- postback codes (Appendix D) -----------------------------------------------------
+ORIGIN_MMS = "MMS_MT"
+ORIGIN_SMS = "SMS_MT"
+ORIGIN_SUB = "SUB"
+
+# MMS
+N101 = "N101"  # sent (processing began)
+N102 = "N102"  # delivery report: delivered
+E101 = "E101"  # could not send at all
+E102 = "E102"  # delivery failed / expired / rejected / not supported
+# DDM
+N501 = "N501"  # DDM sending
+N502 = "N502"  # DDM delivery status changed (carries the handset)
+E501 = "E501"  # DDM could not be sent
+E502 = "E502"  # DDM delivery failed
+# SMS, also the SMS/xHTML fallback of an MMS
+N201 = "N201"
+N202 = "N202"
+E201 = "E201"
+E202 = "E202"
+
+MMS_CODES = frozenset({N101, N102, E101, E102})
+DDM_CODES = frozenset({N501, N502, E501, E502})
+SMS_CODES = frozenset({N201, N202, E201, E202})
+#: Codes that belong to a send (MMS, its SMS/xHTML fallback, its DDM). Others a
+#: shared postback URL receives (MO, subscriptions, encoding) are not sends.
+SEND_CODES = MMS_CODES | SMS_CODES | DDM_CODES
+SENT_CODES = frozenset({N101, N201})
+DELIVERED_CODES = frozenset({N102, N202})
+FAILED_CODES = frozenset({E101, E102, E201, E202})
+
+#: STATUS text of each code whose text does not depend on the outcome.
+STATUS_TEXT = {
+    N101: "Message Sent",
+    N102: "Message Sent/Delivered",
+    E101: "Message Failed",
+    N501: "DDM Sent",
+    N502: "DDM Sent/Delivered",
+    E501: "DDM Failed",
+    E502: "DDM Sent/Failed",
+    N201: "SMS Sent",
+    N202: "SMS Sent/Delivered",
+    E201: "SMS Failed",
+}
+
+#: E102/E202 STATUS texts by outcome.
+FAILED_STATUS_TEXT = {
+    col.OUTCOME_FAILED: "Message Sent/Failed",
+    col.OUTCOME_EXPIRED: "Message Sent/Expired",
+    col.OUTCOME_REJECTED: "Message Sent/Rejected",
+    col.OUTCOME_NOT_SUPPORTED: "Message Sent/NotSupported",
+}
+
+# the last "/" part of a STATUS, lower case → the failure it announces
+_FAILURE_SUFFIXES = {
+    "failed": col.OUTCOME_FAILED,
+    "expired": col.OUTCOME_EXPIRED,
+    "rejected": col.OUTCOME_REJECTED,
+    "notsupported": col.OUTCOME_NOT_SUPPORTED,
+    "not supported": col.OUTCOME_NOT_SUPPORTED,
+    "not_supported": col.OUTCOME_NOT_SUPPORTED,
+}
+
+
+def status_outcome(status: str | None) -> str | None:
+    """The failure a STATUS text announces, by its last ``/`` part, or None.
+
+    ``"Message Sent/Expired"`` → ``"expired"``, ``"DDM Sent/Failed"`` →
+    ``"failed"``; ``"Message Sent/Delivered"`` and unknown texts → None.
+    Case and surrounding blanks are ignored.
+    """
+    if not status:
+        return None
+    return _FAILURE_SUFFIXES.get(str(status).rsplit("/", 1)[-1].strip().lower())
+
+
+def outcome_of(code: str | None, status: str | None) -> str | None:
+    """Final outcome a notification announces, or None if it is not final.
+
+    N102/N202 → delivered; E101/E201 → failed; E102/E202 → by the STATUS
+    suffix (:func:`status_outcome`: ``Message Sent/Expired`` → expired),
+    ``failed`` when unrecognised.
+    """
+    if code in DELIVERED_CODES:
+        return col.OUTCOME_DELIVERED
+    if code in (E101, E201):
+        return col.OUTCOME_FAILED
+    if code in (E102, E202):
+        return status_outcome(status) or col.OUTCOME_FAILED
+    return None
+
+
+# --- documented defaults -----------------------------------------------------------------
+#: DDMTIMEOUT the platform applies when a DDM is sent without one, minutes.
+DEFAULT_DDM_TIMEOUT_MIN = 5
+#: Numbers one sendSavedMMS call may carry (E623 beyond).
+MAX_RECIPIENTS = 100
+
+
+# --- numbers, carriers and countries -------------------------------------------------------
 #: International format as the API wants it: digits only, no leading 0 or +,
 #: 7 to 15 digits (E.164 allows at most 15).
 INTERNATIONAL_NUMBER = re.compile(r"[1-9][0-9]{6,14}")
@@ -194,17 +353,32 @@ def country_of_number(number: str) -> str | None:
     return _disambiguate(prefix, digits, _prefix_countries()[prefix])
 
 
+def normalize_spid(spid: object) -> str | None:
+    """The one rule for writing a SPID: stripped text, 4–6 digits zero-padded to 7.
+
+    A SPID that lost its leading zeros (a spreadsheet ate them: ``"1100"``)
+    is padded back (``"0001100"``). Anything else is kept as written
+    (stripped), so an unknown id stays visible; blank or missing → None.
+    """
+    if spid is None:
+        return None
+    text = str(spid).strip()
+    if not text:
+        return None
+    if text.isascii() and text.isdigit() and 4 <= len(text) < 7:
+        return text.zfill(7)
+    return text
+
+
 def resolve_spid(spid: str | None, number: str | None = None) -> SpidInfo:
     """Country and carrier of a SPID, using the recipient to settle ambiguous SPIDs.
 
-    Unknown SPIDs give ``country=None, carrier=None``. A SPID without leading
-    zeros (``"1100"``, from a spreadsheet that ate them) is zero-padded to 7.
+    Unknown SPIDs give ``country=None, carrier=None``. The SPID is first
+    normalised by :func:`normalize_spid`.
     """
-    if spid is None:
+    key = normalize_spid(spid)
+    if key is None:
         return SpidInfo("", None, None)
-    key = str(spid).strip()
-    if key.isdigit() and len(key) < 7:
-        key = key.zfill(7)
     entries = _spid_index().get(key)
     if not entries:
         return SpidInfo(key, None, None)
@@ -215,6 +389,96 @@ def resolve_spid(spid: str | None, number: str | None = None) -> SpidInfo:
         if entry_country == country:
             return SpidInfo(key, entry_country, carrier)
     return SpidInfo(key, entries[0][0], entries[0][1], ambiguous=True)
+
+
+def carrier_and_country(spid, to=None, *, country_from_number: bool = False):
+    """Carrier and country of each row, from its SPID, settled by its number where needed.
+
+    The one look-up of carriers: the parser calls it once on every events
+    frame it reads, the frames only for rows that have no events.
+
+    Parameters
+    ----------
+    spid : pandas.Series
+        SPIDs as written (text or categorical; normalised by
+        :func:`normalize_spid`).
+    to : pandas.Series, optional
+        The recipients' numbers, same index: they settle the SPIDs listed
+        under two countries (:data:`AMBIGUOUS_SPIDS`; without a usable
+        number the first listed country is taken), and give the country
+        where the SPID does not when ``country_from_number``.
+    country_from_number : bool
+        Fill the country of rows whose SPID is missing or unknown from the
+        number (:func:`country_of_number`).
+
+    Returns
+    -------
+    (pandas.Categorical, pandas.Categorical)
+        Carrier and country per row; missing where unknown.
+
+    Notes
+    -----
+    Work is done once per distinct SPID and, for ambiguous SPIDs, once per
+    distinct first six digits of the numbers (all :func:`country_of_number`
+    reads), so a million rows cost a few dictionary look-ups.
+    """
+    import numpy as np
+    import pandas as pd
+
+    spid = pd.Series(spid).reset_index(drop=True)
+    numbers = None if to is None else pd.Series(to).reset_index(drop=True)
+    codes, categories = pd.factorize(spid, sort=False)
+    lookup = spid_lookup()
+    keys = [normalize_spid(value) for value in categories]
+    carriers: dict[str, int] = {}
+    countries: dict[str, int] = {}
+
+    def code_of(table: dict, value: str | None) -> int:
+        return -1 if value is None else table.setdefault(value, len(table))
+
+    carrier_of = np.array([code_of(carriers, lookup.get(key, (None, None))[1]) for key in keys] + [-1])
+    country_of = np.array([code_of(countries, lookup.get(key, (None, None))[0]) for key in keys] + [-1])
+    carrier, country = carrier_of[codes], country_of[codes]
+
+    def by_number_key(rows: np.ndarray, decide) -> None:
+        """Decide (country, carrier) once per distinct number key among ``rows``."""
+        text = numbers.iloc[rows].astype("str").str.strip().str.removeprefix("+")
+        text = text.where(~text.str.startswith("00", na=False), text.str.slice(2))
+        usable = text.str.fullmatch(r"[0-9]+", na=False)
+        inverse, distinct = pd.factorize(text.str.slice(0, 6).where(usable, ""), sort=False)
+        decided = [decide(key) for key in distinct]
+        country[rows] = np.array([code_of(countries, c) for c, _ in decided] + [-1])[inverse]
+        carrier[rows] = np.array([code_of(carriers, k) for _, k in decided] + [-1])[inverse]
+
+    for position, key in enumerate(keys):
+        entries = AMBIGUOUS_SPIDS.get(key)
+        if not entries:
+            continue
+        by_country = dict(entries)
+        rows = np.flatnonzero(codes == position)
+        if numbers is None:
+            country[rows] = code_of(countries, entries[0][0])
+            carrier[rows] = code_of(carriers, entries[0][1])
+            continue
+
+        def decide(number_key: str, entries=entries, by_country=by_country):
+            found = country_of_number(number_key) if number_key else None
+            if found not in by_country:
+                found = entries[0][0]  # no usable number: the first listed, as resolve_spid
+            return found, by_country[found]
+
+        by_number_key(rows, decide)
+    if country_from_number and numbers is not None:
+        rows = np.flatnonzero((country < 0) & numbers.notna().to_numpy())
+        if len(rows):
+            kept_carrier = carrier[rows].copy()
+            by_number_key(rows, lambda number_key: (country_of_number(number_key) if number_key else None, None))
+            carrier[rows] = kept_carrier
+
+    def categorical(values: np.ndarray, table: dict):
+        return pd.Categorical.from_codes(values, categories=pd.Index(list(table), dtype="str"))
+
+    return categorical(carrier, carriers), categorical(country, countries)
 
 
 @functools.cache
@@ -232,8 +496,3 @@ def api_error_meaning(code: str | None) -> str | None:
 def postback_code_meanings() -> dict[str, str]:
     """Appendix D: postback notification code → documented text."""
     return {r["code"].strip(): r["description"].strip() for r in _read_csv("postback_codes.csv")}
-
-
-def postback_meaning(code: str | None) -> str | None:
-    """Documented text of a *postback* code (E101 here means "MMS failed"), or None."""
-    return postback_code_meanings().get(str(code).strip().upper()) if code else None

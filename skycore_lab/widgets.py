@@ -29,7 +29,6 @@ Decisions
 
 from __future__ import annotations
 
-import copy
 import html
 import os
 from datetime import datetime, timezone
@@ -38,8 +37,9 @@ import ipywidgets as ipw
 import pandas as pd
 
 from . import columns as col
-from ._secrets import redact
-from .client import DDM, PRODUCTION_URL, SendRequest, SkycoreClient, _Secret, validate_number
+from .redaction import Secret, redact
+from .reference import DEFAULT_DDM_TIMEOUT_MIN
+from .client import DDM, PRODUCTION_URL, SendRequest, SkycoreClient, validate_number
 from .dashboard import LiveDashboard
 from .exceptions import (
     SkycoreAPIError,
@@ -164,9 +164,10 @@ class SendWidget:
         self._client = client
         self._postback_url = postback_url
         self._own_client: SkycoreClient | None = None
-        self._key = _Secret(None)
+        self._own_client_for: tuple | None = None  # (url, method, key holder) it was made for
+        self._key = Secret(None)
         self._sandbox = None
-        self._saved_url, self._saved_key = "", _Secret(None)
+        self._saved_url, self._saved_key = "", Secret(None)
         self._rows: list[dict] = []
         self.slide_rows: list[_SlideRow] = []
         self.data_rows: list[_DataRow] = []
@@ -180,7 +181,7 @@ class SendWidget:
                                  "Message)", indent=False)  # fmt: skip
         self.ddm_title = _text("DDM title", "skycore-send-ddm-title", "optional (platform default: Device Discovery)")
         self.ddm_text = _make(ipw.Textarea, "skycore-send-ddm-text", description="DDM text", style=_STYLE)
-        self.ddm_timeout = _make(ipw.BoundedIntText, "skycore-send-ddm-timeout", value=5, min=0, max=10080,
+        self.ddm_timeout = _make(ipw.BoundedIntText, "skycore-send-ddm-timeout", value=DEFAULT_DDM_TIMEOUT_MIN, min=0, max=10080,
                                  description="DDM timeout (min)", style=_STYLE)  # fmt: skip
         self.ddm_force = _make(ipw.Checkbox, "skycore-send-ddm-force", indent=False,
                                description="Force the DDM even if the handset is cached")  # fmt: skip
@@ -263,7 +264,7 @@ class SendWidget:
 
     # -- connection -------------------------------------------------------------------
     def _set_key(self, key: str) -> None:
-        self._key = _Secret(key.strip())
+        self._key = Secret(key.strip())
         self.key_status.value = _html("✓ API key set (field cleared: the key is not saved in the notebook)", _OK)
 
     def _on_key(self, change) -> None:
@@ -285,7 +286,7 @@ class SendWidget:
             self._sandbox = sandbox
             self._saved_url = self.api_url.value
             self.api_url.value = sandbox.url
-            self._saved_key, self._key = self._key, _Secret(sandbox.api_key)
+            self._saved_key, self._key = self._key, Secret(sandbox.api_key)
             self.key_status.value = _html("✓ sandbox key", _OK)
             self.sender.value = self.sender.value or str(sandbox.shortcodes[0])
             self.mms_id.value = self.mms_id.value or str(sandbox.mms_ids[0])
@@ -309,17 +310,15 @@ class SendWidget:
         if self._client is not None:
             if self._client.method == method:
                 return self._client
-            variant = copy.copy(self._client)  # shares session and key; the caller's client stays as it was
-            variant.method = method
-            variant._own_session = False  # closing the copy must never close the caller's session
-            return variant
-        url, key = self.api_url.value.strip(), self._key.reveal()
-        own = self._own_client
-        if own is None or own.base_url != url or own.method != method or own._api_key.reveal() != key:
-            if own is not None:
-                own.close()
-            self._own_client = own = SkycoreClient(key, url, method=method)
-        return own
+            return self._client.with_method(method)  # the caller's client stays as it was
+        url = self.api_url.value.strip()
+        wanted = (url, method, self._key)  # the key holder is replaced whenever the key changes
+        if self._own_client is None or self._own_client_for != wanted:
+            if self._own_client is not None:
+                self._own_client.close()
+            self._own_client = SkycoreClient(self._key.reveal(), url, method=method)
+            self._own_client_for = wanted
+        return self._own_client
 
     # -- validation and sending ---------------------------------------------------------
     def _arguments(self) -> dict:

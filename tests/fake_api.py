@@ -7,7 +7,7 @@ import threading
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
-from skycore_lab._server import ServerThread, read_body
+from skycore_lab.server import ServerThread, read_body
 
 SUCCESS = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n<RESPONSE><STATUS>Success</STATUS><MMSID>{mms}</MMSID>'
@@ -70,7 +70,7 @@ class FakeAPI:
 
 def _fields(params: dict[str, str]) -> tuple[str, str]:
     if "xml" in params:
-        from skycore_lab._xml import element_text, parse_xml
+        from skycore_lab.xmlsafe import element_text, parse_xml
 
         root = parse_xml(params["xml"].encode("utf-8"))
         return element_text(root, "TO") or "", element_text(root, "MMSID") or ""

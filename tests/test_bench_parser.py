@@ -22,7 +22,6 @@ def test_benchmark_runs_and_reports(tmp_path):
     assert result["records"] == 20_000
     assert 19_000 < result["rows"] <= 20_000  # ~2 % retries collapsed
     assert result["read_postbacks_s"] > 0 and result["lxml_s"] > 0
-    assert result["ratio"] == result["lxml_s"] / result["read_postbacks_s"]
     assert result["frame_mb"] > 0
 
 

@@ -7,9 +7,9 @@ import collections
 import pytest
 from lxml import etree
 
-from skycore_lab import _codes
+from skycore_lab import reference as ref
 from skycore_lab import columns as col
-from skycore_lab._server import ServerThread, read_body
+from skycore_lab.server import ServerThread, read_body
 from skycore_lab.client import DDM, SkycoreClient
 from skycore_lab.exceptions import SkycoreAPIError, SkycoreRateLimitError, SkycoreValidationError
 from skycore_lab.sandbox import Sandbox
@@ -130,13 +130,13 @@ def test_three_arm_ddm_batch():
     for arm, manifest in manifests.items():
         assert (manifest[col.STATUS] == "Success").all()
         ids = list(manifest[col.TRACKING_ID])
-        ddm_codes = [codes[t] & _codes.DDM_CODES for t in ids]
+        ddm_codes = [codes[t] & ref.DDM_CODES for t in ids]
         if arms[arm] is None:
             assert not any(ddm_codes)
         else:
             assert sum(bool(c) for c in ddm_codes) > 0.95 * len(ids)
             for tracking_id, seen in zip(ids, ddm_codes, strict=True):
-                assert (_codes.N502 in seen) == (truth.loc[tracking_id, col.DDM] == col.DDM_DELIVERED)
+                assert (ref.N502 in seen) == (truth.loc[tracking_id, col.DDM] == col.DDM_DELIVERED)
         rows = truth.loc[ids]
         assert (rows[col.DDM_REQUESTED] == (arms[arm] is not None)).all()
         transcoded[arm] = rows[col.TRANSCODED].mean()

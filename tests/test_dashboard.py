@@ -11,10 +11,10 @@ import requests
 
 from skycore_lab import SkycoreValidationError
 from skycore_lab import columns as col
-from skycore_lab._logformat import HEADER, encode_record
+from skycore_lab.postbacks.logformat import HEADER, encode_record
 from skycore_lab.dashboard import LiveDashboard
 from skycore_lab.postbacks import PostbackTail
-from skycore_lab.receiver import PostbackReceiver
+from skycore_lab.postbacks.receiver import PostbackReceiver
 
 SPRINT, VIRGIN = "0001650", "0001910"
 

@@ -17,7 +17,7 @@ import pytest
 from skycore_lab import DdmExperiment
 from skycore_lab import columns as col
 from skycore_lab.demo import DEFAULT_NUMBERS, DEMO_SCENARIO, demo_arms, demo_numbers, run_demo
-from skycore_lab.experiment import DEFAULT_WITHIN_S
+from skycore_lab.stats import DEFAULT_WITHIN_S
 from skycore_lab.sandbox import World
 
 SIMULATED_SEEDS = range(20)

@@ -9,7 +9,7 @@ from fake_api import FakeAPI
 
 from skycore_lab import DDM, DdmExperiment, SkycoreClient, SkycoreValidationError
 from skycore_lab import columns as col
-from skycore_lab._server import ServerThread
+from skycore_lab.server import ServerThread
 from skycore_lab.demo import demo_arms, demo_numbers
 
 ARMS = {"no_ddm": None, "ddm_5": DDM("Checking your phone", timeout_min=5), "ddm_15": DDM("Checking", timeout_min=15)}

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from test_frames_support import at, event, make_events, one
 
-from skycore_lab import _codes
+from skycore_lab import reference as ref
 from skycore_lab import columns as col
 from skycore_lab.exceptions import SkycoreValidationError
 from skycore_lab.frames import ClockSkewWarning, deliveries
@@ -21,9 +21,9 @@ def row_of(rows, tracking_id="T1", **kwargs):
 
 # --- outcomes ------------------------------------------------------------------------------------
 def test_delivered_mms_has_times_latency_and_handset():
-    row = row_of([event(_codes.N101, t=0), event(_codes.N102, t=7.5, handset="Apple iPhone 15")])
+    row = row_of([event(ref.N101, t=0), event(ref.N102, t=7.5, handset="Apple iPhone 15")])
     assert row[col.OUTCOME] == col.OUTCOME_DELIVERED
-    assert row[col.FINAL_CODE] == _codes.N102
+    assert row[col.FINAL_CODE] == ref.N102
     assert row[col.SENT_AT] == at(0) and row[col.DELIVERED_AT] == at(7.5)
     assert pd.isna(row[col.FAILED_AT])
     assert row[col.LATENCY_S] == 7.5 and row[col.TOTAL_LATENCY_S] == 7.5
@@ -42,23 +42,23 @@ def test_delivered_mms_has_times_latency_and_handset():
     ],
 )
 def test_e102_outcome_follows_status_suffix(status, outcome):
-    row = row_of([event(_codes.N101), event(_codes.E102, t=60, status=status)])
+    row = row_of([event(ref.N101), event(ref.E102, t=60, status=status)])
     assert row[col.OUTCOME] == outcome
-    assert row[col.FINAL_CODE] == _codes.E102
+    assert row[col.FINAL_CODE] == ref.E102
     assert row[col.FAILED_AT] == at(60)
     assert np.isnan(row[col.LATENCY_S]) and pd.isna(row[col.DELIVERED_AT])
 
 
 def test_e101_without_timestamp_uses_received_at():
     # The documentation shows an E101 without TIMESTAMP.
-    row = row_of([event(_codes.E101, t=None, received_at=at(3))])
+    row = row_of([event(ref.E101, t=None, received_at=at(3))])
     assert row[col.OUTCOME] == col.OUTCOME_FAILED
     assert row[col.FAILED_AT] == at(3)
     assert pd.isna(row[col.SENT_AT])
 
 
 def test_sent_without_receipt_is_pending_not_failed():
-    row = row_of([event(_codes.N101)])
+    row = row_of([event(ref.N101)])
     assert row[col.OUTCOME] == col.OUTCOME_PENDING
     assert pd.isna(row[col.FINAL_CODE])
     assert row[col.SENT_AT] == at(0)
@@ -66,36 +66,36 @@ def test_sent_without_receipt_is_pending_not_failed():
 
 @pytest.mark.parametrize("failure_first", [True, False])
 def test_delivery_wins_over_a_failure_notice(failure_first):
-    failure = event(_codes.E102, t=5 if failure_first else 50, status="Message Sent/Failed")
-    row = row_of([event(_codes.N101), failure, event(_codes.N102, t=20)])
+    failure = event(ref.E102, t=5 if failure_first else 50, status="Message Sent/Failed")
+    row = row_of([event(ref.N101), failure, event(ref.N102, t=20)])
     assert row[col.OUTCOME] == col.OUTCOME_DELIVERED
-    assert row[col.FINAL_CODE] == _codes.N102
+    assert row[col.FINAL_CODE] == ref.N102
     assert row[col.FAILED_AT] == failure[col.TIMESTAMP]  # kept, for the record
 
 
 def test_earliest_failure_decides_between_failures():
-    row = row_of([event(_codes.N101), event(_codes.E102, t=90, status="Message Sent/Rejected"),
-                  event(_codes.E102, t=30, status="Message Sent/Expired")])
+    row = row_of([event(ref.N101), event(ref.E102, t=90, status="Message Sent/Rejected"),
+                  event(ref.E102, t=30, status="Message Sent/Expired")])
     assert row[col.OUTCOME] == col.OUTCOME_EXPIRED and row[col.FAILED_AT] == at(30)
 
 
 def test_earliest_delivery_report_gives_delivered_at():
-    row = row_of([event(_codes.N101), event(_codes.N102, t=40), event(_codes.N102, t=10)])
+    row = row_of([event(ref.N101), event(ref.N102, t=40), event(ref.N102, t=10)])
     assert row[col.DELIVERED_AT] == at(10) and row[col.LATENCY_S] == 10
 
 
 # --- SMS fallback --------------------------------------------------------------------------------
 def test_sms_fallback_delivered_by_n202_keeps_n101_sent_at():
-    rows = [event(_codes.N101, sent_as=col.SENT_AS_SMS, status_details="Sent as SMS/xHTML"),
-            event(_codes.N201, t=2), event(_codes.N202, t=9)]
+    rows = [event(ref.N101, sent_as=col.SENT_AS_SMS, status_details="Sent as SMS/xHTML"),
+            event(ref.N201, t=2), event(ref.N202, t=9)]
     row = row_of(rows)
-    assert row[col.OUTCOME] == col.OUTCOME_DELIVERED and row[col.FINAL_CODE] == _codes.N202
+    assert row[col.OUTCOME] == col.OUTCOME_DELIVERED and row[col.FINAL_CODE] == ref.N202
     assert row[col.SENT_AS] == col.SENT_AS_SMS
     assert row[col.SENT_AT] == at(0) and row[col.LATENCY_S] == 9
 
 
 def test_sms_path_only_uses_n201_and_says_sms():
-    row = row_of([event(_codes.N201, t=1), event(_codes.E202, t=4, status="Message Sent/Expired")])
+    row = row_of([event(ref.N201, t=1), event(ref.E202, t=4, status="Message Sent/Expired")])
     assert row[col.SENT_AT] == at(1)
     assert row[col.SENT_AS] == col.SENT_AS_SMS
     assert row[col.OUTCOME] == col.OUTCOME_EXPIRED
@@ -103,7 +103,7 @@ def test_sms_path_only_uses_n201_and_says_sms():
 
 def test_n202_under_mms_origin_counts_as_delivered():
     # A documented xHTML delivery notification: CODE N202, ORIGIN MMS_MT, no MMSID.
-    rows = [event(_codes.N101, sent_as=col.SENT_AS_SMS), event(_codes.N202, t=3, origin=_codes.ORIGIN_MMS, mms_id=None)]
+    rows = [event(ref.N101, sent_as=col.SENT_AS_SMS), event(ref.N202, t=3, origin=ref.ORIGIN_MMS, mms_id=None)]
     row = row_of(rows)
     assert row[col.OUTCOME] == col.OUTCOME_DELIVERED and row[col.MMS_ID] == "4711"
 
@@ -113,15 +113,15 @@ def test_n202_under_mms_origin_counts_as_delivered():
     ("ddm_events", "state"),
     [
         ([], col.DDM_NONE),
-        ([event(_codes.N501, t=-60)], col.DDM_SENT),
-        ([event(_codes.N501, t=-60), event(_codes.N502, t=-40, handset="Pixel 8")], col.DDM_DELIVERED),
-        ([event(_codes.E501, t=-60)], col.DDM_FAILED),
-        ([event(_codes.N501, t=-60), event(_codes.E502, t=-30)], col.DDM_FAILED),
-        ([event(_codes.N501, t=-60), event(_codes.N502, t=-30, status="DDM Sent/Failed")], col.DDM_FAILED),
+        ([event(ref.N501, t=-60)], col.DDM_SENT),
+        ([event(ref.N501, t=-60), event(ref.N502, t=-40, handset="Pixel 8")], col.DDM_DELIVERED),
+        ([event(ref.E501, t=-60)], col.DDM_FAILED),
+        ([event(ref.N501, t=-60), event(ref.E502, t=-30)], col.DDM_FAILED),
+        ([event(ref.N501, t=-60), event(ref.N502, t=-30, status="DDM Sent/Failed")], col.DDM_FAILED),
     ],
 )
 def test_ddm_states(ddm_events, state):
-    row = row_of([*ddm_events, event(_codes.N101)])
+    row = row_of([*ddm_events, event(ref.N101)])
     assert row[col.DDM] == state
     if state == col.DDM_DELIVERED:
         assert row[col.DDM_LATENCY_S] == 20
@@ -132,21 +132,21 @@ def test_ddm_states(ddm_events, state):
 
 
 def test_delivery_report_handset_beats_ddm_handset():
-    rows = [event(_codes.N501, t=-60), event(_codes.N502, t=-50, handset="Generic"),
-            event(_codes.N101), event(_codes.N102, t=5, handset="Apple iPhone 15")]
+    rows = [event(ref.N501, t=-60), event(ref.N502, t=-50, handset="Generic"),
+            event(ref.N101), event(ref.N102, t=5, handset="Apple iPhone 15")]
     assert row_of(rows)[col.HANDSET] == "Apple iPhone 15"
 
 
 def test_total_latency_without_manifest_counts_from_first_event():
-    rows = [event(_codes.N501, t=-60), event(_codes.N502, t=-40), event(_codes.N101), event(_codes.N102, t=5)]
+    rows = [event(ref.N501, t=-60), event(ref.N502, t=-40), event(ref.N101), event(ref.N102, t=5)]
     row = row_of(rows)
     assert row[col.TOTAL_LATENCY_S] == 65 and row[col.LATENCY_S] == 5
 
 
 # --- identity ------------------------------------------------------------------------------------
 def test_identity_is_first_non_missing_value_in_time_order():
-    rows = [event(_codes.N102, t=5, to=None, spid="0001770", carrier=None, country=None),
-            event(_codes.N101, t=0, mms_id=None, spid=None, carrier=None, country=None)]
+    rows = [event(ref.N102, t=5, to=None, spid="0001770", carrier=None, country=None),
+            event(ref.N101, t=0, mms_id=None, spid=None, carrier=None, country=None)]
     row = row_of(rows)
     assert row[col.TO] == "17743199144" and row[col.MMS_ID] == "4711" and row[col.SPID] == "0001770"
     # carrier and country missing from every event: resolved from the SPID
@@ -154,29 +154,29 @@ def test_identity_is_first_non_missing_value_in_time_order():
 
 
 def test_ambiguous_spid_is_resolved_by_the_number():
-    rows = [event(_codes.N101, tracking_id="CA", to="14165550100", spid="0001100", carrier=None, country=None),
-            event(_codes.N101, tracking_id="US", to="17743199144", spid="0001100", carrier=None, country=None)]
+    rows = [event(ref.N101, tracking_id="CA", to="14165550100", spid="0001100", carrier=None, country=None),
+            event(ref.N101, tracking_id="US", to="17743199144", spid="0001100", carrier=None, country=None)]
     frame = deliveries(make_events(rows))
     assert one(frame, "CA")[col.COUNTRY] == "Canada"
     assert one(frame, "US")[col.COUNTRY] == "United States"
 
 
 def test_events_without_tracking_id_or_of_other_kinds_are_not_sends():
-    rows = [event(_codes.N101), event(_codes.N101, tracking_id=None),
+    rows = [event(ref.N101), event(ref.N101, tracking_id=None),
             event("N211", tracking_id="MO1"), event("N301", tracking_id="SUB1"), event("N003", tracking_id="ENC1")]
     frame = deliveries(make_events(rows))
     assert frame[col.TRACKING_ID].tolist() == ["T1"]
 
 
 def test_rows_sorted_by_first_event_then_tracking_id():
-    rows = [event(_codes.N101, tracking_id="B", t=10), event(_codes.N101, tracking_id="A", t=10),
-            event(_codes.N101, tracking_id="C", t=0)]
+    rows = [event(ref.N101, tracking_id="B", t=10), event(ref.N101, tracking_id="A", t=10),
+            event(ref.N101, tracking_id="C", t=0)]
     assert deliveries(make_events(rows))[col.TRACKING_ID].tolist() == ["C", "A", "B"]
 
 
 # --- order and duplicates ------------------------------------------------------------------------
 def test_out_of_order_arrival_gives_the_identical_row():
-    in_order = [event(_codes.N101), event(_codes.N102, t=5, handset="H")]
+    in_order = [event(ref.N101), event(ref.N102, t=5, handset="H")]
     expected = deliveries(make_events(in_order))
     got = deliveries(make_events(in_order[::-1]))
     pd.testing.assert_frame_equal(got, expected)
@@ -184,7 +184,7 @@ def test_out_of_order_arrival_gives_the_identical_row():
 
 
 def test_duplicates_change_nothing():
-    rows = [event(_codes.N501, t=-9), event(_codes.N101), event(_codes.N102, t=5, handset="H")]
+    rows = [event(ref.N501, t=-9), event(ref.N101), event(ref.N102, t=5, handset="H")]
     expected = deliveries(make_events(rows))
     retried = [*rows, rows[2], rows[1], {**rows[2], col.RECEIVED_AT: at(305)}]
     pd.testing.assert_frame_equal(deliveries(make_events(retried)), expected)
@@ -192,8 +192,8 @@ def test_duplicates_change_nothing():
 
 # --- input shapes --------------------------------------------------------------------------------
 def test_categorical_and_string_inputs_give_the_same_frame():
-    rows = [event(_codes.N101), event(_codes.E102, t=5, status="Message Sent/Rejected"),
-            event(_codes.N101, tracking_id="T2", to="447911123456", spid="0044170", carrier="O2",
+    rows = [event(ref.N101), event(ref.E102, t=5, status="Message Sent/Rejected"),
+            event(ref.N101, tracking_id="T2", to="447911123456", spid="0044170", carrier="O2",
                   country="United Kingdom")]
     as_categories = deliveries(make_events(rows, categorical=True))
     as_strings = deliveries(make_events(rows, categorical=False))
@@ -203,7 +203,7 @@ def test_categorical_and_string_inputs_give_the_same_frame():
 
 
 def test_only_the_required_columns_are_needed():
-    events = make_events([event(_codes.N101), event(_codes.N102, t=5)])
+    events = make_events([event(ref.N101), event(ref.N102, t=5)])
     minimal = events[[col.TRACKING_ID, col.CODE, col.TIMESTAMP]].assign(surplus=1)
     row = one(deliveries(minimal))
     assert row[col.OUTCOME] == col.OUTCOME_DELIVERED and row[col.LATENCY_S] == 5
@@ -212,7 +212,7 @@ def test_only_the_required_columns_are_needed():
 
 @pytest.mark.parametrize("dropped", [col.TRACKING_ID, col.CODE, col.TIMESTAMP])
 def test_missing_required_column_is_named(dropped):
-    events = make_events([event(_codes.N101)]).drop(columns=[dropped])
+    events = make_events([event(ref.N101)]).drop(columns=[dropped])
     with pytest.raises(SkycoreValidationError, match=f"missing required column\\(s\\): {dropped}") as info:
         deliveries(events)
     assert info.value.field == "events"
@@ -220,21 +220,21 @@ def test_missing_required_column_is_named(dropped):
 
 def test_not_a_frame_and_naive_times_are_refused():
     with pytest.raises(SkycoreValidationError, match="DataFrame"):
-        deliveries([event(_codes.N101)])
-    events = make_events([event(_codes.N101)])
+        deliveries([event(ref.N101)])
+    events = make_events([event(ref.N101)])
     events[col.TIMESTAMP] = events[col.TIMESTAMP].dt.tz_localize(None)
     with pytest.raises(SkycoreValidationError, match="naive"):
         deliveries(events)
 
 
 def test_iso_text_timestamps_with_offsets_are_read():
-    events = make_events([event(_codes.N101), event(_codes.N102)])
+    events = make_events([event(ref.N101), event(ref.N102)])
     events[col.TIMESTAMP] = pd.Series(["2024-03-01T09:00:00-05:00", "2024-03-01T10:00:10-04:00"], dtype="str")
     assert one(deliveries(events))[col.LATENCY_S] == 10
 
 
 def test_empty_and_none_events_give_empty_typed_frame():
-    for events in (None, make_events([event(_codes.N101)]).iloc[:0]):
+    for events in (None, make_events([event(ref.N101)]).iloc[:0]):
         frame = deliveries(events)
         assert frame.empty and list(frame.columns) == list(col.DELIVERY_COLUMNS)
         assert str(frame[col.DELIVERED_AT].dtype) == "datetime64[us, UTC]"
@@ -242,7 +242,7 @@ def test_empty_and_none_events_give_empty_typed_frame():
 
 
 def test_dtypes_and_column_order():
-    frame = deliveries(make_events([event(_codes.N101), event(_codes.N102, t=1)]))
+    frame = deliveries(make_events([event(ref.N101), event(ref.N102, t=1)]))
     assert list(frame.columns) == list(col.DELIVERY_COLUMNS)
     assert frame[col.OUTCOME].cat.ordered and list(frame[col.OUTCOME].cat.categories) == list(col.OUTCOMES)
     assert frame[col.DDM].cat.ordered and list(frame[col.DDM].cat.categories) == list(col.DDM_STATES)
@@ -256,8 +256,8 @@ def test_dtypes_and_column_order():
 
 
 # --- clock skew ----------------------------------------------------------------------------------
-SKEWED = [event(_codes.N101, t=10), event(_codes.N102, t=4), event(_codes.N101, tracking_id="OK"),
-          event(_codes.N102, tracking_id="OK", t=3)]
+SKEWED = [event(ref.N101, t=10), event(ref.N102, t=4), event(ref.N101, tracking_id="OK"),
+          event(ref.N102, tracking_id="OK", t=3)]
 
 
 def test_negative_latency_is_kept_with_one_warning_counting_it():

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from test_frames_support import T0, at, event, make_events, make_manifest, one
 
-from skycore_lab import _codes
+from skycore_lab import reference as ref
 from skycore_lab import columns as col
 from skycore_lab.exceptions import SkycoreValidationError
 from skycore_lab.frames import deliveries
@@ -22,8 +22,8 @@ ARMS = ["ddm-5", "ddm-1", "ddm-5"]
 
 @pytest.fixture
 def joined():
-    events = make_events([event(_codes.N101), event(_codes.N102, t=5),
-                          event(_codes.N101, tracking_id="T9", t=30, to="17743199160")])
+    events = make_events([event(ref.N101), event(ref.N102, t=5),
+                          event(ref.N101, tracking_id="T9", t=30, to="17743199160")])
     return deliveries(events, make_manifest(MANIFEST_ROWS, arm=ARMS))
 
 
@@ -65,7 +65,7 @@ def test_event_only_sends_are_kept_with_missing_manifest_columns(joined):
 
 def test_event_values_win_over_the_manifest():
     manifest = make_manifest([{col.TO: "17743199999", col.TRACKING_ID: "T1", col.SENDER: "11111"}])
-    row = one(deliveries(make_events([event(_codes.N101)]), manifest))
+    row = one(deliveries(make_events([event(ref.N101)]), manifest))
     assert row[col.TO] == "17743199144" and row[col.SENDER] == "60856"
 
 
@@ -78,7 +78,7 @@ def test_manifest_only():
 def test_manifest_concatenated_twice_is_harmless_but_a_clash_is_not():
     manifest = make_manifest(MANIFEST_ROWS[:2])
     doubled = pd.concat([manifest, manifest], ignore_index=True)
-    events = make_events([event(_codes.N101)])
+    events = make_events([event(ref.N101)])
     pd.testing.assert_frame_equal(deliveries(events, doubled), deliveries(events, manifest))
     clash = make_manifest([{col.TO: "1", col.TRACKING_ID: "T1"}, {col.TO: "2", col.TRACKING_ID: "T1"}])
     with pytest.raises(SkycoreValidationError, match="1 tracking id.*T1"):
@@ -88,18 +88,18 @@ def test_manifest_concatenated_twice_is_harmless_but_a_clash_is_not():
 def test_manifest_without_tracking_id_column_is_refused_by_name():
     manifest = make_manifest(MANIFEST_ROWS).drop(columns=[col.TRACKING_ID])
     with pytest.raises(SkycoreValidationError, match="manifest: missing required column\\(s\\): tracking_id"):
-        deliveries(make_events([event(_codes.N101)]), manifest)
+        deliveries(make_events([event(ref.N101)]), manifest)
 
 
 def test_naive_requested_at_is_refused():
     manifest = make_manifest(MANIFEST_ROWS)
     manifest[col.REQUESTED_AT] = manifest[col.REQUESTED_AT].dt.tz_localize(None)
     with pytest.raises(SkycoreValidationError, match="requested_at"):
-        deliveries(make_events([event(_codes.N101)]), manifest)
+        deliveries(make_events([event(ref.N101)]), manifest)
 
 
 def test_requested_after_delivery_is_clock_skew(recwarn):
     manifest = make_manifest([{col.TO: "17743199144", col.TRACKING_ID: "T1", col.REQUESTED_AT: at(60)}])
-    frame = deliveries(make_events([event(_codes.N101), event(_codes.N102, t=5)]), manifest, negative_latency="nan")
+    frame = deliveries(make_events([event(ref.N101), event(ref.N102, t=5)]), manifest, negative_latency="nan")
     assert pd.isna(one(frame)[col.TOTAL_LATENCY_S]) and one(frame)[col.LATENCY_S] == 5
     assert not recwarn.list

@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 from test_frames_support import T0, make_events
 
-from skycore_lab import _codes
+from skycore_lab import reference as ref
 from skycore_lab import columns as col
-from skycore_lab._xml import element_text, parse_xml
+from skycore_lab.xmlsafe import element_text, parse_xml
 from skycore_lab.frames import deliveries, handset_profiles
 
 FOLDER = os.path.join(os.path.dirname(__file__), "data", "frames", "postbacks")
@@ -52,7 +52,7 @@ def test_one_row_per_send_mo_ignored(sends):
 
 def test_ddm_then_delivered_mms_out_of_order_and_retried(sends):
     row = sends.loc["TU1TXzU5Nzg3OQ=="]
-    assert row[col.OUTCOME] == col.OUTCOME_DELIVERED and row[col.FINAL_CODE] == _codes.N102
+    assert row[col.OUTCOME] == col.OUTCOME_DELIVERED and row[col.FINAL_CODE] == ref.N102
     assert row[col.SENT_AT] == pd.Timestamp("2024-03-01T14:00:22Z")
     assert row[col.DELIVERED_AT] == pd.Timestamp("2024-03-01T14:00:52Z")  # from a bare "-04" offset
     assert row[col.LATENCY_S] == 30 and row[col.TOTAL_LATENCY_S] == 51

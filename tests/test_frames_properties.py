@@ -9,11 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_frames_support import at, event, make_events
 
-from skycore_lab import _codes
+from skycore_lab import reference as ref
 from skycore_lab import columns as col
 from skycore_lab.frames import deliveries, handset_profiles
 
-CODES = sorted(_codes.MMS_CODES | _codes.SMS_CODES | _codes.DDM_CODES | {"N211", "N003"})
+CODES = sorted(ref.MMS_CODES | ref.SMS_CODES | ref.DDM_CODES | {"N211", "N003"})
 STATUSES = [None, "Message Sent/Failed", "Message Sent/Expired", "Message Sent/Rejected", "DDM Sent/Failed",
             "Message Sent/Delivered"]
 
@@ -73,7 +73,7 @@ def test_shuffling_events_never_changes_handset_profiles(rows, seed):
 @given(rows=events_rows())
 def test_deliveries_invariants(rows):
     frame = quiet(deliveries, make_events(rows), negative_latency="clip")
-    send_codes = _codes.MMS_CODES | _codes.SMS_CODES | _codes.DDM_CODES
+    send_codes = ref.MMS_CODES | ref.SMS_CODES | ref.DDM_CODES
     sends = {r[col.TRACKING_ID] for r in rows if r[col.TRACKING_ID] and r[col.CODE] in send_codes}
     assert set(frame[col.TRACKING_ID]) == sends and frame[col.TRACKING_ID].is_unique
     delivered = frame[col.OUTCOME] == col.OUTCOME_DELIVERED

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from skycore_lab import _codes
+from skycore_lab import reference as ref
 from skycore_lab import columns as col
 
 T0 = pd.Timestamp("2024-03-01T14:00:00Z")
@@ -24,11 +24,11 @@ def at(seconds: float) -> pd.Timestamp:
 
 def event(code: str, tracking_id: str | None = "T1", t: float = 0.0, **fields) -> dict:
     """One notification as a dict: origin and STATUS text from the code, time ``at(t)``."""
-    origin = _codes.ORIGIN_SMS if code in _codes.SMS_CODES else _codes.ORIGIN_MMS
+    origin = ref.ORIGIN_SMS if code in ref.SMS_CODES else ref.ORIGIN_MMS
     row = {
         col.ORIGIN: origin,
         col.CODE: code,
-        col.STATUS: _codes.STATUS_TEXT.get(code),
+        col.STATUS: ref.STATUS_TEXT.get(code),
         col.TRACKING_ID: tracking_id,
         col.TO: "17743199144",
         col.MMS_ID: "4711",
@@ -38,7 +38,7 @@ def event(code: str, tracking_id: str | None = "T1", t: float = 0.0, **fields) -
         col.COUNTRY: "United States",
         col.TIMESTAMP: at(t) if t is not None else None,
     }
-    if code == _codes.N101:
+    if code == ref.N101:
         row[col.SENT_AS] = col.SENT_AS_MMS
     row.update(fields)
     return row

@@ -1,4 +1,7 @@
-"""The promises about installing: README commands, CI entry, conda environment, public API."""
+"""The promises about installing: README commands, CI entry, conda environment.
+
+The public API and the package's shape are checked in ``test_layout.py``.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,6 @@ import tomllib
 from pathlib import Path
 
 import pytest
-
-import skycore_lab
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,23 +58,6 @@ def test_environment_yml_lists_the_same_runtime_dependencies():
     assert conda_side == pip_side
     python = [c for c in conda if c.startswith("python")]
     assert python == [f"python{_pyproject()['project']['requires-python']}"]
-
-
-def test_all_lists_exactly_the_public_names():
-    # every public name is exported, every exported name resolves (httpx's test_exported_members)
-    public = {name for name in dir(skycore_lab) if not name.startswith("_")}
-    assert set(skycore_lab.__all__) - {"__version__"} == public - {"__version__"}
-    for name in skycore_lab.__all__:
-        value = getattr(skycore_lab, name)
-        if hasattr(value, "__module__") and not isinstance(value, str):
-            assert value.__module__.startswith("skycore_lab"), name
-
-
-def test_exceptions_share_one_root():
-    for name in skycore_lab.__all__:
-        value = getattr(skycore_lab, name)
-        if isinstance(value, type) and issubclass(value, Exception) and not issubclass(value, Warning):
-            assert issubclass(value, skycore_lab.SkycoreError), name
 
 
 @pytest.mark.slow

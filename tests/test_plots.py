@@ -16,7 +16,8 @@ from matplotlib.colors import to_hex  # noqa: E402
 from matplotlib.container import BarContainer, ErrorbarContainer  # noqa: E402
 from matplotlib.ticker import PercentFormatter  # noqa: E402
 
-from skycore_lab import _plot_data, plots, stats  # noqa: E402
+from skycore_lab import plots, stats
+from skycore_lab.plots import data as plot_data  # noqa: E402
 from skycore_lab import columns as col  # noqa: E402
 from skycore_lab.exceptions import SkycoreValidationError  # noqa: E402
 
@@ -120,7 +121,7 @@ def test_delivery_rates_bars_match_stats_with_error_bars_and_n(ax):
     assert hexes(p.get_facecolor() for p in bars[0].patches) == [plots.PALETTE[0]] * len(CARRIERS)
     assert isinstance(ax.yaxis.get_major_formatter(), PercentFormatter)
     assert ax.get_xlabel() == col.CARRIER and "Wilson" in ax.get_ylabel()
-    assert [t.get_text() for t in ax.get_xticklabels()] == _plot_data.order(frame[col.CARRIER], by_count=True)
+    assert [t.get_text() for t in ax.get_xticklabels()] == plot_data.order(frame[col.CARRIER], by_count=True)
 
 
 def test_delivery_rates_without_arm_column_is_one_series(ax):
@@ -147,7 +148,8 @@ def test_delivery_rates_draws_on_current_axes_when_ax_is_none():
 
 @pytest.mark.parametrize("kwargs, field", [({"by": "region"}, "by"), ({"hue": "ddm_timeout"}, "hue")])
 def test_missing_by_or_hue_column_is_a_clear_error(ax, kwargs, field):
-    with pytest.raises(SkycoreValidationError, match=repr(next(iter(kwargs.values())))) as info:
+    missing = next(iter(kwargs.values()))
+    with pytest.raises(SkycoreValidationError, match=rf"missing required column\(s\): {missing} ") as info:
         plots.plot_delivery_rates(make_deliveries(n=30), ax=ax, **kwargs)
     assert info.value.field == field
 
@@ -157,7 +159,7 @@ def test_missing_group_values_are_kept_as_their_own_bar(ax):
     frame[col.CARRIER] = frame[col.CARRIER].astype(object)
     frame.loc[:9, col.CARRIER] = None
     plots.plot_delivery_rates(frame, ax=ax)
-    assert _plot_data.MISSING_LABEL in [t.get_text() for t in ax.get_xticklabels()]
+    assert plot_data.MISSING_LABEL in [t.get_text() for t in ax.get_xticklabels()]
 
 
 # --- outcomes --------------------------------------------------------------------------------------
@@ -207,15 +209,15 @@ def test_km_curve_is_one_minus_scipy_km_on_censored_latencies():
     from scipy import stats as sps
 
     frame = make_deliveries(arms=None)
-    tidy = _plot_data.km_curves(frame, None, col.LATENCY_S, 0.95, None)
+    tidy = plot_data.km_curves(frame, None, col.LATENCY_S, 0.95, None)
     censored = stats.censored_latencies(frame)
     observed = censored[stats.OBSERVED].to_numpy()
     duration = censored[stats.DURATION_S].to_numpy()
     km = sps.ecdf(sps.CensoredData(uncensored=duration[observed], right=duration[~observed]))
-    np.testing.assert_allclose(tidy[_plot_data.Y].to_numpy()[1:], 1 - km.sf.probabilities)
-    assert (tidy[_plot_data.Y_LOW] <= tidy[_plot_data.Y] + 1e-12).all()
-    assert (tidy[_plot_data.Y] <= tidy[_plot_data.Y_HIGH] + 1e-12).all()
-    assert tidy[_plot_data.N].iloc[0] == len(censored) < len(frame) + 1
+    np.testing.assert_allclose(tidy[plot_data.Y].to_numpy()[1:], 1 - km.sf.probabilities)
+    assert (tidy[plot_data.Y_LOW] <= tidy[plot_data.Y] + 1e-12).all()
+    assert (tidy[plot_data.Y] <= tidy[plot_data.Y_HIGH] + 1e-12).all()
+    assert tidy[plot_data.N].iloc[0] == len(censored) < len(frame) + 1
 
 
 def test_latency_ecdf_counts_delivered_only(ax):
@@ -232,10 +234,10 @@ def test_latency_hist_log_bins_shares_sum_to_one(ax):
     plots.plot_latency(frame, kind="hist", bins=20, ax=ax)
     patches = ax.patches
     assert len(patches) == len(ARMS)
-    tidy = _plot_data.histograms(frame, col.ARM, col.LATENCY_S, 20)
+    tidy = plot_data.histograms(frame, col.ARM, col.LATENCY_S, 20)
     for arm in ARMS:
-        assert tidy.loc[tidy[_plot_data.HUE] == arm, _plot_data.Y].sum() == pytest.approx(1.0)
-    widths = np.log(tidy[_plot_data.X_RIGHT] / tidy[_plot_data.X])
+        assert tidy.loc[tidy[plot_data.HUE] == arm, plot_data.Y].sum() == pytest.approx(1.0)
+    widths = np.log(tidy[plot_data.X_RIGHT] / tidy[plot_data.X])
     np.testing.assert_allclose(widths, widths.iloc[0])  # equal in log: log-spaced bins
     assert ax.get_xscale() == "log"
 
@@ -291,9 +293,9 @@ def test_timeline_lines_per_family_count_every_notification(ax):
 def test_timeline_dedupes_retried_postbacks_and_stacks(ax):
     events = make_events()
     doubled = pd.concat([events, events.iloc[:10]], ignore_index=True)
-    counts = _plot_data.timeline_counts(doubled, "5min", dedupe=True)
+    counts = plot_data.timeline_counts(doubled, "5min", dedupe=True)
     assert counts.to_numpy().sum() == len(events)
-    assert _plot_data.timeline_counts(doubled, "5min", dedupe=False).to_numpy().sum() == len(doubled)
+    assert plot_data.timeline_counts(doubled, "5min", dedupe=False).to_numpy().sum() == len(doubled)
     plots.plot_timeline(doubled, freq="5min", stacked=True, ax=ax)
     assert len(ax.collections) == 4 and not ax.lines
 
@@ -302,7 +304,7 @@ def test_timeline_uses_received_at_when_timestamp_missing():
     events = make_events(n_sends=5)
     events[col.TIMESTAMP] = events[col.TIMESTAMP].astype(object)
     events.loc[0, col.TIMESTAMP] = None
-    assert _plot_data.timeline_counts(events, "1h", dedupe=False).to_numpy().sum() == len(events)
+    assert plot_data.timeline_counts(events, "1h", dedupe=False).to_numpy().sum() == len(events)
 
 
 def test_timeline_bad_freq_is_a_clear_error(ax):
@@ -312,7 +314,7 @@ def test_timeline_bad_freq_is_a_clear_error(ax):
 
 @given(st.lists(st.sampled_from(["N101", "N102", "E101", "E102", "N501", "E502", "N202", "N301", "E999", "n102"])))
 def test_family_of_covers_every_code(codes):
-    families = [_plot_data.family_of(code) for code in codes]
+    families = [plot_data.family_of(code) for code in codes]
     assert set(families) <= set(plots.FAMILIES)
     for code, family in zip(codes, families, strict=True):
         assert (family == plots.FAMILY_OTHER) == (code.upper() in {"N301", "E999"})

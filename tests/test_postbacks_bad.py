@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from skycore_lab import columns as col
-from skycore_lab._logformat import HEADER, encode_record
+from skycore_lab.postbacks.logformat import HEADER, encode_record
 from skycore_lab.exceptions import PostbackParseError
 from skycore_lab.postbacks import PostbackParseWarning, events_from_bodies, read_postbacks
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pandas as pd
 
 from skycore_lab import columns as col
-from skycore_lab._logformat import HEADER, encode_record
+from skycore_lab.postbacks.logformat import HEADER, encode_record
 from skycore_lab.postbacks import LINE, events_from_bodies, read_postbacks
 
 T0 = datetime(2026, 3, 2, 14, 0, tzinfo=timezone.utc)
@@ -90,7 +90,7 @@ def test_tracking_ids_that_share_a_fingerprint_are_compared_exactly(tmp_path):
 def test_string_fingerprints_are_equal_for_equal_strings_and_null_is_zero():
     import pyarrow as pa
 
-    from skycore_lab._fastparse import string_fingerprints
+    from skycore_lab.postbacks.kernel import string_fingerprints
 
     values = ["", "a", "ab", "a" * 8, "a" * 9, "a" * 16, "a" * 17, "a" * 40, "TU1TXzI=", None]
     got = string_fingerprints(pa.array(values + values, pa.string()))

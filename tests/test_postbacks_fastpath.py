@@ -18,16 +18,14 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from skycore_lab import columns as col
-from skycore_lab._fastparse import FIELD_TAGS, document_fields, scan_log_buffer
-from skycore_lab._logformat import HEADER, encode_record
-from skycore_lab.postbacks import (
-    TAG_COLUMNS,
-    _BadRecord,
-    _parse_timestamps,
-    _parse_xml_document,
-    events_from_bodies,
-    read_postbacks,
-)
+from skycore_lab.postbacks.grammar import document_fields
+from skycore_lab.postbacks.kernel import scan_log_buffer
+from skycore_lab.postbacks.schema import FIELD_TAGS
+from skycore_lab.postbacks.logformat import HEADER, encode_record
+from skycore_lab.postbacks import events_from_bodies, read_postbacks
+from skycore_lab.postbacks.documents import BadRecord, parse_xml_document
+from skycore_lab.postbacks.schema import TAG_COLUMNS
+from skycore_lab.postbacks.timestamps import parse_timestamps
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # Text columns read back verbatim (no normalisation besides stripping).
@@ -136,8 +134,8 @@ def mutated_documents():
 
 def _lxml_fields(body: bytes):
     try:
-        values, extra = _parse_xml_document(body)
-    except _BadRecord:
+        values, extra = parse_xml_document(body)
+    except BadRecord:
         return None
     return values, extra
 
@@ -176,7 +174,7 @@ def _fast_fields(scan, row, lxml_fields):
     general parser) must be lxml's text parsed."""
     texts = [scan.table.column(tag)[row].as_py() or "" for tag in FIELD_TAGS]
     lxml_text = lxml_fields[FIELD_TAGS.index("TIMESTAMP")]
-    expected = _parse_timestamps(pa.array([lxml_text or None], pa.string()))[0][0].as_py()
+    expected = parse_timestamps(pa.array([lxml_text or None], pa.string()))[0][0].as_py()
     if row in scan.other_stamps:
         other = scan.other_stamp_texts[int(np.flatnonzero(scan.other_stamps == row)[0])].as_py()
         assert other == lxml_text and scan.timestamp[row].as_py() is None
@@ -235,7 +233,7 @@ def test_positional_received_at_matches_iso_parsing(parts):
     scan = scan_log_buffer(_stamp_lines(texts, ["x"] * len(texts)))
     assert scan.proven.all()
     # the slow path's parser (Arrow's ISO-8601 cast) is the reference
-    expected = _parse_timestamps(pa.array(texts, pa.string()))[0]
+    expected = parse_timestamps(pa.array(texts, pa.string()))[0]
     assert scan.received_at.cast(pa.int64()).to_pylist() == expected.cast(pa.int64()).to_pylist()
 
 
@@ -258,7 +256,7 @@ def test_positional_timestamps_match_the_general_parser(parts):
         texts.append(text)
     scan = scan_log_buffer(_stamp_lines(["2026-03-02T14:00:00.000000Z"] * len(texts), texts))
     assert scan.proven.all()
-    expected, bad = _parse_timestamps(pa.array(texts, pa.string()))
+    expected, bad = parse_timestamps(pa.array(texts, pa.string()))
     expected = expected.cast(pa.int64()).to_pylist()
     read = scan.timestamp.cast(pa.int64()).to_pylist()
     others = set(scan.other_stamps.tolist())

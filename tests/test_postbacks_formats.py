@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from skycore_lab import columns as col
-from skycore_lab._logformat import HEADER, encode_record
+from skycore_lab.postbacks.logformat import HEADER, encode_record
 from skycore_lab.postbacks import EVENT_FRAME_COLUMNS, LINE, events_from_bodies, read_postbacks
 
 DATA = Path(__file__).parent / "data" / "postbacks"

@@ -1,7 +1,7 @@
 """The compiled proof of log lines is the grammar written as RE2, line for line.
 
-:func:`skycore_lab._fastparse.scan_log_buffer` decides the lines of a
-receiver log with a numba kernel; :data:`~skycore_lab._fastparse.LOG_LINE_RE2`
+:func:`skycore_lab.postbacks.kernel.scan_log_buffer` decides the lines of a
+receiver log with a numba kernel; :data:`~skycore_lab.postbacks.grammar.LOG_LINE_RE2`
 writes the same grammar down as one regular expression. Hypothesis mutates
 whole lines — stamp, tabs, remote, declaration, markup and text — and
 compares the two line by line: on valid UTF-8 they must agree exactly. (That
@@ -18,8 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_postbacks_fastpath import BENIGN, NASTY, SEED, mutated_documents
 
-from skycore_lab._fastparse import FIELD_TAGS, LOG_LINE_RE2, scan_log_buffer
-from skycore_lab._logformat import HEADER, encode_record
+from skycore_lab.postbacks.grammar import LOG_LINE_RE2
+from skycore_lab.postbacks.kernel import scan_log_buffer
+from skycore_lab.postbacks.schema import FIELD_TAGS
+from skycore_lab.postbacks.logformat import HEADER, encode_record
 
 STAMP = "2026-03-02T14:00:00.000000Z"
 SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])

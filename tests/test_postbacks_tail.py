@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from skycore_lab import columns as col
-from skycore_lab._logformat import HEADER, encode_record
+from skycore_lab.postbacks.logformat import HEADER, encode_record
 from skycore_lab.postbacks import EVENT_FRAME_COLUMNS, PostbackParseWarning, PostbackTail, read_postbacks
 
 T0 = datetime(2026, 3, 2, 14, 0, tzinfo=timezone.utc)

@@ -9,13 +9,15 @@ from datetime import datetime, timedelta, timezone
 from urllib.parse import quote, urlencode
 
 import pytest
+
+from skycore_lab.exceptions import SkycoreStateError
 import requests
 from hypothesis import given
 from hypothesis import strategies as st
 
-from skycore_lab._logformat import HEADER, decode_line, encode_record
-from skycore_lab._logwriter import LogWriter
-from skycore_lab.receiver import PostbackReceiver, is_postback_body, token_matches
+from skycore_lab.postbacks.logformat import HEADER, decode_line, encode_record
+from skycore_lab.postbacks.logwriter import LogWriter
+from skycore_lab.postbacks.receiver import PostbackReceiver, is_postback_body, token_matches
 
 TOKEN = "Zx9-k2_QpL7mN4vR8sT1"
 
@@ -249,5 +251,5 @@ def test_closed_writer_refuses_to_write(tmp_path):
     writer.close()
     writer.close()
     assert writer.closed
-    with pytest.raises(ValueError, match="closed"):
+    with pytest.raises(SkycoreStateError, match="closed"):
         writer.write([_record(1)])

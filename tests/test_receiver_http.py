@@ -13,9 +13,9 @@ import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skycore_lab import receiver as receiver_module
-from skycore_lab._logformat import HEADER, decode_line
-from skycore_lab.receiver import PostbackReceiver, default_rejects_path as rejects_of
+from skycore_lab.postbacks import receiver as receiver_module
+from skycore_lab.postbacks.logformat import HEADER, decode_line
+from skycore_lab.postbacks.receiver import PostbackReceiver, default_rejects_path as rejects_of
 
 TOKEN = "tok-3f9a1c2b7d4e8f60a5b1"
 N102 = (
@@ -226,7 +226,7 @@ def test_token_never_in_repr_or_logs(log_path, caplog, monkeypatch):
 
 def test_non_loopback_without_token_warns(log_path, caplog, monkeypatch):
     monkeypatch.setattr(receiver_module, "is_loopback", lambda host: False)
-    with caplog.at_level(logging.WARNING, logger="skycore_lab.receiver"):
+    with caplog.at_level(logging.WARNING, logger="skycore_lab.postbacks.receiver"):
         with PostbackReceiver(log_path):
             pass
     assert "without a token" in caplog.text

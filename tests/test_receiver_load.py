@@ -19,8 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from skycore_lab._logformat import HEADER, decode_line
-from skycore_lab.receiver import PostbackReceiver
+from skycore_lab.postbacks.logformat import HEADER, decode_line
+from skycore_lab.postbacks.receiver import PostbackReceiver
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -121,7 +121,7 @@ def test_every_200_from_three_client_processes_is_stored_once(tmp_path, group_co
 
 def _start_receiver_process(tmp_path, log: str) -> tuple[subprocess.Popen, str]:
     url_file = str(tmp_path / "url.txt")
-    cmd = [sys.executable, "-m", "skycore_lab.receiver", "--log", log, "--url-file", url_file]
+    cmd = [sys.executable, "-m", "skycore_lab.cli", "listen", "--quiet", "--log", log, "--url-file", url_file]
     with open(tmp_path / "receiver.stderr", "wb") as errors:
         proc = subprocess.Popen(cmd, stderr=errors)
     deadline = time.monotonic() + 30

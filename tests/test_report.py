@@ -20,9 +20,9 @@ import openpyxl  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from skycore_lab import _optional, stats  # noqa: E402
+from skycore_lab import optional, stats  # noqa: E402
 from skycore_lab import columns as col  # noqa: E402
-from skycore_lab._report_content import NO_ARM_LABEL  # noqa: E402
+from skycore_lab.report.content import NO_ARM_LABEL  # noqa: E402
 from skycore_lab.exceptions import SkycoreValidationError  # noqa: E402
 from skycore_lab.report import REPORT_FORMATS, export_report  # noqa: E402
 
@@ -243,9 +243,9 @@ def test_xlsx_without_openpyxl_names_the_extra(tmp_path, monkeypatch):
 
 def test_require_names_module_and_extra():
     with pytest.raises(ImportError, match=r"no_such_module_xyz.*skycore-lab\[demo\]") as info:
-        _optional.require("no_such_module_xyz", "demo", "testing")
+        optional.require("no_such_module_xyz", "demo", "testing")
     assert info.value.name == "no_such_module_xyz"
-    assert _optional.require("json", "x", "y").dumps([1]) == "[1]"
+    assert optional.require("json", "x", "y").dumps([1]) == "[1]"
 
 
 # --- CSV and Parquet -------------------------------------------------------------------------------
@@ -300,7 +300,7 @@ def test_error_while_writing_keeps_the_previous_file(tmp_path, monkeypatch):
         Path(tmp).write_bytes(b"half a workbook")
         raise OSError("disk full")
 
-    monkeypatch.setattr(report, "_write_xlsx", broken)
+    monkeypatch.setattr(report.export, "_write_xlsx", broken)
     path = tmp_path / "r.xlsx"
     path.write_bytes(b"previous report")
     with pytest.raises(OSError, match="disk full"):

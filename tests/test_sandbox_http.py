@@ -181,7 +181,7 @@ def test_rate_limits_answer_throttling_codes(limit, code):
 @given(st.binary(max_size=300), st.sampled_from(["GET", "POST", "PUT"]), st.binary(max_size=100))
 def test_parse_request_only_ever_raises_api_failures(body, method, query):
     try:
-        params = parse_request(method, query, "", body)
+        params = parse_request(method, query, body)
     except ApiFailure as failure:
         assert failure.code in {"E100", "E108"}
     else:

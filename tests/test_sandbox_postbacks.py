@@ -10,9 +10,9 @@ import pytest
 import requests
 from lxml import etree
 
-from skycore_lab import _codes
+from skycore_lab import reference as ref
 from skycore_lab import columns as col
-from skycore_lab._server import ServerThread, read_body
+from skycore_lab.server import ServerThread, read_body
 from skycore_lab.sandbox import Sandbox
 
 ORDER = ["ORIGIN", "CODE", "STATUS", "SENTAS", "MMSID", "FROM", "TO", "TRACKINGID", "SPID", "TIMESTAMP", "HANDSET",
@@ -91,17 +91,17 @@ def test_postbacks_have_the_documented_shape_and_match_the_truth(numbers):
         seen_codes[fields["TRACKINGID"]][fields["CODE"]] = fields
     for tracking_id, codes in seen_codes.items():
         row = by_id.loc[tracking_id]
-        if _codes.N101 in codes:
-            assert parse_stamp(codes[_codes.N101]["TIMESTAMP"]) == row[col.SENT_AT]
-            assert codes[_codes.N101]["SENTAS"] == row[col.SENT_AS]
-        for code in (_codes.N102, _codes.N202):
+        if ref.N101 in codes:
+            assert parse_stamp(codes[ref.N101]["TIMESTAMP"]) == row[col.SENT_AT]
+            assert codes[ref.N101]["SENTAS"] == row[col.SENT_AS]
+        for code in (ref.N102, ref.N202):
             if code in codes:
                 assert parse_stamp(codes[code]["TIMESTAMP"]) == row[col.DELIVERED_AT]
-        assert (_codes.N502 in codes) == (row[col.DDM] == col.DDM_DELIVERED)
-        assert (_codes.N501 in codes) == (row[col.DDM] in (col.DDM_SENT, col.DDM_DELIVERED)
-                                          or (row[col.DDM] == col.DDM_FAILED and _codes.E502 in codes))
-        if _codes.N102 in codes:
-            assert codes[_codes.N102]["HANDSET"] == row[col.HANDSET] == row[col.TRUE_HANDSET]
+        assert (ref.N502 in codes) == (row[col.DDM] == col.DDM_DELIVERED)
+        assert (ref.N501 in codes) == (row[col.DDM] in (col.DDM_SENT, col.DDM_DELIVERED)
+                                          or (row[col.DDM] == col.DDM_FAILED and ref.E502 in codes))
+        if ref.N102 in codes:
+            assert codes[ref.N102]["HANDSET"] == row[col.HANDSET] == row[col.TRUE_HANDSET]
     assert set(seen_codes) == set(truth[col.TRACKING_ID])
     assert (truth[col.REQUESTED_AT] <= truth[col.SENT_AT].fillna(truth[col.FAILED_AT])).all()
 

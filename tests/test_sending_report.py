@@ -19,7 +19,7 @@ from skycore_lab import stats
 from skycore_lab.exceptions import PostbackParseError
 from skycore_lab.frames import ClockSkewWarning
 from skycore_lab.frames import read_sending_report as reexported
-from skycore_lab.sending_report import (
+from skycore_lab.frames.sending_report import (
     ACK_AT,
     DDM_FAILED_AT,
     DELIVERY_TYPE,

@@ -257,12 +257,12 @@ def test_false_positive_rate_under_no_difference_is_3_to_7_percent():
 @pytest.mark.slow
 def test_newcombe_interval_covers_the_true_difference():
     """The hand-written Newcombe interval (from two Wilson intervals) keeps ~95 % coverage."""
-    from skycore_lab._compare import _newcombe
+    from skycore_lab.stats.compare import newcombe_interval
 
     rng = np.random.default_rng(5)
     covered = []
     for _ in range(2000):
         p_c, p_a, n = rng.uniform(0.75, 0.98), rng.uniform(0.75, 0.98), int(rng.choice([50, 300]))
-        low, high = _newcombe(rng.binomial(n, p_c), n, rng.binomial(n, p_a), n, 0.95)
+        low, high = newcombe_interval(rng.binomial(n, p_c), n, rng.binomial(n, p_a), n, 0.95)
         covered.append(low <= p_a - p_c <= high)
     assert 0.93 <= np.mean(covered) <= 0.975, np.mean(covered)

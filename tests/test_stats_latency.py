@@ -9,7 +9,7 @@ from scipy import stats as sps
 
 from skycore_lab import columns as col
 from skycore_lab import stats
-from skycore_lab._survival import km_quantile_of_resamples, km_quantiles, sort_for_km
+from skycore_lab.stats.survival import km_quantile_of_resamples, km_quantiles, sort_for_km
 
 T0 = pd.Timestamp("2024-05-01", tz="UTC")
 TRUE_MEDIAN_S = 30.0

@@ -114,7 +114,7 @@ def test_bad_arguments_name_the_field(kwargs, field):
 
 
 def test_missing_outcome_column_named():
-    with pytest.raises(SkycoreValidationError, match="no 'outcome' column"):
+    with pytest.raises(SkycoreValidationError, match=r"missing required column\(s\): outcome"):
         stats.delivery_rates(pd.DataFrame({col.CARRIER: ["A"]}))
 
 

@@ -1,7 +1,7 @@
 """Always-valid inference (mixture SPRT): error rate under repeated looks, by simulation.
 
 The simulations run the same functions ``compare_arms(sequential=True)`` calls
-(:mod:`skycore_lab._sequential`), vectorised over experiments and looks with
+(:mod:`skycore_lab.stats.sequential`), vectorised over experiments and looks with
 cumulative sums; ``test_compare_arms_sequential_is_these_functions`` ties the
 two together.
 """
@@ -15,7 +15,7 @@ from scipy import stats as sps
 
 from skycore_lab import columns as col
 from skycore_lab import stats
-from skycore_lab._sequential import DEFAULT_MIXTURE_SD, confidence_sequence, msprt_p_value, shrunk_variance
+from skycore_lab.stats.sequential import DEFAULT_MIXTURE_SD, confidence_sequence, msprt_p_value, shrunk_variance
 
 EXPERIMENTS = 2000
 LOOKS = 20

@@ -9,7 +9,7 @@ import pytest
 
 from skycore_lab import columns as col
 from skycore_lab.dashboard import LiveDashboard
-from skycore_lab.receiver import PostbackReceiver
+from skycore_lab.postbacks.receiver import PostbackReceiver
 from skycore_lab.widgets import SendWidget
 
 

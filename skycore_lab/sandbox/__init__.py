@@ -11,7 +11,8 @@ from __future__ import annotations
 from .account import Account
 from .core import Sandbox
 from .scenario import DEFAULTS, Scenario
-from .world import DdmSettings, Notification, NumberProfile, SendSimulation, World, truth_frame
+from .model import truth_frame
+from .world import Notification, NumberProfile, SendSimulation, World
 
-__all__ = ["Sandbox", "Scenario", "World", "Account", "DdmSettings", "Notification", "NumberProfile",
-           "SendSimulation", "DEFAULTS", "truth_frame"]
+__all__ = ["Sandbox", "Scenario", "World", "Account", "Notification", "NumberProfile", "SendSimulation", "DEFAULTS",
+           "truth_frame"]

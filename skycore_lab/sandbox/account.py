@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping
 
-from .._secrets import mask_secret
+from ..redaction import mask_secret
 
 __all__ = ["Account", "make_account"]
 

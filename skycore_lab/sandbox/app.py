@@ -32,15 +32,14 @@ from urllib.parse import parse_qsl
 
 from lxml import etree
 
-from .._server import read_body
-from .._xml import XMLSyntaxError, parse_xml
+from ..server import read_body
+from ..xmlsafe import XMLSyntaxError, parse_xml
 from ..reference import api_error_codes
 
 __all__ = ["ENDPOINT_PATH", "SandboxApp", "ApiFailure", "parse_request", "response_xml"]
 
 ENDPOINT_PATH = "/API/wxml/1.3/index.php"
 MAX_BODY = 1 << 20
-MAX_RECIPIENTS = 100
 _XML_HEADERS = [(b"content-type", b"text/xml; charset=utf-8")]
 
 
@@ -94,7 +93,7 @@ def _key_value_params(pairs: list[tuple[str, str]]) -> dict:
     return params
 
 
-def parse_request(method: str, query: bytes, content_type: str, body: bytes) -> dict:
+def parse_request(method: str, query: bytes, body: bytes) -> dict:
     """The request's parameters, keys lower-case (GET names); raises ApiFailure (E100/E108)."""
     if method in ("GET", "HEAD"):
         pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
@@ -162,10 +161,8 @@ class SandboxApp:
             await _reply(send, 404, b"not found", [(b"content-type", b"text/plain")])
             return
         arrived_wall, arrived_loop = time.time(), _loop_time()
-        headers = dict(scope.get("headers") or ())
-        content_type = headers.get(b"content-type", b"").decode("latin-1")
         try:
-            params = parse_request(scope["method"], scope.get("query_string", b""), content_type, body)
+            params = parse_request(scope["method"], scope.get("query_string", b""), body)
             mms_id, accepted = self.platform.handle(params, arrived_wall, arrived_loop)
             payload = response_xml(mms_id=mms_id, accepted=accepted)
         except ApiFailure as failure:

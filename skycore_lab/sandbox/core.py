@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 
-from .._secrets import mask_secret
-from .._server import ServerThread
+from ..redaction import mask_secret
+from ..exceptions import SkycoreValidationError
+from ..server import ServerThread
 from .account import Account, make_account
 from .app import ENDPOINT_PATH, SandboxApp
 from .dispatcher import Dispatcher
 from .platform import Platform
 from .scenario import Scenario
-from .world import World, truth_frame
+from .model import truth_frame
+from .world import World
 
 __all__ = ["Sandbox"]
 
@@ -64,7 +64,7 @@ class Sandbox:
     def __init__(self, seed: int = 0, time_scale: float = 60.0, postback_url: str | None = None,
                  scenario: Scenario | dict | str | None = None, port: int = 0, host: str = "127.0.0.1"):
         if not time_scale or time_scale <= 0:
-            raise ValueError(f"time_scale must be positive, got {time_scale!r}")
+            raise SkycoreValidationError("time_scale", f"must be positive, got {time_scale!r}")
         self.seed = int(seed)
         self.time_scale = float(time_scale)
         self.postback_url = postback_url
@@ -89,10 +89,8 @@ class Sandbox:
         """Stop posting and serving. Notifications not yet posted are dropped: call :meth:`wait_idle` first."""
         if not self._started:
             return
-        loop = self._dispatcher._loop
-        if loop is not None and self._server.running:
-            with contextlib.suppress(Exception):
-                asyncio.run_coroutine_threadsafe(self._dispatcher.aclose(), loop).result(10)
+        if self._server.running:
+            self._dispatcher.close_from(timeout=10)
         self._server.stop()
         self._started = False
 
@@ -209,6 +207,4 @@ class Sandbox:
 
             Times are tz-aware UTC, whole seconds like the TIMESTAMPs they match.
         """
-        with self._platform._lock:
-            rows = list(self._platform.truth_rows)
-        return truth_frame(rows)
+        return truth_frame(self._platform.truth_rows_snapshot())

@@ -15,9 +15,9 @@ Postback document (what the parser reads)::
     <?xml version="1.0" encoding="UTF-8"?>
     <POSTBACK><ORIGIN>MMS_MT</ORIGIN><CODE>N101</CODE>…<TIMESTAMP>2024-05-01T10:00:03-04</TIMESTAMP></POSTBACK>
 
-elements in the order ORIGIN, CODE, STATUS, SENTAS, MMSID, FROM, TO,
-TRACKINGID, SPID, TIMESTAMP, HANDSET, AGGREGATORID, STATUSDETAILS (where
-present), one line unless ``postback.pretty``; sent as the raw body
+elements in the order of the postback schema
+(:data:`skycore_lab.postbacks.schema.FIELDS`, where present), one line unless
+``postback.pretty``; sent as the raw body
 (``Content-Type: text/xml``) or as form field ``xml`` per ``postback.format``.
 """
 
@@ -30,6 +30,7 @@ from collections.abc import Callable
 
 from lxml import etree
 
+from ..postbacks.schema import FIELD_INDEX
 from .world import Notification, SendSimulation
 
 __all__ = ["Dispatcher", "render_postback", "XML_DECLARATION"]
@@ -38,9 +39,11 @@ XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 
 
 def render_postback(fields, *, pretty: bool = False, declaration: bool = True) -> bytes:
-    """The XML document of one notification (text escaped by lxml)."""
+    """The XML document of one notification: ``(ELEMENT, text)`` pairs, written in the
+    postback schema's element order (:data:`skycore_lab.postbacks.schema.FIELDS`), text
+    escaped by lxml."""
     root = etree.Element("POSTBACK")
-    for tag, text in fields:
+    for tag, text in sorted(fields, key=lambda field: FIELD_INDEX.get(field[0], len(FIELD_INDEX))):
         etree.SubElement(root, tag).text = text
     body = etree.tostring(root, encoding="UTF-8", pretty_print=pretty)
     return XML_DECLARATION + body if declaration else body
@@ -141,7 +144,15 @@ class Dispatcher:
             self.failed += 1
             self.pending -= 1
 
-    # -- shutdown (loop thread) ----------------------------------------------------------
+    # -- shutdown -----------------------------------------------------------------------
+    def close_from(self, timeout: float = 10.0) -> None:
+        """Stop posting, from any thread but the loop's (:meth:`aclose` run on the loop)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(self.aclose(), loop).result(timeout)
+
     async def aclose(self) -> None:
         """Stop posting: cancel posts in flight, close the connection pool."""
         self._closed = True

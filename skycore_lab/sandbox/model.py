@@ -11,8 +11,32 @@ from __future__ import annotations
 import numpy as np
 
 from .. import columns as col
+from ..frames.latency import latency_seconds
 
-__all__ = ["draw", "observables", "truth_frame", "ceil_s"]
+__all__ = ["draw", "observables", "truth_frame", "ceil_s", "UNIFORM_DRAWS", "NORMAL_DRAWS"]
+
+#: The uniform draws of one send, in drawing order.
+UNIFORM_DRAWS: tuple[str, ...] = (
+    "ddm_send_fail",  # the DDM could not be sent
+    "ddm_no_report",  # the DDM's delivery report never comes
+    "ddm_report_failed",  # the DDM report says it failed
+    "send_error",  # the content could not be sent at all (E101)
+    "fallback",  # the content goes out as an SMS link
+    "reach",  # the MMS reaches the handset within the expiry
+    "refuse",  # the handset refuses the content
+    "failure_kind",  # which failure an undelivered MMS reports
+    "sms_sent_delay",  # seconds from the decision to the link SMS
+    "sms_deliver",  # the link SMS is delivered
+    "stamp_offset",  # which of the country's UTC offsets the stamps show
+)
+#: The standard normal draws of one send (log-normal delays), in drawing order.
+NORMAL_DRAWS: tuple[str, ...] = (
+    "ddm_processing",  # request → DDM sent
+    "ddm_report_delay",  # DDM sent → its report
+    "content_processing",  # decision → content sent
+    "mms_latency",  # content sent → handset reached
+    "sms_latency",  # link SMS sent → delivered
+)
 
 
 def ceil_s(seconds: np.ndarray) -> np.ndarray:
@@ -30,20 +54,22 @@ def draw(settings: dict, table: list[dict], rng, carrier_idx, cached, ddm_reques
     lat_mu = np.log(np.array([c["latency_median_s"] for c in table]))[carrier_idx]
     lat_sigma = np.array([c["latency_sigma"] for c in table])[carrier_idx]
     proc = s["processing"]
-    u = rng.random((11, n))
-    normal = rng.standard_normal((5, n))
+    # Every random quantity of a send has its own named draw; the order of the
+    # names is the order of the draws, which fixes the results for a seed.
+    u = dict(zip(UNIFORM_DRAWS, rng.random((len(UNIFORM_DRAWS), n))))
+    normal = dict(zip(NORMAL_DRAWS, rng.standard_normal((len(NORMAL_DRAWS), n))))
 
-    def processing(k):
-        return np.exp(np.log(proc["median_s"]) + proc["sigma"] * normal[k])
+    def processing(name):
+        return np.exp(np.log(proc["median_s"]) + proc["sigma"] * normal[name])
 
     d = s["ddm"]
     ddm_sent = ddm_requested & (~cached | ddm_force)
-    ddm_at = np.where(ddm_sent, processing(0), np.nan)
-    ddm_send_failed = ddm_sent & ((u[0] < d["p_send_fail"]) | ~mms)
-    report_delay = np.exp(np.log(d["report_median_s"]) + d["report_sigma"] * normal[1])
-    reports = (ddm_sent & ~ddm_send_failed & receipts & (u[1] >= d["p_no_report"])
+    ddm_at = np.where(ddm_sent, processing("ddm_processing"), np.nan)
+    ddm_send_failed = ddm_sent & ((u["ddm_send_fail"] < d["p_send_fail"]) | ~mms)
+    report_delay = np.exp(np.log(d["report_median_s"]) + d["report_sigma"] * normal["ddm_report_delay"])
+    reports = (ddm_sent & ~ddm_send_failed & receipts & (u["ddm_no_report"] >= d["p_no_report"])
                & (report_delay <= d["report_horizon_s"]))
-    report_failed = reports & (u[2] < d["p_report_failed"])
+    report_failed = reports & (u["ddm_report_failed"] < d["p_report_failed"])
     report_at = np.where(reports, ddm_at + report_delay, np.nan)
     in_time = reports & ~report_failed & (report_delay <= ddm_timeout_s)
     # Content decision: at once; after the DDM report; or at the DDM time-out.
@@ -51,28 +77,28 @@ def draw(settings: dict, table: list[dict], rng, carrier_idx, cached, ddm_reques
     waits = ddm_sent & ~ddm_send_failed
     decision = np.where(waits, ddm_at + np.where(in_time, report_delay, ddm_timeout_s), decision)
     decision = np.where(ddm_send_failed, ddm_at, decision)
-    content_at = decision + processing(2)
+    content_at = decision + processing("content_processing")
     handset_known = cached | in_time
     c_t, c_g = s["content"]["transcoded"], s["content"]["generic"]
     p_fallback = np.where(handset_known, c_t["p_fallback"], c_g["p_fallback"])
     p_fail = np.where(handset_known, c_t["p_fail"], c_g["p_fail"])
-    send_error = u[3] < s["send_error_rate"]
-    as_sms = ~send_error & (~mms | (u[4] < p_fallback))
+    send_error = u["send_error"] < s["send_error_rate"]
+    as_sms = ~send_error & (~mms | (u["fallback"] < p_fallback))
     as_mms = ~send_error & ~as_sms
     # MMS leg: reach the handset within the expiry, then the handset takes or refuses the content.
-    latency = np.exp(lat_mu + lat_sigma * normal[3])
-    reached = (u[5] < p_deliver) & (latency <= s["expiry_s"])
-    refused = reached & (u[6] < p_fail)
+    latency = np.exp(lat_mu + lat_sigma * normal["mms_latency"])
+    reached = (u["reach"] < p_deliver) & (latency <= s["expiry_s"])
+    refused = reached & (u["refuse"] < p_fail)
     mms_outcome = np.where(reached & ~refused, col.OUTCOME_DELIVERED,
-                           np.where(refused, np.where(u[7] < 0.6, col.OUTCOME_NOT_SUPPORTED, col.OUTCOME_REJECTED),
-                                    np.where(u[7] < 0.7, col.OUTCOME_EXPIRED, col.OUTCOME_FAILED)))
+                           np.where(refused, np.where(u["failure_kind"] < 0.6, col.OUTCOME_NOT_SUPPORTED, col.OUTCOME_REJECTED),
+                                    np.where(u["failure_kind"] < 0.7, col.OUTCOME_EXPIRED, col.OUTCOME_FAILED)))
     mms_final = np.where(mms_outcome == col.OUTCOME_EXPIRED, s["expiry_s"],
                          np.where(mms_outcome == col.OUTCOME_FAILED, np.minimum(latency, s["expiry_s"]) * 0.5, latency))
     # SMS leg of a fallback.
     sm = s["sms"]
-    sms_sent = 1.0 + u[8]
-    sms_latency = np.exp(np.log(sm["latency_median_s"]) + sm["latency_sigma"] * normal[4])
-    sms_delivered = u[9] < sm["p_deliver"]
+    sms_sent = 1.0 + u["sms_sent_delay"]
+    sms_latency = np.exp(np.log(sm["latency_median_s"]) + sm["latency_sigma"] * normal["sms_latency"])
+    sms_delivered = u["sms_deliver"] < sm["p_deliver"]
     true_outcome = np.where(send_error, col.OUTCOME_FAILED,
                             np.where(as_sms, np.where(sms_delivered, col.OUTCOME_DELIVERED, col.OUTCOME_FAILED),
                                      mms_outcome))
@@ -83,7 +109,7 @@ def draw(settings: dict, table: list[dict], rng, carrier_idx, cached, ddm_reques
         "report_at": report_at, "in_time": in_time, "content_at": content_at, "send_error": send_error,
         "as_sms": as_sms, "as_mms": as_mms, "transcoded": as_mms & handset_known,
         "true_outcome": true_outcome, "final_at": content_at + final_delay,
-        "sms_sent_at": content_at + sms_sent, "u_offset": u[10],
+        "sms_sent_at": content_at + sms_sent, "u_offset": u["stamp_offset"],
     }
 
 def observables(core: dict[str, np.ndarray], requested: np.ndarray) -> dict[str, np.ndarray]:
@@ -116,7 +142,6 @@ def observables(core: dict[str, np.ndarray], requested: np.ndarray) -> dict[str,
         "true_delivered_at": at(core["final_at"], (true_outcome == col.OUTCOME_DELIVERED) & ~send_error),
         "outcome": outcome,
         "handset_reported": (delivered & core["as_mms"]) | ddm_ok,
-        "latency_s": delivered_at - sent_at,
         "sent_as": np.where(send_error, None, np.where(as_sms, col.SENT_AS_SMS, col.SENT_AS_MMS)),
     }
 
@@ -148,6 +173,6 @@ def truth_frame(data) -> "pandas.DataFrame":  # noqa: F821
         frame[name] = frame[name].astype("str")
     for name in (col.CACHED_BEFORE, col.DDM_REQUESTED, col.TRANSCODED, col.RECEIPT):
         frame[name] = frame[name].astype(bool)
-    for name in (col.DDM_TIMEOUT_MIN, col.LATENCY_S):
-        frame[name] = frame[name].astype(float)
+    frame[col.DDM_TIMEOUT_MIN] = frame[col.DDM_TIMEOUT_MIN].astype(float)
+    frame[col.LATENCY_S] = latency_seconds(frame, col.LATENCY_S)
     return frame

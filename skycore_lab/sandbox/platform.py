@@ -18,43 +18,18 @@ import threading
 import time
 from datetime import datetime, timezone
 
+from ..client import DDM
+from ..ratelimit import MIN_INTERVAL, PER_SECOND, TOTAL, RateLimiter
 from .account import Account
-from .app import MAX_RECIPIENTS, ApiFailure
+from ..reference import MAX_RECIPIENTS
+from .app import ApiFailure
 from .dispatcher import Dispatcher
-from .world import DdmSettings, World
+from .world import World
 
 __all__ = ["Platform"]
 
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no", ""}
-
-
-class _RateLimiter:
-    def __init__(self, limits: dict | None):
-        self.limits = limits or {}
-        self._window: collections.deque[float] = collections.deque()
-        self._last: float | None = None
-        self._calls = 0
-
-    def check(self, now: float) -> None:
-        """Count one call at monotonic time ``now``; raise ApiFailure when it is over a limit."""
-        if not self.limits:
-            return
-        per_day = self.limits.get("per_day")
-        if per_day is not None and self._calls >= per_day:
-            raise ApiFailure("E120")  # the sandbox's "day" is its lifetime
-        interval = self.limits.get("min_interval_s")
-        if interval is not None and self._last is not None and now - self._last < interval:
-            raise ApiFailure("E106", interval=interval)
-        per_second = self.limits.get("per_second")
-        if per_second is not None:
-            while self._window and now - self._window[0] >= 1.0:
-                self._window.popleft()
-            if len(self._window) >= per_second:
-                raise ApiFailure("E113")
-            self._window.append(now)
-        self._last = now
-        self._calls += 1
 
 
 class Platform:
@@ -64,14 +39,20 @@ class Platform:
         self.world = world
         self.account = account
         self.dispatcher = dispatcher
-        self._limiter = _RateLimiter(world.scenario["rate_limit"])
+        limits = world.scenario["rate_limit"] or {}
+        # the sandbox's "day" is its lifetime
+        self._limiter = RateLimiter(limits.get("min_interval_s"), limits.get("per_second"), limits.get("per_day"))
         digest = hashlib.blake2b(f"tracking {seed}".encode(), digest_size=4).digest()
         self._next_tracking = 100_000 + int.from_bytes(digest, "little") % 800_000
         self._send_counts: collections.Counter[str] = collections.Counter()
         self._learnt: dict[str, str] = {}  # number → handset the platform learnt
         self._lock = threading.Lock()  # truth rows are read from other threads
         self.truth_rows: list[dict] = []
-        self.calls = 0
+
+    def truth_rows_snapshot(self) -> list[dict]:
+        """A copy of the truth rows so far (safe from any thread)."""
+        with self._lock:
+            return list(self.truth_rows)
 
     # -- handset cache -----------------------------------------------------------------
     def learn(self, number: str, handset: str) -> None:
@@ -88,7 +69,6 @@ class Platform:
     # -- the API -----------------------------------------------------------------------
     def handle(self, params: dict, arrived_wall: float, arrived_loop: float) -> tuple[str, list[tuple[str, str, str]]]:
         """Accept a sendSavedMMS request: ``(mms_id, [(tracking_id, to, sender), ...])``, or raise ApiFailure."""
-        self.calls += 1
         action = params.get("action", "")
         if not action:
             raise ApiFailure("E101")
@@ -100,7 +80,13 @@ class Platform:
             raise ApiFailure("E104")
         if key == account.no_rights_key:
             raise ApiFailure("E105")
-        self._limiter.check(time.monotonic())
+        refused = self._limiter.admit(time.monotonic())
+        if refused == TOTAL:
+            raise ApiFailure("E120")
+        if refused == MIN_INTERVAL:
+            raise ApiFailure("E106", interval=self._limiter.min_interval_s)
+        if refused == PER_SECOND:
+            raise ApiFailure("E113")
         mms_id = params.get("mmsid", "")
         if not mms_id:
             raise ApiFailure("E620")
@@ -136,7 +122,7 @@ class Platform:
             raise ApiFailure("E241")
 
     @staticmethod
-    def _ddm(params: dict) -> DdmSettings | None:
+    def _ddm(params: dict) -> DDM | None:
         text = params.get("ddmtext", "")
         if not text:
             return None  # "the DDM settings are not included" without DDMTEXT
@@ -146,7 +132,7 @@ class Platform:
         force = params.get("ddmforce", "").lower()
         if force not in _TRUE | _FALSE:
             raise ApiFailure("E100")
-        return DdmSettings(text, params.get("ddmtitle") or None, int(timeout) if timeout else None, force in _TRUE)
+        return DDM(text, params.get("ddmtitle") or None, int(timeout) if timeout else None, force in _TRUE)
 
     def _check_number(self, number: str, params: dict):
         account = self.account

@@ -43,7 +43,7 @@ Keys (default — meaning)
     An MMS not delivered within this many simulated seconds expires (E102
     Sent/Expired); it bounds every message's life.
 ``ddm`` — Device Discovery Messages:
-    ``default_timeout_min`` (5) used when DDMTIMEOUT is absent;
+    ``default_timeout_min`` (the documented 5, :data:`skycore_lab.reference.DEFAULT_DDM_TIMEOUT_MIN`) used when DDMTIMEOUT is absent;
     ``p_send_fail`` (0.01) E501; ``p_no_report`` (0.15) the DDM report never
     comes (handset off); ``p_report_failed`` (0.03) the report says failed
     (E502); ``report_median_s`` (120) and ``report_sigma`` (1.0) log-normal
@@ -80,6 +80,7 @@ from pathlib import Path
 from typing import Any
 
 from ..exceptions import ScenarioError
+from ..reference import DEFAULT_DDM_TIMEOUT_MIN
 
 __all__ = ["Scenario", "DEFAULTS"]
 
@@ -126,7 +127,7 @@ DEFAULTS: dict[str, Any] = {
     "processing": {"median_s": 2.0, "sigma": 0.5},
     "send_error_rate": 0.005,
     "expiry_s": 7200.0,
-    "ddm": {"default_timeout_min": 5, "p_send_fail": 0.01, "p_no_report": 0.15, "p_report_failed": 0.03,
+    "ddm": {"default_timeout_min": DEFAULT_DDM_TIMEOUT_MIN, "p_send_fail": 0.01, "p_no_report": 0.15, "p_report_failed": 0.03,
             "report_median_s": 120.0, "report_sigma": 1.0, "report_horizon_s": 7200.0},
     "content": {"transcoded": {"p_fallback": 0.03, "p_fail": 0.02},
                 "generic": {"p_fallback": 0.25, "p_fail": 0.10}},

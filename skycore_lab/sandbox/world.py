@@ -8,7 +8,7 @@ Given a :class:`~skycore_lab.sandbox.scenario.Scenario` and a seed,
 * :meth:`World.simulate_send` turns one send (number, DDM settings, cache
   state, anchor time) into its timed notifications and its ground-truth row;
 * :meth:`World.simulate_population` simulates many independent sends at once
-  (vectorised; 100,000 in about a second), returning truth rows — for Monte Carlo
+  (vectorised, no Python loop per send), returning truth rows — for Monte Carlo
   estimates of a policy's *true* delivery probability.
 
 The story of one send (all delays simulated seconds, drawn from the scenario)::
@@ -36,13 +36,15 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 
-from .. import _codes
+from .. import reference as ref
 from .. import columns as col
+from ..client import DDM
+from ..exceptions import SkycoreValidationError
 from ..reference import country_of_number, spid_table
 from .model import ceil_s, draw, observables, truth_frame
 from .scenario import Scenario
 
-__all__ = ["World", "NumberProfile", "Notification", "SendSimulation", "DdmSettings"]
+__all__ = ["World", "NumberProfile", "Notification", "SendSimulation"]
 
 _MASK64 = (1 << 64) - 1
 # Canadian and US area codes used when making numbers up (clearly non-Canadian for the US).
@@ -58,23 +60,13 @@ _FAILURE_DETAILS = {
 }
 
 
-@dataclass(frozen=True)
-class DdmSettings:
-    """DDM settings of one send, as the API received them (``timeout_min`` None → default)."""
-
-    text: str
-    title: str | None = None
-    timeout_min: int | None = None
-    force: bool = False
-
-    @classmethod
-    def coerce(cls, ddm) -> DdmSettings | None:
-        """None, a DdmSettings, a client ``DDM`` or a dict with the same fields."""
-        if ddm is None or isinstance(ddm, DdmSettings):
-            return ddm
-        if isinstance(ddm, dict):
-            return cls(**ddm)
-        return cls(ddm.text, getattr(ddm, "title", None), getattr(ddm, "timeout_min", None), bool(getattr(ddm, "force", False)))
+def _ddm_of(ddm) -> DDM | None:
+    """None, a :class:`~skycore_lab.DDM`, or a dict of its fields."""
+    if ddm is None or isinstance(ddm, DDM):
+        return ddm
+    if isinstance(ddm, dict):
+        return DDM(**ddm)
+    raise SkycoreValidationError("ddm", f"expected skycore_lab.DDM(...), a dict of its fields or None, got {ddm!r}")
 
 
 @dataclass(frozen=True)
@@ -225,9 +217,9 @@ class World:
             return "1" + _CA_AREAS[int(rng.integers(len(_CA_AREAS)))] + line
         if country == "United Kingdom":
             return "4474" + f"{int(rng.integers(0, 100_000_000)):08d}"
-        raise ValueError(f"cannot make up numbers for {country!r}: give the numbers explicitly")
+        raise SkycoreValidationError("country", f"cannot make up numbers for {country!r}: give the numbers explicitly")
 
-    def _ddm_arrays(self, ddm: DdmSettings | None, n: int):
+    def _ddm_arrays(self, ddm: DDM | None, n: int):
         requested = np.full(n, ddm is not None)
         timeout_min = np.nan if ddm is None else (
             self.scenario["ddm"]["default_timeout_min"] if ddm.timeout_min is None else int(ddm.timeout_min))
@@ -243,12 +235,12 @@ class World:
         Parameters
         ----------
         number : str
-            A valid recipient (see :meth:`profile`; invalid numbers raise ValueError).
+            A valid recipient (see :meth:`profile`; invalid numbers raise SkycoreValidationError).
         tracking_id, mms_id, sender : str
             Echoed in the notifications (``sender`` = shortcode actually used).
         requested_at : datetime, optional
             Anchor: the request's arrival (UTC); default now.
-        ddm : DdmSettings, client ``DDM``, dict or None
+        ddm : :class:`~skycore_lab.DDM`, dict of its fields, or None
         cached : bool, optional
             Handset cache state at arrival; default :meth:`initially_cached`.
         send_index : int
@@ -262,9 +254,9 @@ class World:
         """
         profile = self.profile(number)
         if profile is None:
-            raise ValueError(f"{number!r} is not a valid recipient (the API answers E110)")
+            raise SkycoreValidationError("number", f"{number!r} is not a valid recipient (the API answers E110)")
         requested_at = requested_at or datetime.now(timezone.utc)
-        ddm = DdmSettings.coerce(ddm)
+        ddm = _ddm_of(ddm)
         cached = self.initially_cached(number) if cached is None else bool(cached)
         rng = np.random.default_rng([self.seed, int(number), int(send_index), 11])
         ddm_req, timeout_min, force = self._ddm_arrays(ddm, 1)
@@ -294,7 +286,6 @@ class World:
             col.RECEIPT: bool(one["receipts"]), col.OUTCOME: str(one["outcome"]),
             col.DELIVERED_AT: t(one["delivered_at"]), col.FAILED_AT: t(one["failed_at"]),
             col.HANDSET: p.true_handset if one["handset_reported"] else None,
-            col.LATENCY_S: float(one["latency_s"]),
         }
 
     def _stamp(self, epoch: float, offsets: list[str], pick: float) -> str:
@@ -328,35 +319,35 @@ class World:
             at = datetime.fromtimestamp(epoch, timezone.utc)
             notes.append(Notification(at, epoch - requested, tuple(fields), learns))
 
-        mms, sms = _codes.ORIGIN_MMS, _codes.ORIGIN_SMS
-        text = _codes.STATUS_TEXT
+        mms, sms = ref.ORIGIN_MMS, ref.ORIGIN_SMS
+        text = ref.STATUS_TEXT
         if one["ddm_sent"] and one["ddm_send_failed"]:
-            add(ceil_s(requested + one["ddm_at"]), mms, _codes.E501, text[_codes.E501], details="DDM could not be sent")
+            add(ceil_s(requested + one["ddm_at"]), mms, ref.E501, text[ref.E501], details="DDM could not be sent")
         elif one["ddm_sent"]:
-            add(one["ddm_sent_at"], mms, _codes.N501, text[_codes.N501])
+            add(one["ddm_sent_at"], mms, ref.N501, text[ref.N501])
             if one["reports"] and one["report_failed"]:
-                add(one["ddm_report_at"], mms, _codes.E502, text[_codes.E502], details="DDM delivery failed")
+                add(one["ddm_report_at"], mms, ref.E502, text[ref.E502], details="DDM delivery failed")
             elif one["reports"]:
-                add(one["ddm_report_at"], mms, _codes.N502, text[_codes.N502], handset=p.true_handset,
+                add(one["ddm_report_at"], mms, ref.N502, text[ref.N502], handset=p.true_handset,
                     learns=p.true_handset)
         outcome = one["outcome"]
         if one["send_error"]:
-            add(one["failed_at"], mms, _codes.E101, text[_codes.E101], details=_SEND_ERROR_DETAILS)
+            add(one["failed_at"], mms, ref.E101, text[ref.E101], details=_SEND_ERROR_DETAILS)
         elif one["as_mms"]:
-            add(one["sent_at"], mms, _codes.N101, text[_codes.N101], sent_as=col.SENT_AS_MMS)
+            add(one["sent_at"], mms, ref.N101, text[ref.N101], sent_as=col.SENT_AS_MMS)
             if outcome == col.OUTCOME_DELIVERED:
-                add(one["delivered_at"], mms, _codes.N102, text[_codes.N102], sent_as=col.SENT_AS_MMS,
+                add(one["delivered_at"], mms, ref.N102, text[ref.N102], sent_as=col.SENT_AS_MMS,
                     handset=p.true_handset, aggregator_id=aggregator, learns=p.true_handset)
             elif outcome != col.OUTCOME_PENDING:
-                add(one["failed_at"], mms, _codes.E102, _codes.FAILED_STATUS_TEXT[outcome], sent_as=col.SENT_AS_MMS,
+                add(one["failed_at"], mms, ref.E102, ref.FAILED_STATUS_TEXT[outcome], sent_as=col.SENT_AS_MMS,
                     aggregator_id=aggregator, details=_FAILURE_DETAILS[outcome])
         else:
-            add(one["sent_at"], mms, _codes.N101, text[_codes.N101], sent_as=col.SENT_AS_SMS, details=_FALLBACK_DETAILS)
-            add(one["sms_sent_at"], sms, _codes.N201, text[_codes.N201], with_mms=False)
+            add(one["sent_at"], mms, ref.N101, text[ref.N101], sent_as=col.SENT_AS_SMS, details=_FALLBACK_DETAILS)
+            add(one["sms_sent_at"], sms, ref.N201, text[ref.N201], with_mms=False)
             if outcome == col.OUTCOME_DELIVERED:
-                add(one["delivered_at"], sms, _codes.N202, text[_codes.N202], with_mms=False, aggregator_id=aggregator)
+                add(one["delivered_at"], sms, ref.N202, text[ref.N202], with_mms=False, aggregator_id=aggregator)
             elif outcome != col.OUTCOME_PENDING:
-                add(one["failed_at"], sms, _codes.E202, _codes.FAILED_STATUS_TEXT[col.OUTCOME_FAILED], with_mms=False,
+                add(one["failed_at"], sms, ref.E202, ref.FAILED_STATUS_TEXT[col.OUTCOME_FAILED], with_mms=False,
                     aggregator_id=aggregator, details=_FAILURE_DETAILS[col.OUTCOME_FAILED])
         notes.sort(key=lambda note: note.delay_s)  # stable: same-second events keep their causal order
         return notes
@@ -364,14 +355,14 @@ class World:
     # -- many sends --------------------------------------------------------------------
     def simulate_population(self, numbers_or_n, ddm=None, *, cached=None, requested_at: datetime | None = None,
                             mms_id: str = "1001", sender: str = "60856", rng: np.random.Generator | None = None):
-        """Simulate independent sends without HTTP, vectorised (100,000 in about a second).
+        """Simulate independent sends without HTTP, vectorised (no Python loop per send).
 
         Parameters
         ----------
         numbers_or_n : int or sequence of str
             Recipients, or how many to make up (:meth:`sample_numbers`).
-            Invalid numbers raise ValueError naming the first.
-        ddm : client ``DDM``, DdmSettings, dict or None
+            Invalid numbers raise SkycoreValidationError naming the first.
+        ddm : :class:`~skycore_lab.DDM`, dict of its fields, or None
             One policy for every send (simulate each arm with its own call).
         cached : bool or array of bool, optional
             Handset cache state at send time; default the warm-start rule.
@@ -392,7 +383,7 @@ class World:
         countries = [self.country(n) for n in numbers]
         for number, country in zip(numbers, countries, strict=True):
             if country is None:
-                raise ValueError(f"{number!r} is not a valid recipient (the API answers E110)")
+                raise SkycoreValidationError("number", f"{number!r} is not a valid recipient (the API answers E110)")
         n = len(numbers)
         ints, carrier_idx, handset_idx = self._profile_arrays(numbers, countries)
         if cached is None:
@@ -400,7 +391,7 @@ class World:
             cached_arr = self._uniform(ints, 3) < share if share else np.zeros(n, dtype=bool)
         else:
             cached_arr = np.broadcast_to(np.asarray(cached, dtype=bool), (n,)).copy()
-        ddm = DdmSettings.coerce(ddm)
+        ddm = _ddm_of(ddm)
         ddm_req, timeout_min, force = self._ddm_arrays(ddm, n)
         timeout_s = np.full(n, 0.0 if np.isnan(timeout_min) else timeout_min * 60.0)
         rng = rng if rng is not None else np.random.default_rng([self.seed, 13])
@@ -420,6 +411,6 @@ class World:
             col.SENT_AT: obs["sent_at"], col.TRUE_OUTCOME: core["true_outcome"],
             col.TRUE_DELIVERED_AT: obs["true_delivered_at"], col.RECEIPT: core["receipts"], col.OUTCOME: obs["outcome"],
             col.DELIVERED_AT: obs["delivered_at"], col.FAILED_AT: obs["failed_at"],
-            col.HANDSET: np.where(obs["handset_reported"], handsets, None), col.LATENCY_S: obs["latency_s"],
+            col.HANDSET: np.where(obs["handset_reported"], handsets, None),
         }
         return truth_frame(frame)

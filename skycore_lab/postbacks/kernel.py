@@ -1,155 +1,32 @@
-"""Validating fast path for the common, flat POSTBACK document shape.
+"""The compiled kernel of the fast path: one pass over a buffer of receiver-log lines.
 
-Per-record lxml costs ~6-10 µs; a million records need less. The sandbox
-(and the platform) write flat documents in one field order, so a buffer of
-receiver-log lines is *proven* well-formed line by line by one compiled
-pass (:func:`scan_log_buffer`, a numba kernel that releases the GIL): it
-checks each line against the grammar below, records where each field's
+Per-record lxml costs ~6-10 µs; a million records need less. A buffer of
+receiver-log lines is *proven* well-formed line by line by one compiled pass
+(:func:`scan_log_buffer`, a numba kernel that releases the GIL): it checks
+each line against the grammar of :mod:`.grammar`, records where each field's
 text starts and ends (spaces trimmed) and reads both timestamps in their
 common shapes. Arrow then copies each field's texts out of the buffer into
 its column, without a Python object per record. Lines the kernel does not
-prove go one by one through the general path (:mod:`skycore_lab.postbacks`).
-Single documents (XML files, form bodies) use the same grammar compiled for
-Python's ``re`` (:data:`DOCUMENT`).
+prove go one by one through the general path (:mod:`.documents`).
 
-The grammar accepts only documents that are well-formed XML with nothing
-to decode, so lxml would accept them and read the same text:
-
-* an optional declaration ``<?xml version="1.0" encoding="UTF-8"?>`` (either
-  quote; encoding absent or UTF-8, since we decode as UTF-8; ``standalone``
-  allowed), in a log line optionally followed by the escaped ``\\n`` or
-  ``\\r\\n`` lxml and the sandbox write after it;
-* root ``<POSTBACK>`` (optionally the two legacy schema attributes), the
-  known child elements in the documented order, each at most once, closed;
-* element text of valid UTF-8 without ``<``, ``>`` (so no ``]]>``), ``&``
-  (no entities or character references: those go to lxml, which decodes
-  them), backslash (a log escape) and without C0/C1 controls, U+FFFD,
-  U+FFFE and U+FFFF.
-
-Anything else — another order, an unknown element, an entity, CDATA, a
-comment, a DTD, a different root — falls back to the hardened lxml parser.
-The grammar is also written down as one regular expression
-(:data:`LOG_LINE_RE2`, :func:`log_line_pattern`): ``tests/test_postbacks_proof.py``
-checks with hypothesis that the kernel proves exactly the lines RE2 matches,
-and ``tests/test_postbacks_fastpath.py`` that whatever the fast paths accept,
-lxml accepts and reads to the same fields.
-
-Why numba: the same proof in vectorised numpy took ~11 ns per byte in a
-dozen whole-buffer passes (and Arrow's RE2 ~3 ns per byte for the proof
-alone); one compiled pass costs ~2-3 ns per byte, which is what keeps the
-parser well clear of twice per-record lxml on two cores. The kernel is
-compiled on first use and cached next to this file (``cache=True``).
+Why numba: the same proof in vectorised numpy takes a dozen whole-buffer
+passes, and one compiled pass is several times cheaper per byte (figures in
+``benchmarks/README.md``). The kernel is compiled on first use and cached
+next to this file (``cache=True``).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numba
 import numpy as np
 import pyarrow as pa
 
-__all__ = [
-    "FIELD_TAGS",
-    "NO_FIELDS",
-    "LOG_LINE_RE2",
-    "DOCUMENT",
-    "BATCH_SCHEMA",
-    "RECEIVED",
-    "TS_TYPE",
-    "LogScan",
-    "document_fields",
-    "log_line_pattern",
-    "scan_log_buffer",
-    "string_fingerprints",
-    "load_kernels",
-]
+from .grammar import XSI_ATTRIBUTE
+from .schema import BATCH_SCHEMA, FIELD_TAGS, RECEIVED, TS_TYPE
 
-#: The documented child elements, in the order the sandbox writes them.
-FIELD_TAGS: tuple[str, ...] = (
-    "ORIGIN",
-    "CODE",
-    "STATUS",
-    "SENTAS",
-    "MMSID",
-    "FROM",
-    "TO",
-    "TRACKINGID",
-    "SPID",
-    "TIMESTAMP",
-    "HANDSET",
-    "AGGREGATORID",
-    "STATUSDETAILS",
-)
-#: A record's fields when none is present ('' means absent or empty).
-NO_FIELDS: tuple[str, ...] = ("",) * len(FIELD_TAGS)
-
-# Characters element text may hold on the fast path (see the module docstring),
-# in Python ``re`` syntax and in RE2 syntax (Arrow's regex engine; it sees
-# valid UTF-8 only, so lone surrogates cannot occur there).
-_EXCLUDED = {
-    "re": "<>&\\\\\\x00-\\x1f\\x7f-\\x9f\\ud800-\\udfff\\ufffd\\ufffe\\uffff",
-    "re2": "<>&\\\\\\x00-\\x1f\\x7f-\\x9f\\x{FFFD}\\x{FFFE}\\x{FFFF}",
-}
-_DECL = (
-    r"""<\?xml version=(?:"1\.0"|'1\.0')"""
-    r"""(?: encoding=(?:"[Uu][Tt][Ff]-8"|'[Uu][Tt][Ff]-8'))?"""
-    r"""(?: standalone=(?:"(?:yes|no)"|'(?:yes|no)'))? ?\?>"""
-)
-_XSI = 'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:noNamespaceSchemaLocation='
-
-
-def _body(dialect: str, between: str, after_decl: str, capture: bool) -> str:
-    text = f"[^{_EXCLUDED[dialect]}]*"
-    attr = f'"[^"{_EXCLUDED[dialect]}]+"'
-    value = f"({text})" if capture else text
-    fields = "".join(f"(?:<{tag}>{value}</{tag}>{between})?" for tag in FIELD_TAGS)
-    # only the real XSI namespace: with another URI the attribute would be data
-    root_attrs = f"(?: {re.escape(_XSI)}{attr})?"
-    return f"(?:{_DECL}{after_decl})?<POSTBACK{root_attrs}>{between}{fields}</POSTBACK>"
-
-
-#: received_at exactly as :func:`skycore_lab._logformat.format_received_at` writes
-#: it (27 characters), so the fast path can read it positionally.
-_STAMP = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z"
-
-
-def log_line_pattern(dialect: str = "re2") -> str:
-    """The grammar of a receiver-log line the kernel proves, *with* its LF, as RE2.
-
-    A body's whitespace is escaped in the log, so only the ``\n`` lxml
-    writes after the declaration is allowed (as the two characters ``\n``).
-    This is the specification :func:`scan_log_buffer` implements; the tests
-    hold the two to each other.
-    """
-    return rf"^{_STAMP}\t[^\t\n<>]*\t" + _body(dialect, "", r"(?:\\n|\\r\\n)?", False) + r"\n$"
-
-
-#: :func:`log_line_pattern`: the grammar the kernel implements, for valid UTF-8 lines.
-LOG_LINE_RE2 = log_line_pattern("re2")
-
-_WS = "[ \\t\\n]*"  # XML whitespace; CR is excluded because lxml normalises it
-#: One whole document (``fullmatch``), XML whitespace allowed between elements.
-DOCUMENT = re.compile(_WS + _body("re", _WS, _WS, True) + _WS)
-
-
-def document_fields(text: str) -> tuple[str, ...] | None:
-    """The 13 field texts (stripped of spaces) of a flat document, or None.
-
-    None means "not provably simple": parse it with lxml instead.
-    """
-    match = DOCUMENT.fullmatch(text)
-    if match is None:
-        return None
-    return tuple(value.strip(" ") if value else "" for value in match.groups())
-
-
-# --- receiver-log buffers: the kernel ---------------------------------------------------------
-RECEIVED = "received"  # working column of a batch table: the log's received_at text
-#: A batch table: received_at text, then the 13 field texts ('' or null = absent).
-BATCH_SCHEMA = pa.schema([(RECEIVED, pa.string()), *((tag, pa.string()) for tag in FIELD_TAGS)])
-TS_TYPE = pa.timestamp("us", tz="UTC")
+__all__ = ["LogScan", "scan_log_buffer", "string_fingerprints", "load_kernels", "STAMP_READ", "STAMP_OTHER"]
 
 _FIELDS = len(FIELD_TAGS)
 _I_TIMESTAMP = FIELD_TAGS.index("TIMESTAMP")
@@ -164,7 +41,7 @@ _TAG_LENGTHS = np.array([len(tag) for tag in FIELD_TAGS], dtype=np.int64)
 for _index, _tag in enumerate(FIELD_TAGS):
     _TAG_BYTES[_index, : len(_tag)] = _literal(_tag.encode())
 _ROOT = _literal(b"<POSTBACK")
-_ROOT_ATTRS = _literal(b" " + _XSI.encode() + b'"')
+_ROOT_ATTRS = _literal(b" " + XSI_ATTRIBUTE.encode() + b'"')
 _ROOT_END = _literal(b"</POSTBACK>")
 _DECL_HEAD = _literal(b"<?xml version=")
 _VERSION, _ENCODING, _STANDALONE = _literal(b"1.0"), _literal(b" encoding="), _literal(b" standalone=")

@@ -38,18 +38,18 @@ import numpy as np
 import pandas as pd
 from lxml import etree
 
-from . import columns as col
-from .exceptions import PostbackParseError
-from ._xml import HARDENED_OPTIONS
-from .frames import (
-    DATETIME_DTYPE,
+from .. import columns as col
+from ..exceptions import PostbackParseError
+from ..xmlsafe import HARDENED_OPTIONS
+from ..exceptions import SendingReportWarning
+from .latency import latency_seconds
+from .normalize import (
     NegativeLatency,
-    _as_text,
-    _check_policy,
-    _fill_place,
-    _finish_delivery_dtypes,
-    _handle_negative_latencies,
-    _seconds,
+    as_text,
+    check_negative_latency,
+    fill_place,
+    finish_delivery_dtypes,
+    handle_negative_latencies,
 )
 
 __all__ = ["read_sending_report", "SendingReportWarning", "REPORT_COLUMNS", "STEP_COLUMNS"]
@@ -151,10 +151,6 @@ _MESSAGE_COLUMNS = (col.TRACKING_ID, col.TO, col.CARRIER, DELIVERY_TYPE, col.MMS
 _MSG, _POS, _STEP, _GW, _TIME, _INFO, _ROLE = "_msg", "_pos", "_step", "_gw", "_time", "_info", "_role"
 
 
-class SendingReportWarning(UserWarning):
-    """Something in a sending report was read leniently or could not be used."""
-
-
 def _tag(element) -> str:
     return etree.QName(element).localname.upper()
 
@@ -245,7 +241,7 @@ def _open(source) -> tuple[IO[bytes], str, bool]:
 def _read(source, recover: bool) -> tuple[_Reader, str]:
     handle, name, close = _open(source)
     reader = _Reader()
-    # The same hardening as skycore_lab._xml.safe_parser, in streaming form.
+    # The same hardening as skycore_lab.xmlsafe.safe_parser, in streaming form.
     context = etree.iterparse(handle, events=("start", "end"), recover=recover, **HARDENED_OPTIONS)
     checked = False
     try:
@@ -298,7 +294,7 @@ def _step_times(reader: _Reader, name: str) -> tuple[pd.DataFrame, pd.Series]:
     """Earliest time per message and role, and the first ERROR's info, from the step table."""
     steps = pd.DataFrame(reader.steps, columns=[_MSG, _POS, _STEP, _GW, _TIME, _INFO])
     steps[_TIME] = steps[_TIME].astype("str")
-    times = pd.to_datetime(steps[_TIME], utc=True, format="ISO8601", errors="coerce").astype(DATETIME_DTYPE)
+    times = pd.to_datetime(steps[_TIME], utc=True, format="ISO8601", errors="coerce").astype(col.DATETIME_DTYPE)
     unreadable = times.isna() & steps[_TIME].notna()
     if unreadable.any():
         warnings.warn(
@@ -332,7 +328,7 @@ def _step_times(reader: _Reader, name: str) -> tuple[pd.DataFrame, pd.Series]:
     table = table.reindex(index=pd.RangeIndex(len(reader.messages)), columns=list(STEP_COLUMNS))
     errors = steps[(steps[_ROLE] == ERROR_AT) & steps[_INFO].notna()].sort_values([_MSG, _POS])
     info = errors.drop_duplicates(_MSG).set_index(_MSG)[_INFO].reindex(table.index)
-    return table.astype(DATETIME_DTYPE), info
+    return table.astype(col.DATETIME_DTYPE), info
 
 
 def read_sending_report(
@@ -383,12 +379,14 @@ def read_sending_report(
         outcome          ``delivered`` on DLR (or OPENED: an opened link was received,
                          though then ``delivered_at`` is unknown); else the earliest
                          failure step (ERROR → ``failed``); else ``pending``
-        latency_s        DLR − ACK; total_latency_s: DLR − first_event_at
+        latency_s        as :data:`skycore_lab.frames.latency.LATENCIES` defines them, from the
+                         times above (no ``requested_at``: total_latency_s runs from
+                         first_event_at)
         handset          ``<MM7_HANDSETID>``, or ``<XHTML_HANDSETID>`` (a browser user
                          agent), whitespace collapsed; ``Default`` kept as written
         ddm              ``delivered`` (DLR gw 81), ``failed`` (a DDM failure step),
                          ``sent`` (ACK gw 80 only) or ``none``
-        ddm_latency_s    DDM DLR − DDM ACK
+        ddm_latency_s    from the DDM's ACK (gw 80) to its DLR (gw 81)
         ===============  ==================================================================
 
         Then the report's own columns: ``message_type`` (``MMS``/``SMS``:
@@ -424,7 +422,7 @@ def read_sending_report(
       :class:`SendingReportWarning`; nothing is dropped silently.
 
     Parsing streams with lxml's ``iterparse`` under the hardening of
-    :mod:`skycore_lab._xml` (no entities, no DTD, no network), so memory
+    :mod:`skycore_lab.xmlsafe` (no entities, no DTD, no network), so memory
     stays bounded on large reports.
 
     Raises
@@ -433,7 +431,7 @@ def read_sending_report(
         The document is not well-formed XML (unless ``recover=True``) or
         declares a DTD; the message names the file and line.
     """
-    _check_policy(negative_latency)
+    check_negative_latency(negative_latency)
     reader, name = _read(path, recover)
     if reader.unknown:
         shown = ", ".join(f"{tag} ×{count}" for tag, count in reader.unknown.most_common(5))
@@ -446,12 +444,12 @@ def read_sending_report(
     frame = pd.concat([frame, table], axis=1)
     frame[col.ERROR_INFO] = error_info.astype("str")
 
-    delivery = _as_text(frame[DELIVERY_TYPE]).str.lower()
+    delivery = as_text(frame[DELIVERY_TYPE]).str.lower()
     frame[DELIVERY_TYPE] = delivery
     frame[col.SENT_AS] = delivery.map(_SENT_AS).where(frame[MESSAGE_TYPE] == col.SENT_AS_MMS, col.SENT_AS_SMS)
     frame[col.SPID] = pd.Series(pd.NA, index=frame.index, dtype="str")
     frame[col.COUNTRY] = pd.Series(pd.NA, index=frame.index, dtype="str")  # from the number, below
-    frame[col.REQUESTED_AT] = pd.Series(pd.NaT, index=frame.index, dtype=DATETIME_DTYPE)
+    frame[col.REQUESTED_AT] = pd.Series(pd.NaT, index=frame.index, dtype=col.DATETIME_DTYPE)
     frame[col.FIRST_EVENT_AT] = table.min(axis=1)
     frame[col.SENT_AT] = table[ACK_AT]
     frame[col.DELIVERED_AT] = table[DLR_AT]
@@ -473,13 +471,14 @@ def read_sending_report(
         [col.DDM_DELIVERED, col.DDM_FAILED, col.DDM_SENT],
         default=col.DDM_NONE,
     )
-    frame[col.LATENCY_S] = _seconds(frame[col.DELIVERED_AT], frame[col.SENT_AT])
-    frame[col.TOTAL_LATENCY_S] = _seconds(frame[col.DELIVERED_AT], frame[col.FIRST_EVENT_AT])
-    frame[col.DDM_LATENCY_S] = _seconds(table[DDM_DLR_AT], table[DDM_ACK_AT])
+    for name in (col.LATENCY_S, col.TOTAL_LATENCY_S):
+        frame[name] = latency_seconds(frame, name)
+    ddm_times = pd.DataFrame({col.DDM_SENT_AT: table[DDM_ACK_AT], col.DDM_DELIVERED_AT: table[DDM_DLR_AT]})
+    frame[col.DDM_LATENCY_S] = latency_seconds(ddm_times, col.DDM_LATENCY_S)
 
-    _fill_place(frame)
-    frame = _finish_delivery_dtypes(frame[list(REPORT_COLUMNS)].copy())
+    fill_place(frame)
+    frame = finish_delivery_dtypes(frame[list(REPORT_COLUMNS)].copy())
     for name_ in (MESSAGE_TYPE, DELIVERY_TYPE, SECTION):
         frame[name_] = frame[name_].astype("category")
-    _handle_negative_latencies(frame, negative_latency, what="messages")
+    handle_negative_latencies(frame, negative_latency, what="messages")
     return frame

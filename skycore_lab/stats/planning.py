@@ -8,8 +8,8 @@ import math
 import numpy as np
 from scipy import stats
 
-from ._stats_input import check_level
-from .exceptions import SkycoreValidationError
+from .inputs import check_level
+from ..exceptions import SkycoreValidationError
 
 CORRECTIONS: tuple[str, ...] = ("holm", "bonferroni", "none")
 

@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from . import __version__
-from . import columns as col
-from ._report_content import DEFINITIONS, ITEM, VALUE, ReportContent, Table, iso as _iso
+from .. import __version__
+from .. import columns as col
+from .content import DEFINITIONS, ITEM, VALUE, ReportContent, Table, iso as _iso
 
 # Cell formats, by column name.
 _PERCENT = frozenset({col.RATE, col.CI_LOW, col.CI_HIGH, "control_estimate", "arm_estimate", "diff", "rel_diff"})
@@ -67,7 +67,7 @@ def draw_figures(
     content: ReportContent, deliveries: pd.DataFrame, events: pd.DataFrame | None, as_of=None
 ) -> list[tuple[str, str]]:
     """(caption, base64 PNG) of every figure of the report."""
-    from . import plots
+    from .. import plots
 
     figures = []
     by, hue = content.plot_by, content.plot_hue

@@ -15,23 +15,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from . import columns as col
-from .exceptions import SkycoreValidationError
-
-#: Time columns that say when something happened to a send; the latest value
-#: among them is the last moment the frame knows about.
-TIME_COLUMNS: tuple[str, ...] = (col.REQUESTED_AT, col.FIRST_EVENT_AT, col.SENT_AT, col.DELIVERED_AT, col.FAILED_AT)
-
-
-class LatencyDataWarning(UserWarning):
-    """Some sends had no usable latency or censoring time and were left out,
-    or had a negative one (clock skew) that was set to 0."""
+from .. import columns as col
+from ..checks import require_columns, require_frame
+from ..exceptions import LatencyDataWarning, SkycoreValidationError
+from ..frames.latency import clock_start
+from ..frames.times import TIME_COLUMNS, as_utc, latest_time
 
 
 def check_frame(deliveries) -> pd.DataFrame:
-    if not isinstance(deliveries, pd.DataFrame):
-        raise SkycoreValidationError("deliveries", f"expected a pandas DataFrame, got {type(deliveries).__name__}")
-    return deliveries
+    return require_frame(deliveries, "deliveries")
 
 
 def column_list(value, field: str) -> tuple[str, ...]:
@@ -48,10 +40,8 @@ def column_list(value, field: str) -> tuple[str, ...]:
 
 
 def require(frame: pd.DataFrame, names: Sequence[str], why: str) -> None:
-    for name in names:
-        if name not in frame.columns:
-            have = ", ".join(map(str, frame.columns)) or "no columns"
-            raise SkycoreValidationError(name, f"deliveries has no {name!r} column, needed {why} (it has: {have})")
+    """The statistics' column check: the error's field is the missing column (an argument)."""
+    require_columns(frame, names, "deliveries", why=why, field_is_column=True)
 
 
 def wilson(successes: int, trials: int, confidence: float) -> tuple[float, float]:
@@ -92,11 +82,7 @@ def outcomes(frame: pd.DataFrame) -> np.ndarray:
 
 def _timestamps(frame: pd.DataFrame, name: str) -> np.ndarray:
     """A time column as naive-UTC datetime64 (naive input is taken as UTC)."""
-    try:
-        stamps = pd.to_datetime(frame[name], utc=True)
-    except (TypeError, ValueError) as exc:
-        raise SkycoreValidationError(name, f"cannot read the column as timestamps: {exc}") from None
-    return stamps.dt.tz_convert(None).to_numpy()
+    return as_utc(frame[name], name, naive="utc").dt.tz_convert(None).to_numpy()
 
 
 def _to_utc(value) -> np.datetime64:
@@ -110,43 +96,17 @@ def _to_utc(value) -> np.datetime64:
     return stamp.tz_convert(None).to_datetime64()
 
 
-def latest_time(frame: pd.DataFrame) -> np.datetime64 | None:
-    """Latest timestamp in any of the frame's time columns, or None."""
-    latest = None
-    for name in TIME_COLUMNS:
-        if name in frame.columns:
-            stamps = _timestamps(frame, name)
-            stamps = stamps[~np.isnat(stamps)]
-            if stamps.size:
-                candidate = stamps.max()
-                latest = candidate if latest is None or candidate > latest else latest
-    return latest
-
-
 def resolve_as_of(frame: pd.DataFrame, as_of) -> np.datetime64 | None:
-    return _to_utc(as_of) if as_of is not None else latest_time(frame)
+    """``as_of`` as naive-UTC datetime64; None: the frame's latest known time."""
+    if as_of is not None:
+        return _to_utc(as_of)
+    latest = latest_time(frame)
+    return None if latest is None else latest.tz_convert(None).to_datetime64()
 
 
 def _start_times(frame: pd.DataFrame, column: str) -> np.ndarray:
-    """When the latency clock of ``column`` starts, per row (NaT when unknown)."""
-    if column == col.TOTAL_LATENCY_S:
-        chain = (col.REQUESTED_AT, col.FIRST_EVENT_AT)
-    else:
-        chain = (col.SENT_AT, col.REQUESTED_AT, col.FIRST_EVENT_AT)
-    present = [name for name in chain if name in frame.columns]
-    if not present:
-        raise SkycoreValidationError(
-            chain[0],
-            f"undelivered sends are censored at their last known time, which needs a start time: "
-            f"deliveries has none of the columns {list(chain)}",
-        )
-    start = _timestamps(frame, present[0])
-    for name in present[1:]:
-        missing = np.isnat(start)
-        if not missing.any():
-            break
-        start = np.where(missing, _timestamps(frame, name), start)
-    return start
+    """When the latency clock of ``column`` started, per row (:func:`skycore_lab.frames.latency.clock_start`)."""
+    return clock_start(frame, column).dt.tz_convert(None).to_numpy()
 
 
 def _seconds(delta: np.ndarray) -> np.ndarray:
@@ -240,3 +200,18 @@ def censor(frame: pd.DataFrame, column: str, as_of) -> tuple[np.ndarray, np.ndar
     duration, observed = censored_durations(frame, column, as_of, outcome)
     duration, keep = clean_durations(duration, outcome, column)
     return duration, observed, keep
+
+
+def groups(frame: pd.DataFrame, keys: tuple[str, ...]):
+    """(key tuple, positions) for each non-empty group, in sorted key order."""
+    if not keys:
+        return [((), np.arange(len(frame)))] if len(frame) else []
+    grouped = frame.groupby(list(keys), dropna=False, observed=True, sort=True)
+    return [(key if isinstance(key, tuple) else (key,), pos) for key, pos in grouped.indices.items()]
+
+
+def empty_frame(keys, names, int_columns) -> pd.DataFrame:
+    """A frame with no rows: key columns (object), counts (int64), the rest float."""
+    columns = {key: pd.Series(dtype=object) for key in keys}
+    columns |= {name: pd.Series(dtype="int64" if name in int_columns else float) for name in names}
+    return pd.DataFrame(columns)

@@ -1,5 +1,4 @@
-"""A/B comparison of experiment arms (:func:`compare_arms`, re-exported by
-:mod:`skycore_lab.stats`)."""
+"""A/B comparison of experiment arms (:func:`compare_arms`)."""
 
 from __future__ import annotations
 
@@ -10,31 +9,27 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from . import _stats_input as _in
-from . import columns as col
-from ._planning import adjust_p_values, check_correction
-from ._sequential import DEFAULT_MIXTURE_SD, confidence_sequence, msprt_p_value, shrunk_variance
-from ._survival import km_quantile_of_resamples, km_quantiles, sort_for_km
-from .exceptions import SkycoreValidationError
-
-# --- column names (candidates for columns.py) ----------------------------------------
-CONTROL = "control"
-METRIC = "metric"
-CONTROL_ESTIMATE = "control_estimate"
-ARM_ESTIMATE = "arm_estimate"
-DIFF = "diff"
-REL_DIFF = "rel_diff"
-P_VALUE = "p_value"
-P_ADJUSTED = "p_adjusted"
-SIGNIFICANT = "significant"
-N_CONTROL = "n_control"
-N_ARM = "n_arm"
-TEST = "test"
-#: compare_arms columns after the arm column itself.
-COMPARISON_COLUMNS: tuple[str, ...] = (
-    CONTROL, METRIC, CONTROL_ESTIMATE, ARM_ESTIMATE, DIFF, REL_DIFF, col.CI_LOW, col.CI_HIGH,
-    P_VALUE, P_ADJUSTED, SIGNIFICANT, N_CONTROL, N_ARM, TEST,
-)  # fmt: skip
+from . import inputs as _in
+from .. import columns as col
+from ..columns import (
+    ARM_ESTIMATE,
+    COMPARISON_COLUMNS,
+    CONTROL,
+    CONTROL_ESTIMATE,
+    DIFF,
+    METRIC,
+    N_ARM,
+    N_CONTROL,
+    P_ADJUSTED,
+    P_VALUE,
+    REL_DIFF,
+    SIGNIFICANT,
+    TEST,
+)
+from .planning import adjust_p_values, check_correction
+from .sequential import DEFAULT_MIXTURE_SD, confidence_sequence, msprt_p_value, shrunk_variance
+from .survival import km_quantile_of_resamples, km_quantiles, sort_for_km
+from ..exceptions import SkycoreValidationError, SkycoreWarning
 
 # --- vocabularies -----------------------------------------------------------------------
 METRIC_DELIVERY_RATE = "delivery_rate"
@@ -46,6 +41,10 @@ TEST_Z = "z_test"
 TEST_FISHER = "fisher_exact"
 TEST_MSPRT = "msprt"
 TEST_LOGRANK = "logrank"
+
+#: Default deadline of ``delivered_within``, seconds: the documented default DDM
+#: timeout (5 min) plus as long again for the content to arrive.
+DEFAULT_WITHIN_S = 600.0
 
 #: Arm labels taken as the control when ``control`` is not given (case-insensitive).
 CONTROL_LABELS: tuple[str, ...] = ("control", "no_ddm", "no-ddm", "none", "baseline")
@@ -79,7 +78,7 @@ def _control_index(order: list, control) -> int:
 
 
 # --- proportions ---------------------------------------------------------------------------
-def _newcombe(x_c: int, n_c: int, x_a: int, n_a: int, confidence: float) -> tuple[float, float]:
+def newcombe_interval(x_c: int, n_c: int, x_a: int, n_a: int, confidence: float) -> tuple[float, float]:
     """Newcombe's hybrid score interval for p_arm − p_control, from two Wilson intervals."""
     p_c, p_a = x_c / n_c, x_a / n_a
     low_c, high_c = _in.wilson(x_c, n_c, confidence)
@@ -113,7 +112,7 @@ def _compare_proportions(x_c, n_c, x_a, n_a, alpha, sequential, mixture_sd) -> d
         low, high = (float(v) for v in confidence_sequence(row[DIFF], variance, alpha, mixture_sd))
         test = TEST_MSPRT
     else:
-        low, high = _newcombe(x_c, n_c, x_a, n_a, 1.0 - alpha)
+        low, high = newcombe_interval(x_c, n_c, x_a, n_a, 1.0 - alpha)
         p_value, test = _two_proportion_p_value(x_c, n_c, x_a, n_a)
     return row | {col.CI_LOW: low, col.CI_HIGH: high, P_VALUE: p_value, TEST: test}
 
@@ -256,7 +255,7 @@ def compare_arms(
         (:func:`adjust_p_values`).
     sequential : bool
         Always-valid p-values and confidence sequences (a normal-mixture
-        SPRT, :mod:`skycore_lab._sequential`) for the proportion metrics, so
+        SPRT, :mod:`skycore_lab.stats.sequential`) for the proportion metrics, so
         that analysts may look after every batch of sends and stop whenever
         they like while keeping the error rate at ``alpha``. Each look is
         valid on its own; keeping the running minimum of the p-value (and
@@ -344,7 +343,7 @@ def compare_arms(
     labels = frame[arm]
     unlabelled = labels.isna().to_numpy()
     if unlabelled.any():
-        warnings.warn(f"left out {int(unlabelled.sum())} send(s) with no {arm!r} label", UserWarning, stacklevel=2)
+        warnings.warn(f"left out {int(unlabelled.sum())} send(s) with no {arm!r} label", SkycoreWarning, stacklevel=2)
     data = frame.loc[~unlabelled]
     order = _arm_order(labels[~unlabelled])
     if len(order) < 2:

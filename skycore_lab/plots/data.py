@@ -15,9 +15,10 @@ from collections.abc import Hashable
 import numpy as np
 import pandas as pd
 
-from . import _codes
-from . import columns as col
-from .exceptions import SkycoreValidationError
+from .. import reference as ref
+from .. import columns as col
+from ..exceptions import SkycoreValidationError
+from ..frames.times import event_time
 
 # --- vocabulary of the plots ------------------------------------------------------------
 #: Label of a missing group value (never dropped).
@@ -94,7 +95,7 @@ def rates_frame(
     denominator), ``rate``, ``ci_low``, ``ci_high``. Groups with no counted
     send are absent.
     """
-    from . import stats  # deferred: stats imports scipy.stats
+    from .. import stats  # deferred: stats imports scipy.stats
 
     keys = (by,) if hue is None else (by, hue)
     rates = stats.delivery_rates(deliveries, by=keys, confidence=confidence, exclude_pending=exclude_pending)
@@ -141,7 +142,7 @@ def _censored_by_hue(
     the same ``as_of``. ``delivered_only`` first keeps delivered sends, so
     that no time column is needed for the others.
     """
-    from . import stats  # deferred: stats imports scipy.stats
+    from .. import stats  # deferred: stats imports scipy.stats
 
     frame = deliveries.reset_index(drop=True)
     if delivered_only:
@@ -272,29 +273,15 @@ def handset_counts(profiles: pd.DataFrame, top: int) -> pd.DataFrame:
 def family_of(code: Hashable) -> str:
     """Notification family of a postback code (see :func:`skycore_lab.plots.plot_timeline`)."""
     code = str(code).strip().upper() if isinstance(code, str) else code
-    if code in _codes.SENT_CODES:
+    if code in ref.SENT_CODES:
         return FAMILY_SENT
-    if code in _codes.DELIVERED_CODES:
+    if code in ref.DELIVERED_CODES:
         return FAMILY_DELIVERED
-    if code in _codes.FAILED_CODES:
+    if code in ref.FAILED_CODES:
         return FAMILY_FAILED
-    if code in _codes.DDM_CODES:
+    if code in ref.DDM_CODES:
         return FAMILY_DDM
     return FAMILY_OTHER
-
-
-def _event_times(events: pd.DataFrame) -> pd.Series:
-    """Each notification's own TIMESTAMP (UTC), or its receive time when it has none."""
-    time = None
-    for name in (col.TIMESTAMP, col.RECEIVED_AT):
-        if name not in events:
-            continue
-        try:
-            stamp = pd.to_datetime(events[name], utc=True)
-        except (ValueError, TypeError) as exc:
-            raise SkycoreValidationError(name, f"cannot read the column as timestamps: {exc}") from None
-        time = stamp if time is None else time.fillna(stamp)
-    return time
 
 
 def timeline_counts(events: pd.DataFrame, freq: str, dedupe: bool) -> pd.DataFrame:
@@ -305,9 +292,10 @@ def timeline_counts(events: pd.DataFrame, freq: str, dedupe: bool) -> pd.DataFra
     in :data:`FAMILIES` order, int counts. Rows without any time are left out.
     """
     if dedupe:
-        keys = [c for c in (col.ORIGIN, col.CODE, col.STATUS, col.TRACKING_ID, col.TO, col.TIMESTAMP) if c in events]
-        events = events.drop_duplicates(subset=keys)
-    time = _event_times(events)
+        from ..postbacks.dedupe import drop_duplicate_events  # deferred: loads the parser's kernel
+
+        events = drop_duplicate_events(events)
+    time = event_time(events, naive="utc")
     keep = time.notna().to_numpy()
     family = events[col.CODE].astype(object).map(family_of)[keep]
     onehot = pd.get_dummies(family).astype("int64")

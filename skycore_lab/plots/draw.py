@@ -1,7 +1,7 @@
 """Plots of delivery rates, latency, outcomes, handsets and postback traffic.
 
 Every function follows one contract (the seaborn one): a small private
-function of :mod:`skycore_lab._plot_data` first computes a tidy frame (rates,
+function of :mod:`skycore_lab.plots.data` first computes a tidy frame (rates,
 intervals and censoring come from :mod:`skycore_lab.stats`, never re-derived
 here), then the plot is drawn onto ``ax`` — the current Axes when ``ax`` is
 None — and that Axes is returned. Nothing is printed and ``plt.show()`` is
@@ -45,25 +45,18 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, PercentFormatter
 
-from . import _plot_data as data
-from . import columns as col
-from ._plot_data import (  # noqa: F401  (re-exported: the timeline's vocabulary)
-    FAMILIES,
-    FAMILY_DDM,
-    FAMILY_DELIVERED,
-    FAMILY_FAILED,
-    FAMILY_OTHER,
-    FAMILY_SENT,
-    MISSING_LABEL,
-)
-from .exceptions import SkycoreValidationError
+from . import data as data
+from .. import columns as col
+from .data import FAMILY_DDM, FAMILY_DELIVERED, FAMILY_FAILED, FAMILY_OTHER, FAMILY_SENT
+from ..checks import require_columns
+from ..exceptions import SkycoreValidationError
 
 __all__ = [
     "OKABE_ITO",
     "PALETTE",
     "OUTCOME_COLORS",
     "FAMILY_COLORS",
-    "FAMILIES",
+    "GREY",
     "LATENCY_KINDS",
     "plot_delivery_rates",
     "plot_latency",
@@ -139,13 +132,6 @@ def _no_data(ax: Axes, note: str = NO_DATA) -> Axes:
     return ax
 
 
-def _require_columns(frame: pd.DataFrame, names: Sequence[str], field: str, what: str) -> None:
-    missing = [name for name in names if name not in frame.columns]
-    if missing:
-        have = ", ".join(map(str, frame.columns)) or "no columns"
-        raise SkycoreValidationError(field, f"column {missing[0]!r} is not in the {what} frame (it has: {have})")
-
-
 def _resolve_hue(frame: pd.DataFrame, hue: str | None) -> str | None:
     """The hue column to use: None for a single series (see the module notes)."""
     if hue is None:
@@ -153,7 +139,7 @@ def _resolve_hue(frame: pd.DataFrame, hue: str | None) -> str | None:
     if hue not in frame.columns:
         if hue == col.ARM:
             return None  # not an experiment: one series
-        _require_columns(frame, [hue], "hue", "deliveries")
+        require_columns(frame, [hue], "deliveries", field="hue")
     return hue
 
 
@@ -232,7 +218,7 @@ def plot_delivery_rates(
     ax.yaxis.set_major_locator(FixedLocator([0, 0.2, 0.4, 0.6, 0.8, 1.0]))
     if len(deliveries) == 0:
         return _no_data(ax)
-    _require_columns(deliveries, [by], "by", "deliveries")
+    require_columns(deliveries, [by], "deliveries", field="by")
     hue = _resolve_hue(deliveries, hue)
     tidy = data.rates_frame(deliveries, by, hue, confidence, exclude_pending)
 
@@ -296,8 +282,8 @@ def plot_outcomes(deliveries: pd.DataFrame, by: str = col.CARRIER, ax: Axes | No
     ax.set_xlim(0, 1)
     if len(deliveries) == 0:
         return _no_data(ax)
-    _require_columns(deliveries, [by], "by", "deliveries")
-    _require_columns(deliveries, [col.OUTCOME], "deliveries", "deliveries")
+    require_columns(deliveries, [by], "deliveries", field="by")
+    require_columns(deliveries, [col.OUTCOME], "deliveries", field="deliveries")
     tidy = data.outcome_shares(deliveries, by)
 
     groups = list(dict.fromkeys(tidy[data.GROUP]))
@@ -443,8 +429,8 @@ def plot_latency(
     _percent_axis(ax.yaxis)
     if len(deliveries) == 0:
         return _no_data(ax)
-    _require_columns(deliveries, [column], "column", "deliveries")
-    _require_columns(deliveries, [col.OUTCOME], "deliveries", "deliveries")
+    require_columns(deliveries, [column], "deliveries", field="column")
+    require_columns(deliveries, [col.OUTCOME], "deliveries", field="deliveries")
     hue = _resolve_hue(deliveries, hue)
 
     if kind == "km":
@@ -523,7 +509,7 @@ def plot_handsets(profiles: pd.DataFrame, top: int = 10, ax: Axes | None = None)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if len(profiles) == 0:
         return _no_data(ax)
-    _require_columns(profiles, [col.HANDSET], "profiles", "handset profiles")
+    require_columns(profiles, [col.HANDSET], "handset profiles", field="profiles")
     tidy = data.handset_counts(profiles, int(top))
 
     colors = [GREY if rest else OKABE_ITO["blue"] for rest in tidy[data.IS_REST]]
@@ -593,9 +579,9 @@ def plot_timeline(
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     if len(events) == 0:
         return _no_data(ax)
-    _require_columns(events, [col.CODE], "events", "events")
+    require_columns(events, [col.CODE], "events", field="events")
     if col.TIMESTAMP not in events and col.RECEIVED_AT not in events:
-        _require_columns(events, [col.TIMESTAMP], "events", "events")
+        require_columns(events, [col.TIMESTAMP], "events", field="events")
     counts = data.timeline_counts(events, freq, dedupe)
     if counts.empty:
         return _no_data(ax, "no notification has a time")

@@ -1,5 +1,5 @@
 """What a delivery report says, computed once and rendered by :mod:`skycore_lab.report`
-(Excel) and :mod:`skycore_lab._report_html` (HTML).
+(Excel) and :mod:`skycore_lab.report.htmlpage` (HTML).
 
 Every number comes from :mod:`skycore_lab.stats`; this module only chooses
 the tables, names them and records what could not be computed (as notes
@@ -13,9 +13,12 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from . import columns as col
-from ._plot_data import MISSING_LABEL
-from .exceptions import SkycoreValidationError
+from .. import columns as col
+from ..plots.data import MISSING_LABEL
+from ..exceptions import SkycoreValidationError
+from ..frames.latency import LATENCIES
+from ..frames.times import data_period
+from ..stats.compare import DEFAULT_WITHIN_S
 
 # --- column names of the report's own tables (candidates for columns.py) ------------------
 ITEM = "item"
@@ -33,9 +36,6 @@ SUMMARY_KEY = "summary"
 LATENCY_KEY = "latency"
 COMPARISONS_KEY = "comparisons"
 DELIVERIES_KEY = "deliveries"
-
-#: Deadline of the ``delivered_within`` comparison, seconds (a DDM timeout's default is 5 min).
-DEFAULT_WITHIN_S = 300.0
 
 #: Metric definitions shown in every report: term → definition.
 DEFINITIONS: dict[str, str] = {
@@ -55,12 +55,7 @@ DEFINITIONS: dict[str, str] = {
         "ci_low, ci_high: the 95 % Wilson score interval of the rate (scipy.stats.binomtest), which stays "
         "inside 0–100 % and keeps its coverage for small groups and rates near 0 or 1."
     ),
-    col.LATENCY_S: "Seconds from the N101 'Message Sent' notification to the delivery report (delivered sends).",
-    col.TOTAL_LATENCY_S: (
-        "Seconds from the API request (the manifest's requested_at; else the first notification) to the "
-        "delivery report: includes any DDM wait."
-    ),
-    col.DDM_LATENCY_S: "Seconds from the DDM being sent (N501) to its delivery report (N502).",
+    **{name: latency.description for name, latency in LATENCIES.items()},
     "p50, p90, p99": (
         "Quantiles of the latency of delivered sends only. Biased fast: a send still undelivered after "
         "ten minutes is not among them."
@@ -132,30 +127,8 @@ def _check_by(deliveries: pd.DataFrame, by) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def _utc(values) -> pd.Series:
-    stamps = pd.to_datetime(pd.Series(values), utc=True, errors="coerce")
-    return stamps.dropna()
-
-
-def data_period(deliveries: pd.DataFrame, events: pd.DataFrame | None) -> tuple[pd.Timestamp | None, ...]:
-    """First and last timestamp anywhere in the deliveries' time columns and the events (UTC)."""
-    stamps = []
-    for name in (col.REQUESTED_AT, col.FIRST_EVENT_AT, col.SENT_AT, col.DELIVERED_AT, col.FAILED_AT):
-        if name in deliveries.columns:
-            stamps.append(_utc(deliveries[name]))
-    if events is not None:
-        for name in (col.TIMESTAMP, col.RECEIVED_AT):
-            if name in events.columns:
-                stamps.append(_utc(events[name]))
-    stamps = [s for s in stamps if len(s)]
-    if not stamps:
-        return None, None
-    every = pd.concat(stamps, ignore_index=True)
-    return every.min(), every.max()
-
-
 def _rates(deliveries: pd.DataFrame, by: tuple[str, ...], confidence: float) -> tuple[Table, ...]:
-    from . import stats
+    from .. import stats
 
     tables = []
     for name in by:
@@ -177,7 +150,7 @@ def _rates(deliveries: pd.DataFrame, by: tuple[str, ...], confidence: float) -> 
 
 
 def _latency(deliveries: pd.DataFrame, by: tuple[str, ...], as_of, notes: list[str]) -> Table:
-    from . import stats
+    from .. import stats
 
     parts = []
     for measure in (col.LATENCY_S, col.TOTAL_LATENCY_S):
@@ -208,7 +181,7 @@ def _latency(deliveries: pd.DataFrame, by: tuple[str, ...], as_of, notes: list[s
 
 
 def _comparisons(deliveries: pd.DataFrame, within_s: float, as_of, notes: list[str]) -> Table | None:
-    from . import stats
+    from .. import stats
 
     if col.ARM not in deliveries.columns or deliveries[col.ARM].dropna().nunique() < 2:
         return None
@@ -236,7 +209,7 @@ def _comparisons(deliveries: pd.DataFrame, within_s: float, as_of, notes: list[s
 def _summary(
     deliveries: pd.DataFrame, title: str, generated_at, first_at, last_at, confidence: float
 ) -> pd.DataFrame:
-    from . import stats
+    from .. import stats
 
     rows: list[tuple[str, object]] = [
         ("title", title),

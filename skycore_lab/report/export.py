@@ -18,11 +18,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import columns as col
-from ._optional import require
-from ._report_content import (
+from .. import columns as col
+from ..optional import require
+from .content import (
     COMPARISONS_KEY,
-    DEFAULT_WITHIN_S,
     DEFINITIONS,
     DELIVERIES_KEY,
     ITEM,
@@ -31,7 +30,8 @@ from ._report_content import (
     ReportContent,
     build_content,
 )
-from .exceptions import SkycoreValidationError
+from ..exceptions import SkycoreValidationError
+from ..stats.compare import DEFAULT_WITHIN_S
 
 __all__ = ["export_report", "REPORT_FORMATS", "EXCEL_MAX_ROWS"]
 
@@ -115,7 +115,7 @@ def export_report(
     by : str or sequence of str, default ``("carrier", "arm")``
         Columns to break delivery rates and latency down by. A missing
         column is an error, except ``"arm"`` (see above).
-    within_s : float, default 300
+    within_s : float, default 600
         Deadline of the ``delivered_within`` arm comparison, seconds.
     as_of : timestamp-like, optional
         When pending sends were last known pending (censoring time); default
@@ -171,14 +171,14 @@ def export_report(
         content = build_content(deliveries, events=events, title=title, by=by, within_s=within_s, as_of=as_of)
         figures = None
         if suffix == ".html":
-            from ._report_html import draw_figures
+            from .htmlpage import draw_figures
 
             figures = draw_figures(content, deliveries, events, as_of=as_of)
     unique = list(dict.fromkeys((w.category, str(w.message)) for w in caught))
     content = replace(content, notes=(*content.notes, *(message for _category, message in unique)))
 
     if suffix == ".html":
-        from ._report_html import render_html
+        from .htmlpage import render_html
 
         text = render_html(content, figures or [])
         written = _atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-__all__ = ["mask_secret", "redact", "RedactingFilter"]
+__all__ = ["Secret", "mask_secret", "redact", "RedactingFilter"]
 
 
 def mask_secret(secret: str | None) -> str:
@@ -15,6 +15,39 @@ def mask_secret(secret: str | None) -> str:
     if len(secret) < 12:
         return "…"
     return f"{secret[:2]}…{secret[-2:]}"
+
+
+class Secret:
+    """Holds a secret (an API key); every way of printing it shows a masked form.
+
+    ``repr``, ``str`` and f-strings give :func:`mask_secret`'s form; only
+    :meth:`reveal` gives the value. Not picklable, so a key never travels to
+    a worker process or a cache file by accident. Two holders are equal only
+    when they are the same object.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str | None):
+        self._value = value
+
+    def reveal(self) -> str | None:
+        """The secret itself."""
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __repr__(self) -> str:
+        return repr(mask_secret(self._value))
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        return format(repr(self), spec)
+
+    def __reduce__(self):
+        raise TypeError("API keys are not picklable: pass the key again where it is needed")
 
 
 def redact(text: str, secrets: Iterable[str | None]) -> str:

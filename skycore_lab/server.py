@@ -5,9 +5,9 @@ before uvicorn starts, so ``port=0`` gives a free port that is known the moment
 :meth:`ServerThread.start` returns, and a port already in use fails loudly in
 the caller's thread rather than silently in the server's.
 
-uvicorn is asked for httptools and uvloop (``uvicorn[standard]``): on this
-project's machines they serve about twice the requests per second of h11 on
-asyncio's default loop. It falls back to h11/asyncio where they are missing.
+uvicorn is asked for httptools and uvloop (``uvicorn[standard]``), which serve
+about twice the requests per second of h11 on asyncio's default loop
+(``benchmarks/README.md``). It falls back to h11/asyncio where they are missing.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import threading
 import time
 
 import uvicorn
+
+from .exceptions import SkycoreServerError, SkycoreStateError
 
 __all__ = ["ServerThread", "is_loopback", "read_body"]
 
@@ -80,7 +82,7 @@ class ServerThread:
     # -- lifecycle ---------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> ServerThread:
         if self._thread is not None:
-            raise RuntimeError(f"{self.name} is already started")
+            raise SkycoreStateError(f"{self.name} is already started")
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -88,7 +90,7 @@ class ServerThread:
             sock.bind((self.host, self._requested_port))
         except OSError as exc:
             sock.close()
-            raise OSError(exc.errno, f"cannot bind {self.host}:{self._requested_port}: {exc.strerror}") from None
+            raise SkycoreServerError(exc.errno, f"cannot bind {self.host}:{self._requested_port}: {exc.strerror}") from None
         sock.listen(2048)
         self._socket = sock
         self.port = sock.getsockname()[1]
@@ -111,10 +113,10 @@ class ServerThread:
         deadline = time.monotonic() + timeout
         while not self._server.started:
             if self._error is not None or not self._thread.is_alive():
-                raise RuntimeError(f"{self.name} failed to start") from self._error
+                raise SkycoreServerError(f"{self.name} failed to start: {self._error}") from self._error
             if time.monotonic() > deadline:
                 self.stop()
-                raise TimeoutError(f"{self.name} did not start within {timeout} s")
+                raise SkycoreServerError(f"{self.name} did not start within {timeout} s")
             time.sleep(0.005)
         return self
 
@@ -145,7 +147,7 @@ class ServerThread:
     @property
     def base_url(self) -> str:
         if self.port is None:
-            raise RuntimeError(f"{self.name} is not started")
+            raise SkycoreStateError(f"{self.name} is not started")
         host = f"[{self.host}]" if ":" in self.host else self.host
         if self.host in {"0.0.0.0", "::"}:
             host = "127.0.0.1"

@@ -53,21 +53,21 @@ not-well-formed postbacks (the platform's docs have examples) are accepted and
 reported by the reader; a DOCTYPE before the root, a UTF-16 body, a multipart
 form or another root element is a 400 and kept in the reject log, never lost.
 
-Durability (see :mod:`._logwriter` for the details)
+Durability (see :mod:`.logwriter` for the details)
 ---------------------------------------------------
 A 200 is sent only after the record's bytes were handed to the OS with
 ``write()`` on the log (so ``kill -9`` of the receiver cannot lose an
 acknowledged postback); fdatasync runs in a background thread at most 100 ms
 or 100 records after a write, whichever comes first, for power loss.
 The write happens on the event loop, not in a thread: a ``write()`` to the
-page cache costs ~1.5 µs here, less than a thread hop. Records of requests
+page cache costs less than a thread hop. Records of requests
 that complete in the same event-loop iteration are grouped into one
 ``write()`` (group commit: each request awaits a future that the flush
-resolves, and only then answers). Measured with wrk on this 2-core machine
-(``benchmarks/bench_receiver.py --compare-plain``), group commit served
-~20–28k postbacks/s against ~13–23k/s for one ``write()`` per request
-(presumably fewer syscalls, each of which releases the GIL to the sync
-thread). ``group_commit=False`` keeps the simpler per-request write.
+resolves, and only then answers): fewer syscalls, each of which releases
+the GIL to the sync thread. ``benchmarks/bench_receiver.py --compare-plain``
+measures it against one ``write()`` per request (figures in
+``benchmarks/README.md``); ``group_commit=False`` keeps the simpler
+per-request write.
 
 The check is a possessive regular expression, linear in the body (no
 backtracking, so a hostile 64 KiB prolog costs microseconds, not hours).
@@ -78,7 +78,6 @@ The ``remote`` field is the TCP peer as seen by the server: uvicorn's
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import hmac
 import json
@@ -86,17 +85,17 @@ import logging
 import os
 import re
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
 from urllib.parse import parse_qsl, unquote_to_bytes
 
-from ._logformat import encode_record, format_received_at
-from ._logwriter import ROTATE_MODES, LogWriter
-from ._secrets import mask_secret
-from ._server import ServerThread, is_loopback
+from .logformat import encode_record, format_received_at
+from .logwriter import ROTATE_MODES, LogWriter
+from ..exceptions import SkycoreStateError, SkycoreValidationError
+from ..redaction import mask_secret
+from ..server import ServerThread, is_loopback
 
 __all__ = [
     "PostbackReceiver",
@@ -232,7 +231,7 @@ class ReceiverApp:
         group_commit: bool = True,
     ):
         if token is not None and not token:
-            raise ValueError("token must be a non-empty string or None")
+            raise SkycoreValidationError("token", "must be a non-empty string or None")
         self._log = log
         self._rejects = rejects
         self._token = token
@@ -386,7 +385,7 @@ class PostbackReceiver:
     Parameters
     ----------
     log : str or os.PathLike
-        The log file (format v1, :mod:`skycore_lab._logformat`); created with
+        The log file (format v1, :mod:`skycore_lab.postbacks.logformat`); created with
         its header line, or appended to.
     rejects_log : str or os.PathLike, optional
         Where rejected (400) bodies go, in the same format; default
@@ -442,15 +441,15 @@ class PostbackReceiver:
         group_commit: bool = True,
     ):
         if rotate not in ROTATE_MODES:
-            raise ValueError(f"rotate must be one of {ROTATE_MODES}, not {rotate!r}")
+            raise SkycoreValidationError("rotate", f"must be one of {ROTATE_MODES}, not {rotate!r}")
         if token is not None and (not isinstance(token, str) or not token or "/" in token):
-            raise ValueError("token must be a non-empty string without '/' (or None)")
+            raise SkycoreValidationError("token", "must be a non-empty string without '/' (or None)")
         if max_body <= 0:
-            raise ValueError(f"max_body must be positive, not {max_body}")
+            raise SkycoreValidationError("max_body", f"must be positive, not {max_body}")
         self.log_path = os.fspath(log)
         self.rejects_path = os.fspath(rejects_log) if rejects_log is not None else default_rejects_path(self.log_path)
         if os.path.abspath(self.rejects_path) == os.path.abspath(self.log_path):
-            raise ValueError("rejects_log must differ from the log")
+            raise SkycoreValidationError("rejects_log", "must differ from the log")
         self.host = host
         self._requested_port = port
         self._token = token
@@ -469,7 +468,7 @@ class PostbackReceiver:
         """Open the logs, bind the port and serve in the background."""
         with self._lock:
             if self._server is not None:
-                raise RuntimeError("receiver is already started")
+                raise SkycoreStateError("receiver is already started")
             if not is_loopback(self.host) and self._token is None:
                 logger.warning(
                     "postback receiver bound to %s without a token: anyone who can reach it can write to %s",
@@ -557,13 +556,13 @@ class PostbackReceiver:
     @property
     def port(self) -> int:
         if self._server is None:
-            raise RuntimeError("receiver is not started")
+            raise SkycoreStateError("receiver is not started")
         return self._server.port
 
     @property
     def base_url(self) -> str:
         if self._server is None:
-            raise RuntimeError("receiver is not started")
+            raise SkycoreStateError("receiver is not started")
         return self._server.base_url
 
     @property
@@ -607,43 +606,3 @@ class PostbackReceiver:
     def rotated_files(self) -> list[str]:
         """Log files rotated away since start, oldest first."""
         return list(self._log.rotated_files) if self._log is not None else []
-
-
-def _main(argv: list[str] | None = None) -> int:
-    """``python -m skycore_lab.receiver``: run a receiver in this process (tests, benchmarks).
-
-    With ``--url-file`` the URL is written there (atomically) once listening;
-    nothing is printed unless ``--print-url``.
-    """
-    parser = argparse.ArgumentParser(prog="python -m skycore_lab.receiver", description=__doc__.splitlines()[0])
-    parser.add_argument("--log", required=True)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--token", default=None)
-    parser.add_argument("--rotate", choices=["size", "daily"], default=None)
-    parser.add_argument("--max-bytes", type=int, default=100 * 1024 * 1024)
-    parser.add_argument("--no-group-commit", dest="group_commit", action="store_false")
-    parser.add_argument("--sync-interval", type=float, default=0.1)
-    parser.add_argument("--sync-every", type=int, default=100)
-    parser.add_argument("--url-file", help="write the postback URL to this file once listening")
-    parser.add_argument("--print-url", action="store_true")
-    args = parser.parse_args(argv)
-    receiver = PostbackReceiver(
-        args.log, host=args.host, port=args.port, token=args.token, rotate=args.rotate,
-        max_bytes=args.max_bytes, group_commit=args.group_commit, sync_interval=args.sync_interval,
-        sync_every=args.sync_every,
-    )  # fmt: skip
-    receiver.start()
-    if args.url_file:
-        tmp = args.url_file + ".tmp"
-        with open(tmp, "w") as handle:
-            handle.write(receiver.url)
-        os.replace(tmp, args.url_file)
-    if args.print_url:
-        print(receiver.url, flush=True)
-    receiver.serve_forever()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_main())

@@ -1,4 +1,4 @@
-"""Append-only writer of the receiver's log (format v1, see :mod:`._logformat`).
+"""Append-only writer of the receiver's log (format v1, see :mod:`.logformat`).
 
 Durability policy
 -----------------
@@ -11,11 +11,11 @@ Durability policy
 * For power loss / kernel crash, a background thread ``fdatasync``\\ s the log
   in batches: at the latest 100 ms (``sync_interval``) after the first
   unsynced write, or as soon as 100 records (``sync_every``) are unsynced,
-  whichever comes first. An fsync takes ~0.3 ms here (seconds on a busy
-  disk), so it never runs on the event loop. A record acknowledged less than
+  whichever comes first. An fsync can take seconds on a busy disk, so it
+  never runs on the event loop. A record acknowledged less than
   ~100 ms before a power cut may be lost; nothing else.
 * Writes are *not* pushed to a thread: a ``write()`` of a few records to the
-  page cache costs ~1.5 µs here, far less than a thread hop.
+  page cache costs far less than a thread hop (figures: ``benchmarks/README.md``).
 * ``kill -9`` in the middle of a ``write()`` can leave a partial last line.
   Its request was never acknowledged (the ack waits for ``write()`` to
   return), so the platform will retry it; readers skip the fragment (it does
@@ -53,7 +53,8 @@ import threading
 import time
 from datetime import datetime, timezone
 
-from ._logformat import HEADER
+from ..exceptions import SkycoreStateError, SkycoreValidationError
+from .logformat import HEADER
 
 __all__ = ["LogWriter", "ROTATE_MODES"]
 
@@ -170,9 +171,9 @@ class LogWriter:
         sync_every: int = 100,
     ):
         if rotate not in ROTATE_MODES:
-            raise ValueError(f"rotate must be one of {ROTATE_MODES}, not {rotate!r}")
+            raise SkycoreValidationError("rotate", f"must be one of {ROTATE_MODES}, not {rotate!r}")
         if rotate == "size" and max_bytes <= len(HEADER):
-            raise ValueError(f"max_bytes must be more than the header's {len(HEADER)} bytes, not {max_bytes}")
+            raise SkycoreValidationError("max_bytes", f"must be more than the header's {len(HEADER)} bytes, not {max_bytes}")
         self.path = os.fspath(path)
         self.rotate = rotate
         self.max_bytes = int(max_bytes)
@@ -193,7 +194,7 @@ class LogWriter:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             os.close(fd)
-            raise RuntimeError(f"{self.path} is already being written by another receiver") from None
+            raise SkycoreStateError(f"{self.path} is already being written by another receiver") from None
         try:
             stat = os.fstat(fd)
             self._size = stat.st_size
@@ -272,7 +273,7 @@ class LogWriter:
         (nothing of the failing chunk counts as written) when the disk refuses.
         """
         if self._fd is None:
-            raise ValueError(f"log writer for {self.path} is closed")
+            raise SkycoreStateError(f"log writer for {self.path} is closed")
         if self.rotate is None:
             self._append(b"".join(records) if len(records) > 1 else records[0], len(records))
             return

@@ -1,0 +1,225 @@
+"""From typed parts to the events frame: arrival order, dedupe, carriers, final dtypes.
+
+Each batch of records (:class:`.records.Batch`) becomes a typed
+:class:`Part` of Arrow columns as soon as it is parsed (on the worker
+thread, while it is in cache); :func:`finish_frame` then assembles the
+parts into one frame. Categories are dictionary-encoded before any row is
+moved, the dedupe (:mod:`.dedupe`) orders and filters row indices, carrier
+and country are looked up once per distinct SPID (:mod:`skycore_lab.reference`),
+and each column is converted and released in turn, so peak memory stays
+near one copy of the data.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .. import columns as col
+from ..reference import AMBIGUOUS_SPIDS, country_of_number, normalize_spid, spid_lookup
+from .dedupe import keep_index
+from .kernel import string_fingerprints
+from .records import Batch
+from .schema import CATEGORY_COLUMNS, FIELDS, RECEIVED, STRING_DTYPE, TEXT_COLUMNS, TS_TYPE
+from .timestamps import nullify_empty, parse_timestamps, stamps_keeping_bad
+
+__all__ = ["Part", "typed_part", "finish_frame"]
+
+
+@dataclass
+class Part:
+    """One batch's typed Arrow columns."""
+
+    columns: dict[str, pa.Array]
+    extras: dict[int, dict]
+    source: str
+    length: int
+    tracking_fingerprints: np.ndarray  # uint64 per row (0: no tracking id), for the dedupe
+
+
+def typed_part(batch: Batch) -> Part:
+    extras = dict(batch.extras)
+    columns: dict[str, pa.Array] = {}
+    table = batch.table.combine_chunks()
+    for field in FIELDS:
+        array = table.column(field.tag).chunk(0) if table.num_rows else pa.array([], pa.string())
+        if batch.padded:
+            array = pc.utf8_trim(array, " ")
+        columns[field.column] = array
+    if batch.timestamp is not None:
+        columns[col.TIMESTAMP] = batch.timestamp
+    else:
+        columns[col.TIMESTAMP] = stamps_keeping_bad(columns[col.TIMESTAMP], extras)
+    if batch.received_at is not None:
+        columns[col.RECEIVED_AT] = batch.received_at
+    else:
+        received = table.column(RECEIVED).chunk(0) if table.num_rows else pa.array([], pa.string())
+        columns[col.RECEIVED_AT] = parse_timestamps(received)[0]
+    if not batch.nullified or batch.padded:  # trimming may have emptied a text
+        for name in (*TEXT_COLUMNS, *CATEGORY_COLUMNS):
+            columns[name] = nullify_empty(columns[name])
+    for name in (col.TO, col.SENDER):  # the rules forbid "+", reports show it anyway
+        if len(columns[name]) and pc.any(pc.starts_with(columns[name], "+")).as_py():
+            columns[name] = pc.utf8_ltrim(columns[name], "+")
+    columns[col.LINE] = pa.array(batch.lines, pa.int64())
+    # computed here, on the worker thread, while the part is in cache
+    fingerprints = string_fingerprints(columns[col.TRACKING_ID])
+    return Part(columns, extras, batch.source, len(batch), fingerprints)
+
+
+def _encode(values: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
+    """Integer codes (missing → -1) and the dictionary of strings, via Arrow's hash
+    kernel over the chunks as they are: no Python objects, no combined copy."""
+    if values.num_chunks == 0:
+        return np.zeros(0, dtype=np.int32), pa.array([], pa.string())
+    encoded = pc.dictionary_encode(values)
+    dictionary = encoded.chunk(encoded.num_chunks - 1).dictionary
+    if any(chunk.dictionary is not dictionary and not chunk.dictionary.equals(dictionary) for chunk in encoded.chunks):
+        encoded = encoded.unify_dictionaries()  # not expected: one hash table serves all chunks
+        dictionary = encoded.chunk(0).dictionary
+    codes = np.concatenate([pc.fill_null(chunk.indices, -1).to_numpy(zero_copy_only=False) for chunk in encoded.chunks])
+    return codes, dictionary
+
+
+def _categorical(codes: np.ndarray, dictionary: pa.Array) -> pd.Categorical:
+    """Categorical of codes into ``dictionary``, keeping only the categories used."""
+    used = np.bincount(codes + 1, minlength=len(dictionary) + 1)[1:] > 0
+    if not used.all():
+        remap = np.full(len(dictionary) + 1, -1, dtype=codes.dtype)
+        remap[1:][used] = np.arange(int(used.sum()), dtype=codes.dtype)
+        codes = remap[codes + 1]
+        dictionary = dictionary.filter(pa.array(used))
+    return pd.Categorical.from_codes(codes, categories=pd.Index(dictionary.to_pylist(), dtype=STRING_DTYPE))
+
+
+def _carrier_country(spid: pd.Categorical, to: pa.ChunkedArray) -> tuple[pd.Categorical, pd.Categorical]:
+    """Carrier and country per row: once per distinct SPID; for the ambiguous
+    SPIDs once per distinct calling prefix of the recipients."""
+    lookup = spid_lookup()
+    carriers: dict[str | None, int] = {}
+    countries: dict[str | None, int] = {}
+
+    def code_of(table: dict, value: str | None) -> int:
+        return -1 if value is None else table.setdefault(value, len(table))
+
+    categories = list(spid.categories)
+    spid_codes = spid.codes
+    carrier_of = np.array([code_of(carriers, lookup.get(c, (None, None))[1]) for c in categories] + [-1])
+    country_of = np.array([code_of(countries, lookup.get(c, (None, None))[0]) for c in categories] + [-1])
+    carrier = carrier_of[spid_codes]
+    country = country_of[spid_codes]
+    for code, name in enumerate(categories):
+        entries = AMBIGUOUS_SPIDS.get(name)
+        if not entries:
+            continue
+        rows = np.flatnonzero(spid_codes == code)
+        by_country = dict(entries)
+        # country_of_number reads the calling code and at most 6 digits
+        # (after a "00" prefix): resolve once per such prefix, not per row
+        numbers = to.take(pa.array(rows)).combine_chunks()
+        digits = pc.fill_null(pc.match_substring_regex(numbers, "^[0-9]+$"), False)
+        prefix = pc.if_else(
+            pc.starts_with(numbers, "00"), pc.utf8_slice_codeunits(numbers, 0, 8), pc.utf8_slice_codeunits(numbers, 0, 6)
+        )
+        encoded = pc.dictionary_encode(pc.if_else(digits, prefix, ""))
+        inverse = encoded.indices.to_numpy(zero_copy_only=False)
+        resolved = []
+        for number in encoded.dictionary.to_pylist():
+            found = country_of_number(number) if number else None
+            if found not in by_country:
+                found = entries[0][0]  # no usable number: the first listed (reference's rule)
+            resolved.append(found)
+        country[rows] = np.array([code_of(countries, c) for c in resolved])[inverse]
+        carrier[rows] = np.array([code_of(carriers, by_country[c]) for c in resolved])[inverse]
+
+    def categorical(codes: np.ndarray, table: dict) -> pd.Categorical:
+        return pd.Categorical.from_codes(codes, categories=pd.Index(list(table), dtype=STRING_DTYPE))
+
+    return categorical(carrier, carriers), categorical(country, countries)
+
+def _take(columns: dict[str, pa.ChunkedArray], name: str, index: np.ndarray | None) -> pa.ChunkedArray:
+    """The kept rows of ``columns[name]``, which is removed from ``columns`` (its memory goes with it)."""
+    values = columns.pop(name)
+    return values if index is None else values.take(pa.array(index))
+
+
+def finish_frame(parts: list[Part], drop_duplicates: bool) -> pd.DataFrame:
+    """One frame from typed parts: arrival order, deduped, final dtypes.
+
+    Columns are taken one at a time and released from the parts as they
+    are converted, so peak memory stays near one copy of the data.
+    """
+    # filtered in place: the caller's list must not keep the parts (and their
+    # columns) alive while the frame is assembled
+    parts[:] = [p for p in parts if p.length]
+    lengths = [p.length for p in parts]
+    kinds = {name: pa.string() for name in (*TEXT_COLUMNS, *CATEGORY_COLUMNS)}
+    kinds.update({col.TIMESTAMP: TS_TYPE, col.RECEIVED_AT: TS_TYPE, col.LINE: pa.int64()})
+    columns = {name: pa.chunked_array([p.columns[name] for p in parts], type=kind) for name, kind in kinds.items()}
+    extras = np.full(sum(lengths), None, dtype=object)
+    base = 0
+    for part in parts:
+        for i, value in part.extras.items():
+            extras[base + i] = value
+        base += part.length
+    fingerprints = np.concatenate([p.tracking_fingerprints for p in parts]) if parts else np.zeros(0, np.uint64)
+    names = list(dict.fromkeys(p.source for p in parts))
+    position = {name: i for i, name in enumerate(names)}
+    source_codes = np.repeat(np.array([position[p.source] for p in parts], dtype=np.int64), lengths)
+    parts.clear()  # from here on the chunked arrays hold the only references
+    part = None  # nor the loop's last one
+
+    # dictionary-encode the categories before ordering: only integer codes are
+    # taken, on two threads (Arrow releases the GIL)
+    encoded = (*CATEGORY_COLUMNS, col.SPID)
+    with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
+        # the dedupe needs only CODE's: it runs while the others are encoded
+        futures = {name: pool.submit(_encode, columns[name]) for name in dict.fromkeys((col.CODE, *encoded))}
+        index = keep_index(columns, extras, drop_duplicates, futures[col.CODE].result()[0], fingerprints)
+        del fingerprints
+        dictionaries = {name: futures[name].result() for name in encoded}
+        del futures
+
+        def strings(name: str) -> tuple[pd.api.extensions.ExtensionArray, pa.ChunkedArray]:
+            values = _take(columns, name, index)
+            return pd.array(values, dtype=STRING_DTYPE), values
+
+        data: dict[str, object] = {}
+        converted = pool.map(strings, [name for name in TEXT_COLUMNS if name != col.SPID])
+        for name in CATEGORY_COLUMNS:
+            columns.pop(name)
+            values, dictionary = dictionaries.pop(name)
+            data[name] = _categorical(values[index] if index is not None else values, dictionary)
+        columns.pop(col.SPID)
+        values, dictionary = dictionaries.pop(col.SPID)
+        spid = _categorical(values[index] if index is not None else values, dictionary)
+        for name, (values, arrow) in zip([name for name in TEXT_COLUMNS if name != col.SPID], converted):
+            data[name] = values
+            if name == col.TO:
+                to = arrow  # Arrow, for the ambiguous-SPID look-up (no Python strings)
+            del values, arrow
+    normalized = [normalize_spid(c) for c in spid.categories]
+    if normalized != list(spid.categories):
+        spid = spid.rename_categories(normalized) if len(set(normalized)) == len(normalized) else pd.Categorical(
+            [normalize_spid(v) if isinstance(v, str) else v for v in spid]
+        )
+    spid_codes = pa.array(spid.codes.astype(np.int32), mask=spid.codes < 0)
+    data[col.SPID] = pd.array(pa.array(list(spid.categories), pa.string()).take(spid_codes), dtype=STRING_DTYPE)
+    data[col.CARRIER], data[col.COUNTRY] = _carrier_country(spid, to)
+
+    for name in (col.TIMESTAMP, col.RECEIVED_AT):
+        values = _take(columns, name, index).to_numpy().astype("datetime64[us]")
+        data[name] = pd.DatetimeIndex(values).tz_localize("UTC")
+    data[col.LINE] = _take(columns, col.LINE, index).to_numpy().astype(np.int64)
+    data[col.SOURCE] = pd.Categorical.from_codes(
+        source_codes[index] if index is not None else source_codes, categories=pd.Index(names, dtype=STRING_DTYPE)
+    )
+    # a Series of dtype object: pandas would otherwise scan a million Nones for datetimes
+    data[col.EXTRA] = pd.Series(extras[index] if index is not None else extras, dtype=object, copy=False)
+    return pd.DataFrame({name: data[name] for name in col.EVENT_FRAME_COLUMNS}, copy=False)

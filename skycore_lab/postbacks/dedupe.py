@@ -1,0 +1,140 @@
+"""The one rule for the platform's retries: which notifications are duplicates.
+
+The platform re-posts a notification it thinks was not received (five
+minutes later, at most five times), so a log holds copies. The rule, used
+by :func:`skycore_lab.read_postbacks`, :class:`skycore_lab.PostbackTail`
+readers such as the live dashboard, and the timeline plot:
+
+* rows are put in arrival order (stable sort by ``received_at``, missing
+  last), so the earliest received copy is the one kept;
+* rows with a tracking id are duplicates when ``(tracking_id, code,
+  timestamp)`` are equal, ``timestamp`` compared as an instant (``-05:00``
+  and ``-05`` spellings of one time are one time; two missing timestamps
+  are equal);
+* rows without a tracking id are duplicates only when every notification
+  field (``origin`` … ``status_details``, and ``extra``) is equal.
+
+:func:`keep_index` works on the parser's Arrow columns with 64-bit keys;
+:func:`drop_duplicate_events` applies the same function to a frame.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from .. import columns as col
+from .kernel import string_fingerprints
+
+__all__ = ["keep_index", "drop_duplicate_events"]
+
+
+def keep_index(
+    columns: dict[str, pa.ChunkedArray], extras: np.ndarray, drop_duplicates: bool, codes: np.ndarray,
+    fingerprints: np.ndarray,
+) -> np.ndarray | None:
+    """Rows to keep, in output order (None: all, as they are).
+
+    Arrival order: stable sort by ``received_at`` (missing last), so input
+    order breaks ties. Then the first of each ``(tracking_id, code,
+    timestamp)`` is kept, i.e. the earliest received. Only 64-bit keys
+    (``codes`` of ``code``, tracking-id ``fingerprints``) are hashed for all
+    rows; the strings are compared only where keys collide, never a second
+    copy of the frame.
+    """
+    count = len(columns[col.RECEIVED_AT])
+    received = columns[col.RECEIVED_AT].to_numpy().astype("datetime64[us]").view(np.int64)
+    missing = received == np.iinfo(np.int64).min
+    if missing.any():
+        received = np.where(missing, np.iinfo(np.int64).max, received)
+    del missing
+    order = None
+    if count > 1 and np.any(received[1:] < received[:-1]):
+        order = np.argsort(received, kind="stable")
+    del received
+    if not drop_duplicates or count < 2:
+        return order
+
+    def arrival(values: np.ndarray) -> np.ndarray:
+        return values if order is None else values[order]
+
+    fingerprint = arrival(fingerprints)
+    code = arrival(codes).astype(np.uint64)
+    stamp = arrival(columns[col.TIMESTAMP].to_numpy().astype("datetime64[us]").view(np.uint64))
+    has_id = fingerprint != 0
+    # one 64-bit key per row, hashed (not sorted): rows whose keys collide are the
+    # candidates, compared exactly below; the rest are unique
+    key = fingerprint * np.uint64(0xFF51AFD7ED558CCD)
+    key ^= (code + np.uint64(1)) * np.uint64(0xC4CEB9FE1A85EC53)
+    key ^= stamp * np.uint64(0x9E3779B97F4A7C15)
+    del fingerprint, code
+    candidate = pd.Series(key.view(np.int64), copy=False).duplicated(keep=False).to_numpy(copy=True) & has_id
+    del key
+    duplicate = np.zeros(count, dtype=bool)
+    if candidate.any():
+        # exact: the first of each (tracking_id, code, timestamp) in arrival order is the earliest received
+        rows = np.flatnonzero(candidate)
+        source_rows = pa.array(rows if order is None else order[rows])
+        exact = pd.DataFrame(
+            {
+                "tracking_id": columns[col.TRACKING_ID].take(source_rows).to_numpy(zero_copy_only=False),
+                "code": arrival(codes)[rows],
+                "timestamp": stamp[rows],
+            },
+            copy=False,
+        )
+        duplicate[rows] = exact.duplicated(keep="first").to_numpy()
+    del stamp
+    if not has_id.all():
+        # no tracking id: only an exact repeat (every notification field) is a duplicate
+        anonymous = np.flatnonzero(~has_id) if order is None else order[~has_id]
+        fields = [c for c in col.EVENT_COLUMNS[: col.EVENT_COLUMNS.index(col.RECEIVED_AT)] if c in columns]
+        values = [columns[c].take(pa.array(anonymous)).to_pylist() for c in fields]
+        values.append([json.dumps(e, sort_keys=True) if e else "" for e in extras[anonymous]])
+        seen: set = set()
+        repeat = []
+        for row in zip(*values):
+            repeat.append(row in seen)
+            seen.add(row)
+        duplicate[~has_id] = repeat
+    if not duplicate.any():
+        return order
+    return np.flatnonzero(~duplicate) if order is None else order[~duplicate]
+
+
+def drop_duplicate_events(events: pd.DataFrame) -> pd.DataFrame:
+    """``events`` in arrival order without the platform's retries (the rule above).
+
+    Works on any events frame (:func:`skycore_lab.read_postbacks`, several
+    of them concatenated, or one built by hand): a missing ``received_at``
+    column keeps the frame's order, a missing ``tracking_id`` column makes
+    every row anonymous. The index is reset.
+    """
+    count = len(events)
+    if count < 2:
+        return events.reset_index(drop=True)
+
+    def arrow(name: str, kind: pa.DataType) -> pa.ChunkedArray:
+        if name not in events.columns:
+            return pa.chunked_array([pa.nulls(count, kind)])
+        values = events[name]
+        if kind == pa.string():
+            values = values.astype(object).where(values.notna(), None).map(lambda v: v if v is None else str(v))
+        elif isinstance(values.dtype, pd.DatetimeTZDtype):
+            values = values.dt.tz_convert("UTC")
+        return pa.chunked_array([pa.array(values, kind, from_pandas=True)])
+
+    stamp = pa.timestamp("us", tz="UTC")
+    columns = {name: arrow(name, pa.string()) for name in col.EVENT_COLUMNS[: col.EVENT_COLUMNS.index(col.RECEIVED_AT)]
+               if name in events.columns or name == col.TRACKING_ID}
+    for name in (col.TIMESTAMP, col.RECEIVED_AT):
+        columns[name] = arrow(name, stamp) if name not in events.columns else pa.chunked_array(
+            [pa.array(pd.to_datetime(events[name], utc=True).astype("datetime64[us, UTC]"), stamp, from_pandas=True)])
+    extras = events[col.EXTRA].to_numpy(dtype=object) if col.EXTRA in events.columns else np.full(count, None, object)
+    codes = pd.factorize(events[col.CODE].astype(object) if col.CODE in events.columns else pd.Series([None] * count))[0]
+    fingerprints = string_fingerprints(columns[col.TRACKING_ID].combine_chunks())
+    index = keep_index(columns, extras, True, codes.astype(np.int64), fingerprints)
+    return events.reset_index(drop=True) if index is None else events.iloc[index].reset_index(drop=True)

@@ -1,0 +1,101 @@
+"""The grammar of the validating fast path: the flat POSTBACK document shape.
+
+The sandbox (and the platform) write flat documents in one field order, so
+most records can be *proven* well-formed without an XML parser: the
+compiled kernel (:mod:`.kernel`) checks receiver-log lines against this
+grammar, and single documents (XML files, form bodies) are matched by the
+same grammar compiled for Python's ``re`` (:data:`DOCUMENT`).
+
+The grammar accepts only documents that are well-formed XML with nothing
+to decode, so lxml would accept them and read the same text:
+
+* an optional declaration ``<?xml version="1.0" encoding="UTF-8"?>`` (either
+  quote; encoding absent or UTF-8, since we decode as UTF-8; ``standalone``
+  allowed), in a log line optionally followed by the escaped ``\\n`` or
+  ``\\r\\n`` lxml and the sandbox write after it;
+* root ``<POSTBACK>`` (optionally the two legacy schema attributes), the
+  known child elements in the schema's order (:data:`.schema.FIELDS`), each
+  at most once, closed;
+* element text of valid UTF-8 without ``<``, ``>`` (so no ``]]>``), ``&``
+  (no entities or character references: those go to lxml, which decodes
+  them), backslash (a log escape) and without C0/C1 controls, U+FFFD,
+  U+FFFE and U+FFFF.
+
+Anything else — another order, an unknown element, an entity, CDATA, a
+comment, a DTD, a different root — falls back to the hardened lxml parser
+(:mod:`.documents`). The grammar of a log line is also written down as one
+regular expression (:data:`LOG_LINE_RE2`, :func:`log_line_pattern`):
+``tests/test_postbacks_proof.py`` checks with hypothesis that the kernel
+proves exactly the lines RE2 matches, and ``tests/test_postbacks_fastpath.py``
+that whatever the fast paths accept, lxml accepts and reads to the same
+fields.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .schema import FIELD_TAGS
+
+__all__ = ["XSI_ATTRIBUTE", "LOG_LINE_RE2", "DOCUMENT", "document_fields", "log_line_pattern"]
+
+# Characters element text may hold on the fast path (see the module docstring),
+# in Python ``re`` syntax and in RE2 syntax (Arrow's regex engine; it sees
+# valid UTF-8 only, so lone surrogates cannot occur there).
+_EXCLUDED = {
+    "re": "<>&\\\\\\x00-\\x1f\\x7f-\\x9f\\ud800-\\udfff\\ufffd\\ufffe\\uffff",
+    "re2": "<>&\\\\\\x00-\\x1f\\x7f-\\x9f\\x{FFFD}\\x{FFFE}\\x{FFFF}",
+}
+_DECL = (
+    r"""<\?xml version=(?:"1\.0"|'1\.0')"""
+    r"""(?: encoding=(?:"[Uu][Tt][Ff]-8"|'[Uu][Tt][Ff]-8'))?"""
+    r"""(?: standalone=(?:"(?:yes|no)"|'(?:yes|no)'))? ?\?>"""
+)
+#: The legacy schema attribute of the root, up to its value.
+XSI_ATTRIBUTE = 'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:noNamespaceSchemaLocation='
+
+
+def _body(dialect: str, between: str, after_decl: str, capture: bool) -> str:
+    text = f"[^{_EXCLUDED[dialect]}]*"
+    attr = f'"[^"{_EXCLUDED[dialect]}]+"'
+    value = f"({text})" if capture else text
+    fields = "".join(f"(?:<{tag}>{value}</{tag}>{between})?" for tag in FIELD_TAGS)
+    # only the real XSI namespace: with another URI the attribute would be data
+    root_attrs = f"(?: {re.escape(XSI_ATTRIBUTE)}{attr})?"
+    return f"(?:{_DECL}{after_decl})?<POSTBACK{root_attrs}>{between}{fields}</POSTBACK>"
+
+
+#: received_at exactly as :func:`.logformat.format_received_at` writes
+#: it (27 characters), so the fast path can read it positionally.
+_STAMP = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z"
+
+
+def log_line_pattern(dialect: str = "re2") -> str:
+    """The grammar of a receiver-log line the kernel proves, *with* its LF, as RE2.
+
+    A body's whitespace is escaped in the log, so only the ``\n`` lxml
+    writes after the declaration is allowed (as the two characters ``\n``).
+    This is the specification :func:`scan_log_buffer` implements; the tests
+    hold the two to each other.
+    """
+    return rf"^{_STAMP}\t[^\t\n<>]*\t" + _body(dialect, "", r"(?:\\n|\\r\\n)?", False) + r"\n$"
+
+
+#: :func:`log_line_pattern`: the grammar the kernel implements, for valid UTF-8 lines.
+LOG_LINE_RE2 = log_line_pattern("re2")
+
+_WS = "[ \\t\\n]*"  # XML whitespace; CR is excluded because lxml normalises it
+#: One whole document (``fullmatch``), XML whitespace allowed between elements.
+DOCUMENT = re.compile(_WS + _body("re", _WS, _WS, True) + _WS)
+
+
+def document_fields(text: str) -> tuple[str, ...] | None:
+    """Each field's text (stripped of spaces), in schema order, of a flat document, or None.
+
+    None means "not provably simple": parse it with lxml instead.
+    """
+    match = DOCUMENT.fullmatch(text)
+    if match is None:
+        return None
+    return tuple(value.strip(" ") if value else "" for value in match.groups())
+

@@ -1,0 +1,313 @@
+"""Read stored postbacks, in any format they were stored in, into one typed frame.
+
+:func:`read_postbacks` reads the receiver's log (:mod:`.logformat`), files of
+concatenated ``<POSTBACK>`` documents, directories of single-document
+``.xml`` files and lines of form-encoded bodies (``xml=%3C…``), ``.gz`` or
+not, and detects which is which. :func:`events_from_bodies` parses bodies
+held in memory. (:class:`skycore_lab.PostbackTail`, in :mod:`.tail`, reads
+what a live receiver log gained since the last call.)
+
+How it is fast: receiver logs go buffer by buffer through the compiled
+kernel (:mod:`.logs`, :mod:`.kernel`), which proves the lines that have the
+flat document shape well-formed, finds their fields' text and reads their
+timestamps; Arrow copies the fields out of the buffer into columns, without
+a Python object per record. Everything else (entities, other field orders,
+unknown elements, the legacy ``NOTIFICATION`` envelope, form-encoded
+bodies, other files) goes through the hardened lxml parser
+(:mod:`.documents`), and timestamps in other shapes through Arrow's
+ISO-8601 cast (:mod:`.timestamps`). The parts are assembled into one frame
+by :mod:`.assemble`, with the dedupe of :mod:`.dedupe`.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import os
+import re
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Literal
+
+import pandas as pd
+
+from .assemble import Part, finish_frame, typed_part
+from .documents import BadRecord, looks_form_encoded, parse_body, parse_document, split_documents
+from .logs import READ_BUFFER_BYTES, log_parts
+from .records import Batch, BadLines, OnBadLines, Rows
+
+__all__ = ["read_postbacks", "events_from_bodies"]
+
+
+# --- files of documents and form lines ----------------------------------------------------------
+def document_batch(data: bytes, source: str, bad: BadLines) -> Batch:
+    rows = Rows(source)
+    line, seen = 1, 0
+    for offset, piece in split_documents(data):
+        lead = len(piece) - len(piece.lstrip(b" \t\r\n"))
+        line += data.count(b"\n", seen, offset + lead)
+        seen = offset + lead
+        piece = piece.strip(b" \t\r\n")
+        if piece.startswith(b"\xef\xbb\xbf"):
+            piece = piece[3:]
+        try:
+            fields, extra = parse_document(piece)
+        except BadRecord as exc:
+            bad(piece, source, line, str(exc))
+            continue
+        rows.add(fields, extra, line)
+    return rows.batch()
+
+
+def form_lines_batch(data: bytes, source: str, bad: BadLines) -> Batch:
+    rows = Rows(source)
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        line = raw.strip(b" \t\r\n")
+        if number == 1 and line.startswith(b"\xef\xbb\xbf"):
+            line = line[3:]
+        if not line or line.startswith(b"#"):
+            continue
+        try:
+            fields, extra = parse_body(line)
+        except BadRecord as exc:
+            bad(line, source, number, str(exc))
+            continue
+        rows.add(fields, extra, number)
+    return rows.batch()
+
+
+# --- format detection and sources ---------------------------------------------------------------
+_LOG_FIRST_LINE = re.compile(rb"(?:#skycore-lab postback log|\d{4}-\d\d-\d\d[T ][^\t\n]*\t[^\t\n]*\t)")
+
+
+def _detect(head: bytes) -> Literal["log", "xml", "form", "empty"]:
+    """Format of a file from its first bytes (never asks the user)."""
+    text = head[3:] if head.startswith(b"\xef\xbb\xbf") else head
+    for raw in text.split(b"\n"):
+        line = raw.strip(b" \t\r")
+        if not line:
+            continue
+        if _LOG_FIRST_LINE.match(raw):
+            return "log"
+        if line.startswith(b"#"):
+            continue  # a comment (logs and form-line files may carry them)
+        if line.startswith(b"<"):
+            return "xml"
+        if looks_form_encoded(line):
+            return "form"
+        return "xml"  # not a postback format: reported as bad records
+    return "empty"
+
+
+def _open(path: str):
+    return gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
+
+
+def _file_parts(path: str, bad: BadLines, buffer_bytes: int, threads: int) -> Iterator[Part]:
+    with _open(path) as handle:
+        head = handle.read(64 * 1024)
+        kind = _detect(head)
+        if kind == "empty":
+            return
+        if kind == "log":
+            handle.seek(0)
+            yield from log_parts(handle, path, bad, buffer_bytes, threads)
+            return
+        # document and form files are read whole (they are the small formats)
+        data = head + handle.read()
+    batch = form_lines_batch(data, path, bad) if kind == "form" else document_batch(data, path, bad)
+    yield typed_part(batch)
+
+
+def _expand_sources(source) -> list[str]:
+    items = [source] if isinstance(source, (str, os.PathLike)) else list(source)
+    paths: list[str] = []
+    for item in items:
+        text = os.fspath(item)
+        if os.path.isdir(text):
+            names = sorted(n for n in os.listdir(text) if not n.startswith("."))
+            paths.extend(p for p in (os.path.join(text, n) for n in names) if os.path.isfile(p))
+        elif os.path.exists(text):
+            paths.append(text)
+        elif glob.has_magic(text):
+            matched = sorted(p for p in glob.glob(text, recursive=True) if os.path.isfile(p))
+            if not matched:
+                raise FileNotFoundError(f"no postback files match {text!r}")
+            paths.extend(matched)
+        else:
+            raise FileNotFoundError(f"postback source not found: {text!r}")
+    return paths
+
+
+# --- the public functions -----------------------------------------------------------------------
+def read_postbacks(
+    source,
+    *,
+    on_bad_lines: OnBadLines = "warn",
+    drop_duplicates: bool = True,
+    buffer_bytes: int = READ_BUFFER_BYTES,
+    threads: int | None = None,
+) -> pd.DataFrame:
+    """Read stored postbacks into one row per notification.
+
+    Parameters
+    ----------
+    source : str, os.PathLike or list of them
+        A file, a glob (``"logs/*.log*"``, ``**`` allowed), a directory (its
+        non-hidden files, not recursive, sorted by name) or a list of these.
+        ``.gz`` files are decompressed on the fly. Each file's format is
+        detected from its first bytes:
+
+        * the receiver log (:mod:`skycore_lab.postbacks.logformat`, header line optional);
+        * concatenated ``<POSTBACK>``/``<NOTIFICATION>`` documents, with or
+          without declarations, one per line or pretty-printed, LF or CRLF,
+          with or without a BOM (also a single-document ``.xml`` file);
+        * lines holding form-encoded bodies (``xml=%3C…&other=…``).
+
+        Log bodies may themselves be form-encoded. A missing path or a glob
+        matching nothing raises :class:`FileNotFoundError`.
+    on_bad_lines : {"warn", "error", "skip"} or callable, default "warn"
+        What to do with a record that is not a postback (not well-formed XML,
+        truncated, a DTD or entity, wrong root, a broken log line):
+        ``"error"`` raises :class:`~skycore_lab.PostbackParseError` naming the
+        file and 1-based line; ``"warn"`` emits one
+        :class:`PostbackParseWarning` with the count and the first locations;
+        ``"skip"`` is silent; a callable is called as ``f(raw, error)`` with
+        the raw record bytes (the whole log line for logs, the document for
+        XML files) and the :class:`~skycore_lab.PostbackParseError`. Good
+        records around a bad one are always kept.
+    drop_duplicates : bool, default True
+        Collapse the platform's retries: rows with the same
+        ``(tracking_id, code, timestamp)`` keep only the earliest
+        ``received_at``. Rows without a tracking id are collapsed only when
+        every notification field (``origin`` … ``status_details`` and
+        ``extra``) is identical.
+    buffer_bytes : int, default 4 MiB
+        Size of the read buffer for receiver logs (memory/speed trade-off:
+        a buffer's working arrays should stay in the CPU's caches; see
+        ``benchmarks/README.md``).
+    threads : int, optional
+        Threads parsing log buffers concurrently (default: up to 2, or the
+        number of cores if fewer; 1 parses in the calling thread only).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per notification, in arrival order: sorted by ``received_at``
+        (stable, so file order breaks ties and orders rows without one; rows
+        without ``received_at`` come last). Columns, in
+        :data:`skycore_lab.columns.EVENT_FRAME_COLUMNS` order (``columns.EVENT_COLUMNS`` plus ``line``):
+
+        ========================= ======================= ===========================================
+        column                    dtype                   content
+        ========================= ======================= ===========================================
+        ``origin``                category                ORIGIN (``MMS_MT``, ``SMS_MT``, ``SUB``, …)
+        ``code``                  category                CODE (``N101``, ``E102``, …)
+        ``status``                category                STATUS text
+        ``sent_as``               category                SENTAS (``MMS``/``SMS``)
+        ``mms_id``                str                     MMSID
+        ``sender``                str                     FROM (leading ``+`` removed)
+        ``to``                    str                     TO (leading ``+`` removed)
+        ``tracking_id``           str                     TRACKINGID (opaque)
+        ``spid``                  str                     SPID, 7 digits (4-6 digits are zero-padded)
+        ``carrier``               category                carrier of the SPID (Appendix E)
+        ``country``               category                its country; for SPIDs listed under two
+                                                          countries, the recipient's country
+        ``timestamp``             datetime64[us, UTC]     TIMESTAMP
+        ``handset``               str                     HANDSET
+        ``aggregator_id``         str                     AGGREGATORID
+        ``status_details``        str                     STATUSDETAILS
+        ``received_at``           datetime64[us, UTC]     when the receiver got it (logs only, else NaT)
+        ``source``                category                the file the record came from
+        ``line``                  int64                   1-based line where the record starts
+        ``extra``                 object                  dict ``{TAG: text}`` of anything else, or None
+        ========================= ======================= ===========================================
+
+    Notes
+    -----
+    Decisions where the documentation is silent:
+
+    * Absent and empty elements are both missing (NaN/NaT); text is
+      stripped of surrounding XML whitespace; entities and character
+      references are decoded.
+    * ``timestamp`` accepts ``T`` or a space, fractions (kept to the
+      microsecond) and offsets ``Z``, ``±HH:MM``, ``±HHMM``, ``±HH``; a
+      timestamp *without* an offset is taken as UTC. An unparseable one
+      becomes NaT and its raw text is kept as ``extra["TIMESTAMP"]``: the
+      notification is still information, so the row is kept.
+    * ``received_at`` is NaT for every format but the receiver log: a file's
+      mtime says when it was written, not when each postback arrived.
+    * ``extra`` holds unknown elements (``MOBILE``, ``CAMPAIGNID``, …),
+      attributes of the root other than the schema ones, repeats of a known
+      element (key suffixed ``_``), the form fields next to ``xml`` (as
+      ``form:<name>``; values of fields named like a secret — token, key,
+      secret, pass, auth, sig — are masked) and, for the 2011
+      ``<NOTIFICATION>`` envelope, ``ID``, ``CREATED``, ``HISTORYID`` and
+      ``STATUS_PROTOCOL`` (its status is the
+      ``STATUS`` attribute). It is None, not ``{}``, when there is nothing.
+    * A document whose root is neither POSTBACK nor NOTIFICATION is a bad
+      record. DTDs are refused and entities never expanded (XXE and entity
+      bombs become bad records), see :mod:`skycore_lab.xmlsafe`.
+
+    * Duplicates compare ``timestamp`` as instants (``-05:00`` and ``-05``
+      spellings of one time are the same); two notifications of one
+      tracking id and code that both lack a timestamp are one retry.
+
+    Receiver logs are streamed ``buffer_bytes`` at a time (peak memory stays
+    within a small multiple of the returned frame: ``benchmarks/bench_parser.py``
+    prints it); document and form files are read whole. A callable ``on_bad_lines`` is always called from
+    the calling thread, in file order.
+    """
+    bad = BadLines(on_bad_lines)
+    if threads is None:
+        threads = min(2, os.cpu_count() or 1)
+    parts = []
+    for path in _expand_sources(source):
+        parts.extend(part for part in _file_parts(path, bad, buffer_bytes, threads) if part.length)
+    bad.finish()
+    return finish_frame(parts, drop_duplicates)
+
+
+def events_from_bodies(
+    bodies: Iterable[bytes | str],
+    *,
+    received_at: Iterable[datetime | str | None] | None = None,
+    source: str | None = None,
+    on_bad_lines: OnBadLines = "warn",
+    drop_duplicates: bool = True,
+) -> pd.DataFrame:
+    """Parse postback bodies held in memory (XML documents or form-encoded).
+
+    Parameters
+    ----------
+    bodies : iterable of bytes or str
+        One request body each.
+    received_at : iterable of datetime or ISO-8601 str, optional
+        Arrival time of each body (naive datetimes are taken as UTC).
+    source : str, optional
+        Value of the ``source`` column (default ``"<memory>"``); ``line`` is
+        the 1-based position of the body.
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :func:`read_postbacks`.
+    """
+    name = source or "<memory>"
+    bad = BadLines(on_bad_lines)
+    rows = Rows(name)
+    stamps = iter(received_at) if received_at is not None else None
+    for number, body in enumerate(bodies, start=1):
+        stamp = next(stamps, None) if stamps is not None else None
+        data = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+        try:
+            fields, extra = parse_body(data.strip())
+        except BadRecord as exc:
+            bad(data, name, number, str(exc))
+            continue
+        if isinstance(stamp, datetime):
+            stamp = stamp.isoformat()  # naive: no offset, read as UTC
+        rows.add(fields, extra, number, stamp or "")
+    bad.finish()
+    batch = rows.batch()
+    return finish_frame([typed_part(batch)] if len(batch) else [], drop_duplicates)

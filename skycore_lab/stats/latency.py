@@ -1,0 +1,153 @@
+"""Latency with censoring: every undelivered send counts (:func:`censored_latencies`,
+:func:`latency_summary`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .. import columns as col
+from ..columns import DURATION_S, LATENCY_SUMMARY_COLUMNS, N, OBSERVED
+from . import inputs as _in
+from .survival import km_quantiles
+
+__all__ = ["censored_latencies", "latency_summary"]
+
+
+def censored_latencies(deliveries: pd.DataFrame, column: str = col.LATENCY_S, as_of=None) -> pd.DataFrame:
+    """Latency of every send, delivered or not, as right-censored data.
+
+    An undelivered send is information: it tells us its latency exceeds the
+    time we waited. This turns each send into ``(duration_s, observed)``.
+
+    * delivered → observed at ``column`` (``latency_s`` by default);
+    * failed, expired, rejected, not_supported → censored at
+      ``failed_at − start``;
+    * pending → censored at ``as_of − start``;
+
+    where start is when the latency's clock started
+    (:func:`skycore_lab.frames.latency.clock_start`: for ``latency_s`` the
+    send's ``sent_at``, else ``requested_at``, else ``first_event_at``).
+
+    Censoring a failure at its failure time assumes the failure says nothing
+    about how long delivery would have taken; the Kaplan–Meier curve then
+    estimates how long delivery takes, not the share of all sends delivered
+    by a time t (failures never are): for that, use :func:`delivery_rates` or
+    ``compare_arms(metric="delivered_within")``.
+
+    Parameters
+    ----------
+    deliveries : DataFrame
+        One row per send; needs ``outcome`` and ``column``, and — only when
+        there are undelivered rows — a start time column, ``failed_at`` for
+        failures, and a time column or ``as_of`` for pending sends.
+    column : str
+        The latency column for delivered sends, in seconds.
+    as_of : timestamp-like, optional
+        When pending sends were last known to be pending. Defaults to the
+        last moment the data know about
+        (:func:`skycore_lab.frames.times.latest_time`). Naive timestamps
+        (here and in the frame) are taken as UTC.
+
+    Returns
+    -------
+    DataFrame
+        Indexed like ``deliveries`` (minus dropped rows), columns:
+
+        ``duration_s`` : float
+            Latency (observed) or time waited without delivery (censored), s.
+        ``observed`` : bool
+            True when the send was delivered.
+
+    Warns
+    -----
+    LatencyDataWarning
+        Rows whose duration is unknown (a delivered send without latency, a
+        failure without ``failed_at``, no start time) are dropped; negative
+        durations (clock skew) are set to 0. One warning says how many.
+
+    Raises
+    ------
+    SkycoreValidationError
+        A needed column is missing or unreadable, or an outcome is unknown.
+    """
+    frame = _in.check_frame(deliveries)
+    if len(frame) == 0:
+        return pd.DataFrame(
+            {DURATION_S: pd.Series(dtype=float), OBSERVED: pd.Series(dtype=bool)}, index=frame.index[:0]
+        )
+    duration, observed, keep = _in.censor(frame, column, as_of)
+    return pd.DataFrame({DURATION_S: duration[keep], OBSERVED: observed[keep]}, index=frame.index[keep])
+
+
+def latency_summary(
+    deliveries: pd.DataFrame, by=(), column: str = col.LATENCY_S, *, confidence: float = 0.95, as_of=None
+) -> pd.DataFrame:
+    """Latency quantiles per group, naive and censoring-aware.
+
+    ``p50``/``p90``/``p99`` are quantiles of delivered sends only: what an
+    analyst would compute by dropping the rest. They are biased fast — a
+    send still pending after ten minutes is not among them. ``km_*`` are
+    Kaplan–Meier quantiles (``scipy.stats.ecdf`` on ``CensoredData``) that
+    count every undelivered send as censored at its last known time (see
+    :func:`censored_latencies`); quantile q is the smallest t with
+    F(t) ≥ q, F = 1 − S.
+
+    The bounds invert the curve's pointwise log-log interval
+    (Brookmeyer–Crowley): the low bound is the first time the upper band
+    reaches q, the high bound the first time the lower band does. Tested:
+    with 30 % censoring the 95 % interval covers the true median of a
+    log-normal latency in ≥ 93 % of simulations.
+
+    Parameters
+    ----------
+    deliveries : DataFrame
+        One row per send; see :func:`censored_latencies` for the columns.
+    by : str or sequence of str
+        Grouping columns; ``()`` (default) gives one overall row.
+    column : str
+        Latency column (``latency_s``, ``total_latency_s``, ...).
+    confidence : float
+        Confidence level of the KM bounds.
+    as_of : timestamp-like, optional
+        Censoring time of pending sends; see :func:`censored_latencies`.
+
+    Returns
+    -------
+    DataFrame
+        One row per group with at least one usable send, sorted by key; no
+        sends give an empty frame with these columns:
+
+        ``<by…>``
+            The group keys.
+        ``n`` : int
+            Sends with a known latency or censoring time.
+        ``delivered`` : int
+            Delivered sends among them (observed latencies).
+        ``p50``, ``p90``, ``p99`` : float
+            Quantiles of the delivered sends' latency, seconds (NaN if none).
+        ``km_p50``, ``km_p90`` : float
+            Kaplan–Meier median and 90th percentile, seconds; NaN when the
+            curve never reaches the quantile (too many sends undelivered).
+        ``km_p50_low``, ``km_p50_high``, ``km_p90_low``, ``km_p90_high`` : float
+            Their confidence bounds; a low bound is NaN and a high bound
+            ``inf`` when the band never reaches the quantile.
+    """
+    frame = _in.check_frame(deliveries)
+    keys = _in.column_list(by, "by")
+    confidence = _in.check_level(confidence, "confidence")
+    if len(frame) == 0:
+        return _in.empty_frame(keys, LATENCY_SUMMARY_COLUMNS, (N, col.DELIVERED))
+    _in.require(frame, keys, "to group by")
+    duration, observed, keep = _in.censor(frame, column, as_of)
+    kept = frame.loc[keep]
+    duration, observed = duration[keep], observed[keep]
+    rows = []
+    for key, pos in _in.groups(kept, keys):
+        d, o = duration[pos], observed[pos]
+        delivered = d[o]
+        naive = np.quantile(delivered, [0.5, 0.9, 0.99]) if delivered.size else [np.nan] * 3
+        (m, m_lo, m_hi), (p, p_lo, p_hi) = km_quantiles(d, o, (0.5, 0.9), confidence)
+        rows.append((*key, len(pos), int(o.sum()), *map(float, naive), m, m_lo, m_hi, p, p_lo, p_hi))
+    result = pd.DataFrame(rows, columns=[*keys, *LATENCY_SUMMARY_COLUMNS])
+    return result.astype({N: "int64", col.DELIVERED: "int64"})
