@@ -22,6 +22,7 @@ and ``--repeat N`` takes the best of N runs of *both* steps 1 and 2.
 Usage::
 
     python benchmarks/bench_parser.py [--records 1000000] [--workdir DIR] [--threads N] [--repeat N] [--no-memory]
+                                      [--pools]
 """
 
 from __future__ import annotations
@@ -42,7 +43,12 @@ import gen_postback_log  # noqa: E402  (benchmarks/ is not a package)
 
 _MEMORY_PROBE = r"""
 import gc, json, resource, sys
+import pyarrow as pa
 from skycore_lab import postbacks
+if sys.argv[3] == "arrow-default":
+    # the baseline of the parser's pool: everything from Arrow's default pool
+    from skycore_lab.postbacks import memory
+    memory._pool = pa.default_memory_pool()
 postbacks.events_from_bodies([])  # warm the lazy imports (reference tables, pandas internals)
 gc.collect()
 
@@ -72,7 +78,8 @@ with open("/proc/self/clear_refs", "w") as refs:
 base = rss()
 frame = postbacks.read_postbacks(sys.argv[1], threads=int(sys.argv[2]) or None)
 peak = high_water()
-print(json.dumps({"kernel": kernel, "base": base, "peak": peak, "frame": int(frame.memory_usage(deep=True).sum()), "rows": len(frame)}))
+print(json.dumps({"kernel": kernel, "base": base, "peak": peak, "frame": int(frame.memory_usage(deep=True).sum()),
+                  "rows": len(frame), "pool": postbacks.memory.pool().backend_name}))
 """
 
 
@@ -135,10 +142,15 @@ def time_lxml(bodies: list[bytes], repeat: int = 1) -> float:
     return best
 
 
-def measure_memory(path: Path, threads: int | None) -> dict:
-    """Peak memory of one ``read_postbacks`` run in a fresh interpreter."""
+def measure_memory(path: Path, threads: int | None, pool: str = "parser") -> dict:
+    """Peak memory of one ``read_postbacks`` run in a fresh interpreter.
+
+    ``pool="arrow-default"`` makes the parser allocate from Arrow's default
+    pool instead of its own (:mod:`skycore_lab.postbacks.memory`), the
+    baseline that shows what the parser's pool is worth.
+    """
     out = subprocess.run(
-        [sys.executable, "-c", _MEMORY_PROBE, str(path), str(threads or 0)],
+        [sys.executable, "-c", _MEMORY_PROBE, str(path), str(threads or 0), pool],
         check=True,
         capture_output=True,
         text=True,
@@ -146,7 +158,8 @@ def measure_memory(path: Path, threads: int | None) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run(records: int, workdir: Path, threads: int | None = None, memory: bool = True, repeat: int = 1) -> dict:
+def run(records: int, workdir: Path, threads: int | None = None, memory: bool = True, repeat: int = 1,
+        pools: bool = False) -> dict:
     """Run the whole benchmark; returns the measurements (also printed by :func:`main`)."""
     from skycore_lab.postbacks import READ_BUFFER_BYTES
 
@@ -154,6 +167,7 @@ def run(records: int, workdir: Path, threads: int | None = None, memory: bool = 
     size = path.stat().st_size
     # memory first, in a fresh interpreter, while this process is still small
     probe = measure_memory(path, threads) if memory else None
+    baseline_probe = measure_memory(path, threads, "arrow-default") if memory and pools else None
     kernel_s = time_kernel_load()
     parse_s, frame = time_read_postbacks(path, threads, repeat)
     bodies = record_bodies(path)
@@ -176,6 +190,10 @@ def run(records: int, workdir: Path, threads: int | None = None, memory: bool = 
         result["peak_mb"] = (probe["peak"] - probe["base"]) / 1e6
         result["peak_over_frame"] = (probe["peak"] - probe["base"]) / probe["frame"]
         result["kernel_mb"] = probe["kernel"] / 1e6
+        result["pool"] = probe["pool"]
+    if baseline_probe is not None:
+        result["default_pool_peak_mb"] = (baseline_probe["peak"] - baseline_probe["base"]) / 1e6
+        result["default_pool"] = baseline_probe["pool"]
     return result
 
 
@@ -186,11 +204,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--repeat", type=int, default=1, help="best of N runs, for both read_postbacks and lxml")
     parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--pools", action="store_true",
+                        help="also measure the peak with Arrow's default pool instead of the parser's own")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        r = run(args.records, workdir, args.threads, not args.no_memory, args.repeat)
+        r = run(args.records, workdir, args.threads, not args.no_memory, args.repeat, args.pools)
     print(f"log: {r['records']:,} records, {r['file_mb']:.0f} MB -> {r['rows']:,} rows after dedupe")
     print(f"read_postbacks (file -> typed DataFrame): {r['read_postbacks_s']:.2f} s, {r['read_postbacks_per_s']:,.0f} records/s")
     print(f"lxml.etree.fromstring per record (parse only): {r['lxml_s']:.2f} s, {r['lxml_per_s']:,.0f} records/s")
@@ -202,6 +222,11 @@ def main(argv: list[str] | None = None) -> None:
             f"(peak = {r['peak_over_frame']:.2f}x the frame); read buffer {r['buffer_mb']:.0f} MB"
         )
         print(f"memory: loading the compiled kernels costs {r['kernel_mb']:.0f} MB once per process (in the baseline)")
+    if "default_pool_peak_mb" in r:
+        print(
+            f"memory: parser's pool ({r['pool']}) peak {r['peak_mb']:.0f} MB vs Arrow's default pool "
+            f"({r['default_pool']}) {r['default_pool_peak_mb']:.0f} MB: ratio {r['default_pool_peak_mb'] / r['peak_mb']:.2f}x"
+        )
     print(f"(cpu count {os.cpu_count()}; load average {os.getloadavg()[0]:.1f} — shared machine, timings are noisy)")
 
 

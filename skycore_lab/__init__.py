@@ -30,6 +30,7 @@ The package, one module or subpackage per responsibility::
     │   ├── schema.py          which XML element fills which events column (one table)
     │   ├── grammar.py         the flat document shape the fast path proves
     │   ├── kernel.py          the compiled pass over receiver-log buffers (numba)
+    │   ├── memory.py          the parser's Arrow pool: freed pages go back at once
     │   ├── documents.py       one document or body through the hardened lxml parser
     │   ├── logs.py            receiver logs buffer by buffer, on two threads
     │   ├── timestamps.py      TIMESTAMP texts in their general shapes

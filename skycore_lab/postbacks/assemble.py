@@ -22,9 +22,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import columns as col
-from ..reference import AMBIGUOUS_SPIDS, country_of_number, normalize_spid, spid_lookup
+from ..reference import carrier_and_country, normalize_spid
 from .dedupe import keep_index
 from .kernel import string_fingerprints
+from .memory import pool
 from .records import Batch
 from .schema import CATEGORY_COLUMNS, FIELDS, RECEIVED, STRING_DTYPE, TEXT_COLUMNS, TS_TYPE
 from .timestamps import nullify_empty, parse_timestamps, stamps_keeping_bad
@@ -50,7 +51,7 @@ def typed_part(batch: Batch) -> Part:
     for field in FIELDS:
         array = table.column(field.tag).chunk(0) if table.num_rows else pa.array([], pa.string())
         if batch.padded:
-            array = pc.utf8_trim(array, " ")
+            array = pc.utf8_trim(array, " ", memory_pool=pool())
         columns[field.column] = array
     if batch.timestamp is not None:
         columns[col.TIMESTAMP] = batch.timestamp
@@ -66,7 +67,7 @@ def typed_part(batch: Batch) -> Part:
             columns[name] = nullify_empty(columns[name])
     for name in (col.TO, col.SENDER):  # the rules forbid "+", reports show it anyway
         if len(columns[name]) and pc.any(pc.starts_with(columns[name], "+")).as_py():
-            columns[name] = pc.utf8_ltrim(columns[name], "+")
+            columns[name] = pc.utf8_ltrim(columns[name], "+", memory_pool=pool())
     columns[col.LINE] = pa.array(batch.lines, pa.int64())
     # computed here, on the worker thread, while the part is in cache
     fingerprints = string_fingerprints(columns[col.TRACKING_ID])
@@ -78,7 +79,7 @@ def _encode(values: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
     kernel over the chunks as they are: no Python objects, no combined copy."""
     if values.num_chunks == 0:
         return np.zeros(0, dtype=np.int32), pa.array([], pa.string())
-    encoded = pc.dictionary_encode(values)
+    encoded = pc.dictionary_encode(values, memory_pool=pool())
     dictionary = encoded.chunk(encoded.num_chunks - 1).dictionary
     if any(chunk.dictionary is not dictionary and not chunk.dictionary.equals(dictionary) for chunk in encoded.chunks):
         encoded = encoded.unify_dictionaries()  # not expected: one hash table serves all chunks
@@ -98,55 +99,15 @@ def _categorical(codes: np.ndarray, dictionary: pa.Array) -> pd.Categorical:
     return pd.Categorical.from_codes(codes, categories=pd.Index(dictionary.to_pylist(), dtype=STRING_DTYPE))
 
 
-def _carrier_country(spid: pd.Categorical, to: pa.ChunkedArray) -> tuple[pd.Categorical, pd.Categorical]:
-    """Carrier and country per row: once per distinct SPID; for the ambiguous
-    SPIDs once per distinct calling prefix of the recipients."""
-    lookup = spid_lookup()
-    carriers: dict[str | None, int] = {}
-    countries: dict[str | None, int] = {}
+def _string_categories(values: pd.Categorical) -> pd.Categorical:
+    """The same categorical with pandas' ``str`` categories (what the other categoricals have)."""
+    return pd.Categorical.from_codes(values.codes, categories=pd.Index(values.categories, dtype=STRING_DTYPE))
 
-    def code_of(table: dict, value: str | None) -> int:
-        return -1 if value is None else table.setdefault(value, len(table))
-
-    categories = list(spid.categories)
-    spid_codes = spid.codes
-    carrier_of = np.array([code_of(carriers, lookup.get(c, (None, None))[1]) for c in categories] + [-1])
-    country_of = np.array([code_of(countries, lookup.get(c, (None, None))[0]) for c in categories] + [-1])
-    carrier = carrier_of[spid_codes]
-    country = country_of[spid_codes]
-    for code, name in enumerate(categories):
-        entries = AMBIGUOUS_SPIDS.get(name)
-        if not entries:
-            continue
-        rows = np.flatnonzero(spid_codes == code)
-        by_country = dict(entries)
-        # country_of_number reads the calling code and at most 6 digits
-        # (after a "00" prefix): resolve once per such prefix, not per row
-        numbers = to.take(pa.array(rows)).combine_chunks()
-        digits = pc.fill_null(pc.match_substring_regex(numbers, "^[0-9]+$"), False)
-        prefix = pc.if_else(
-            pc.starts_with(numbers, "00"), pc.utf8_slice_codeunits(numbers, 0, 8), pc.utf8_slice_codeunits(numbers, 0, 6)
-        )
-        encoded = pc.dictionary_encode(pc.if_else(digits, prefix, ""))
-        inverse = encoded.indices.to_numpy(zero_copy_only=False)
-        resolved = []
-        for number in encoded.dictionary.to_pylist():
-            found = country_of_number(number) if number else None
-            if found not in by_country:
-                found = entries[0][0]  # no usable number: the first listed (reference's rule)
-            resolved.append(found)
-        country[rows] = np.array([code_of(countries, c) for c in resolved])[inverse]
-        carrier[rows] = np.array([code_of(carriers, by_country[c]) for c in resolved])[inverse]
-
-    def categorical(codes: np.ndarray, table: dict) -> pd.Categorical:
-        return pd.Categorical.from_codes(codes, categories=pd.Index(list(table), dtype=STRING_DTYPE))
-
-    return categorical(carrier, carriers), categorical(country, countries)
 
 def _take(columns: dict[str, pa.ChunkedArray], name: str, index: np.ndarray | None) -> pa.ChunkedArray:
     """The kept rows of ``columns[name]``, which is removed from ``columns`` (its memory goes with it)."""
     values = columns.pop(name)
-    return values if index is None else values.take(pa.array(index))
+    return values if index is None else pc.take(values, pa.array(index), memory_pool=pool())
 
 
 def finish_frame(parts: list[Part], drop_duplicates: bool) -> pd.DataFrame:
@@ -199,11 +160,9 @@ def finish_frame(parts: list[Part], drop_duplicates: bool) -> pd.DataFrame:
         columns.pop(col.SPID)
         values, dictionary = dictionaries.pop(col.SPID)
         spid = _categorical(values[index] if index is not None else values, dictionary)
-        for name, (values, arrow) in zip([name for name in TEXT_COLUMNS if name != col.SPID], converted):
+        for name, (values, _arrow) in zip([name for name in TEXT_COLUMNS if name != col.SPID], converted):
             data[name] = values
-            if name == col.TO:
-                to = arrow  # Arrow, for the ambiguous-SPID look-up (no Python strings)
-            del values, arrow
+            del values, _arrow
     normalized = [normalize_spid(c) for c in spid.categories]
     if normalized != list(spid.categories):
         spid = spid.rename_categories(normalized) if len(set(normalized)) == len(normalized) else pd.Categorical(
@@ -211,7 +170,9 @@ def finish_frame(parts: list[Part], drop_duplicates: bool) -> pd.DataFrame:
         )
     spid_codes = pa.array(spid.codes.astype(np.int32), mask=spid.codes < 0)
     data[col.SPID] = pd.array(pa.array(list(spid.categories), pa.string()).take(spid_codes), dtype=STRING_DTYPE)
-    data[col.CARRIER], data[col.COUNTRY] = _carrier_country(spid, to)
+    carrier, country = carrier_and_country(pd.Series(spid, copy=False), pd.Series(data[col.TO], copy=False))
+    data[col.CARRIER] = _string_categories(carrier)
+    data[col.COUNTRY] = _string_categories(country)
 
     for name in (col.TIMESTAMP, col.RECEIVED_AT):
         values = _take(columns, name, index).to_numpy().astype("datetime64[us]")

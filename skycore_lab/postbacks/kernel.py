@@ -22,8 +22,10 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .grammar import XSI_ATTRIBUTE
+from .memory import pool
 from .schema import BATCH_SCHEMA, FIELD_TAGS, RECEIVED, TS_TYPE
 
 __all__ = ["LogScan", "scan_log_buffer", "string_fingerprints", "load_kernels", "STAMP_READ", "STAMP_OTHER"]
@@ -407,15 +409,16 @@ def scan_log_buffer(buffer) -> LogScan:
         [pa.py_buffer(np.packbits(offsets[1:] > offsets[:-1], bitorder="little")), pa.py_buffer(offsets), pa.py_buffer(buffer)],
     )
     first = np.arange(0, len(offsets) - 1, 2 * _FIELDS, dtype=np.int64)
+    memory = pool()
     columns = {RECEIVED: pa.nulls(rows, pa.string())}
     for index, name in enumerate(FIELD_TAGS):
         if index == _I_TIMESTAMP:
             columns[name] = pa.nulls(rows, pa.string())  # read positionally
             continue
-        values = texts.take(pa.array(first + 2 * index))
-        columns[name] = values if small else values.cast(pa.string())
+        values = pc.take(texts, pa.array(first + 2 * index), memory_pool=memory)
+        columns[name] = values if small else pc.cast(values, pa.string(), memory_pool=memory)
     other = np.flatnonzero(stamp_kind == STAMP_OTHER)
-    other_texts = texts.take(pa.array(first[other] + 2 * _I_TIMESTAMP))
+    other_texts = pc.take(texts, pa.array(first[other] + 2 * _I_TIMESTAMP), memory_pool=memory)
     return LogScan(
         line_starts=line_starts,
         line_ends=line_ends,
@@ -424,7 +427,7 @@ def scan_log_buffer(buffer) -> LogScan:
         received_at=pa.array(received, type=pa.int64(), mask=~received_ok).cast(TS_TYPE),
         timestamp=pa.array(stamp, type=pa.int64(), mask=stamp_kind != STAMP_READ).cast(TS_TYPE),
         other_stamps=other,
-        other_stamp_texts=other_texts if small else other_texts.cast(pa.string()),
+        other_stamp_texts=other_texts if small else pc.cast(other_texts, pa.string(), memory_pool=memory),
     )
 
 

@@ -23,6 +23,7 @@ from .assemble import Part, typed_part
 from .documents import BadRecord, parse_body
 from .kernel import scan_log_buffer
 from .logformat import unescape_body
+from .memory import pool
 from .records import Batch, BadCollector, BadLines, Rows, rows_table
 from .schema import RECEIVED, TS_TYPE
 from .timestamps import parse_timestamps, stamps_keeping_bad
@@ -97,15 +98,16 @@ def log_batch(buffer, source: str, first_line: int, bad) -> Batch:
     extras = {int(position[i]): e for i, e in extras.items()}
     extras.update((int(position[len(lines) + i]), e) for i, e in slow.extras.items())
     take = pa.array(order)
+    memory = pool()
     return Batch(
         source,
-        pa.concat_tables([table, slow_table]).take(take),
+        pc.take(pa.concat_tables([table, slow_table]), take, memory_pool=memory),
         merged_lines[order],
         extras,
         padded=True,
-        received_at=pa.concat_arrays([received_at, slow_received]).take(take),
+        received_at=pc.take(pa.concat_arrays([received_at, slow_received]), take, memory_pool=memory),
         line_count=len(scan.line_ends),
-        timestamp=pa.concat_arrays([timestamp, slow_stamps]).take(take),
+        timestamp=pc.take(pa.concat_arrays([timestamp, slow_stamps]), take, memory_pool=memory),
     )
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .memory import pool
 from .schema import TS_TYPE
 
 __all__ = ["nullify_empty", "parse_timestamps", "stamps_keeping_bad"]
@@ -26,7 +27,7 @@ _HAS_OFFSET = r"(?:Z|[+-]\d\d(?::?\d\d)?)$"
 def nullify_empty(array: pa.Array) -> pa.Array:
     if len(array) == 0:
         return array
-    return pc.if_else(pc.equal(array, ""), pa.scalar(None, array.type), array)
+    return pc.if_else(pc.equal(array, ""), pa.scalar(None, array.type), array, memory_pool=pool())
 
 
 def parse_timestamps(raw: pa.Array) -> tuple[pa.Array, np.ndarray]:
