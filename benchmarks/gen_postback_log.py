@@ -27,12 +27,11 @@ from xml.sax.saxutils import escape
 
 from skycore_lab import reference as ref
 from skycore_lab.postbacks.logformat import HEADER, encode_record
+from skycore_lab.postbacks.schema import FIELD_TAGS
 
 DECLARATION = "<?xml version='1.0' encoding='UTF-8'?>\n"
-FIELD_ORDER = (
-    "ORIGIN", "CODE", "STATUS", "SENTAS", "MMSID", "FROM", "TO", "TRACKINGID",
-    "SPID", "TIMESTAMP", "HANDSET", "AGGREGATORID", "STATUSDETAILS",
-)
+#: Element order of the documents: the postback schema's (what the sandbox writes).
+FIELD_ORDER = FIELD_TAGS
 HANDSETS = (
     "Apple iPhone 15", "Apple iPhone 14 Pro", "Samsung Galaxy S23", "Samsung SM-A536U",
     "Google Pixel 8", "Motorola moto g stylus", "LG K51", "OnePlus Nord N20 5G",
