@@ -1,0 +1,299 @@
+"""Limits that hold before any request reaches the application: timeouts, header size, connection cap.
+
+uvicorn (0.30 and later) with httptools reads a request's headers for as
+long as the client cares to send them, as large as they come, and accepts
+every connection the kernel hands it. A hostile client needs no token to
+hurt a server like that: one byte every few seconds keeps a connection (and
+a file descriptor) forever, a few hundred such connections exhaust the
+descriptors, and one endless header line eats memory. :class:`ConnectionLimits`
+closes those doors at the protocol level, before the ASGI app (and its
+token check) ever runs:
+
+=============================  ============  ====================================================
+limit                          default       when it is exceeded
+=============================  ============  ====================================================
+``header_timeout_s``           10 s          request line and headers not complete that long
+                                             after the connection opened (first request) or the
+                                             request's first byte (later ones): ``408``, closed
+``body_timeout_s``             20 s          body not complete that long after its headers:
+                                             ``408`` (or just closed if an answer was already
+                                             sent); the app sees a disconnect, nothing is stored
+``max_header_bytes``           16 KiB        request line + headers larger: ``431``, closed; not
+                                             read further (memory stays bounded)
+``max_connections``            1000          more connections open at once: the new one gets
+                                             ``503`` and is closed at once; a log line (the first,
+                                             then at most one every 10 s, with a count)
+``keepalive_timeout_s``        15 s          idle between two requests of one connection: closed
+``max_requests_per_connection`` 1000         the answer to the last one says ``Connection: close``
+=============================  ============  ====================================================
+
+The timeouts are totals, not idle times: a client that sends one byte every
+second still runs out of time after ``header_timeout_s``. The platform itself
+gives up on a postback not answered within 10 s, so no legitimate request
+needs longer. ``max_connections`` is also kept below the process's open-file
+limit (``RLIMIT_NOFILE`` soft limit minus :data:`FD_RESERVE` for the logs,
+the event loop and the rest of the process), so accepting never fails with
+"too many open files"; :attr:`ConnectionStats.max_connections` is the cap in
+force. The library never raises the process's limit itself (``ulimit -n``
+is the operator's call).
+
+What each limit did is counted in :class:`ConnectionStats` (the receiver's
+``/health`` shows it). The protocol is a subclass of uvicorn's httptools
+protocol (:func:`limited_protocol`); ``tests/test_receiver_limits.py`` holds
+each limit against hostile clients on real sockets.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field, fields
+
+from .exceptions import SkycoreValidationError
+
+__all__ = ["ConnectionLimits", "ConnectionStats", "FD_RESERVE", "fd_limit", "limited_protocol"]
+
+logger = logging.getLogger(__name__)
+
+#: File descriptors kept free of connections for the rest of the process.
+FD_RESERVE = 64
+_CAP_LOG_INTERVAL_S = 10.0
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """Per-connection limits of a server (see the module docstring for what each does).
+
+    Parameters
+    ----------
+    header_timeout_s : float, default 10
+        Longest time to receive a request line and its headers, in seconds.
+    body_timeout_s : float, default 20
+        Longest time to receive a body after its headers, in seconds.
+    max_header_bytes : int, default 16384
+        Largest request line + headers, in bytes (431 beyond).
+    max_connections : int, default 1000
+        Most connections open at once (also kept under the open-file limit).
+    keepalive_timeout_s : float, default 15
+        Longest idle time between two requests on one connection, in seconds.
+    max_requests_per_connection : int, default 1000
+        Requests served on one connection before it is closed.
+
+    Raises
+    ------
+    SkycoreValidationError
+        A limit that is not a positive number (an integer for the counts).
+    """
+
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 20.0
+    max_header_bytes: int = 16 * 1024
+    max_connections: int = 1000
+    keepalive_timeout_s: float = 15.0
+    max_requests_per_connection: int = 1000
+
+    def __post_init__(self):
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.type == "int":
+                ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
+                kind = "a positive integer"
+            else:
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+                kind = "a positive number of seconds"
+            if not ok:
+                raise SkycoreValidationError(item.name, f"must be {kind}, not {value!r}")
+
+
+@dataclass
+class ConnectionStats:
+    """What the limits did since the server started (plain ints, updated on the event loop).
+
+    Attributes
+    ----------
+    max_connections : int
+        The connection cap in force (``max_connections``, or less under a low open-file limit).
+    open_connections, peak_connections : int
+        Connections open now, and the most at once.
+    refused_connections : int
+        Connections closed at once because the cap was reached (503).
+    header_timeouts, body_timeouts : int
+        Requests cut off by ``header_timeout_s`` / ``body_timeout_s`` (408).
+    headers_too_large : int
+        Requests cut off by ``max_header_bytes`` (431).
+    """
+
+    max_connections: int = 0
+    open_connections: int = 0
+    peak_connections: int = 0
+    refused_connections: int = 0
+    header_timeouts: int = 0
+    body_timeouts: int = 0
+    headers_too_large: int = 0
+    _refusals_unlogged: int = field(default=0, repr=False)
+    _refusal_logged_at: float = field(default=-math.inf, repr=False)
+
+    def as_dict(self) -> dict[str, int]:
+        """The public counters, for a health report."""
+        return {item.name: getattr(self, item.name) for item in fields(self) if not item.name.startswith("_")}
+
+
+def fd_limit() -> int | None:
+    """The process's soft open-file limit (``RLIMIT_NOFILE``), or None when unlimited or unknown."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on POSIX
+        return None
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return None if soft == resource.RLIM_INFINITY else int(soft)
+
+
+def _effective_cap(requested: int) -> int:
+    limit = fd_limit()
+    if limit is None:
+        return requested
+    cap = max(1, min(requested, limit - FD_RESERVE))
+    if cap < requested:
+        logger.warning(
+            "max_connections lowered from %d to %d: the open-file limit (ulimit -n) is %d and %d descriptors "
+            "are kept for the rest of the process",
+            requested, cap, limit, FD_RESERVE,
+        )  # fmt: skip
+    return cap
+
+
+def _response(status: int, reason: str, body: bytes, extra: bytes = b"") -> bytes:
+    return (
+        b"HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n%sconnection: close\r\n\r\n%s"
+        % (status, reason.encode("ascii"), len(body), extra, body)
+    )
+
+
+_REQUEST_TIMEOUT = _response(408, "Request Timeout", b"request not received in time\n")
+_HEADERS_TOO_LARGE = _response(431, "Request Header Fields Too Large", b"request headers too large\n")
+_TOO_MANY_CONNECTIONS = _response(503, "Service Unavailable", b"too many connections\n", b"retry-after: 5\r\n")
+
+
+def limited_protocol(limits: ConnectionLimits, stats: ConnectionStats, name: str = "server"):
+    """A uvicorn httptools protocol class that enforces ``limits`` and counts in ``stats``.
+
+    Pass it as :class:`uvicorn.Config`'s ``http`` (``ServerThread(limits=…)``
+    does), together with ``timeout_keep_alive=limits.keepalive_timeout_s``.
+    Sets ``stats.max_connections`` to the cap in force.
+
+    Raises
+    ------
+    ImportError
+        httptools is missing (``pip install 'uvicorn[standard]'``).
+    """
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    cap = _effective_cap(limits.max_connections)
+    stats.max_connections = cap
+
+    class LimitedHttpToolsProtocol(HttpToolsProtocol):
+        """uvicorn's httptools protocol with :class:`ConnectionLimits` (see :mod:`skycore_lab.connlimits`)."""
+
+        def connection_made(self, transport) -> None:
+            self._refused = False
+            self._header_timer = None
+            self._body_timer = None
+            self._reading_headers = True
+            self._header_bytes = 0
+            self._requests = 0
+            if len(self.connections) >= cap:
+                self._refuse(transport)
+                return
+            super().connection_made(transport)
+            stats.open_connections = len(self.connections)
+            stats.peak_connections = max(stats.peak_connections, stats.open_connections)
+            self._header_timer = self.loop.call_later(limits.header_timeout_s, self._header_timeout)
+
+        def _refuse(self, transport) -> None:
+            self._refused = True
+            self.transport = transport
+            stats.refused_connections += 1
+            now = time.monotonic()
+            if now - stats._refusal_logged_at >= _CAP_LOG_INTERVAL_S:
+                peer = transport.get_extra_info("peername")
+                more = f"; {stats._refusals_unlogged} more refused since the last report" if stats._refusals_unlogged else ""
+                logger.warning(
+                    "%s: %d connections open, the cap (max_connections=%d): refusing the connection from %s%s",
+                    name, len(self.connections), cap, peer, more,
+                )  # fmt: skip
+                stats._refusal_logged_at, stats._refusals_unlogged = now, 0
+            else:
+                stats._refusals_unlogged += 1
+            transport.write(_TOO_MANY_CONNECTIONS)
+            transport.close()
+
+        def connection_lost(self, exc) -> None:
+            self._cancel_timers()
+            if self._refused:
+                return
+            super().connection_lost(exc)
+            stats.open_connections = len(self.connections)
+
+        def _cancel_timers(self) -> None:
+            for timer in (self._header_timer, self._body_timer):
+                if timer is not None:
+                    timer.cancel()
+            self._header_timer = self._body_timer = None
+
+        def data_received(self, data: bytes) -> None:
+            if self._refused or self.transport.is_closing():
+                return
+            if self._reading_headers:
+                self._header_bytes += len(data)
+            super().data_received(data)
+            if self._reading_headers and self._header_bytes > limits.max_header_bytes and not self.transport.is_closing():
+                stats.headers_too_large += 1
+                self._abort(_HEADERS_TOO_LARGE)
+
+        def _abort(self, response: bytes | None) -> None:
+            self._cancel_timers()
+            if response is not None:
+                self.transport.write(response)
+            self.transport.close()
+
+        # -- parser callbacks --------------------------------------------------------------
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            if self._header_timer is None:  # the first request's timer runs from the connection
+                self._header_timer = self.loop.call_later(limits.header_timeout_s, self._header_timeout)
+
+        def on_headers_complete(self) -> None:
+            self._reading_headers = False
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+            super().on_headers_complete()
+            self._requests += 1
+            if self._requests >= limits.max_requests_per_connection and self.cycle is not None:
+                self.cycle.keep_alive = False
+            self._body_timer = self.loop.call_later(limits.body_timeout_s, self._body_timeout)
+
+        def on_message_complete(self) -> None:
+            super().on_message_complete()
+            if self._body_timer is not None:
+                self._body_timer.cancel()
+                self._body_timer = None
+            self._reading_headers = True
+            self._header_bytes = 0
+
+        # -- timers ---------------------------------------------------------------------------
+        def _header_timeout(self) -> None:
+            self._header_timer = None
+            if not self.transport.is_closing():
+                stats.header_timeouts += 1
+                self._abort(_REQUEST_TIMEOUT)
+
+        def _body_timeout(self) -> None:
+            self._body_timer = None
+            if not self.transport.is_closing():
+                stats.body_timeouts += 1
+                answered = self.cycle is not None and self.cycle.response_started
+                self._abort(None if answered else _REQUEST_TIMEOUT)
+
+    return LimitedHttpToolsProtocol
