@@ -26,7 +26,8 @@ them all::
     ├── PostbackParseWarning          malformed postback records were skipped
     ├── ClockSkewWarning              latencies came out negative: two systems' clocks disagree
     ├── LatencyDataWarning            sends without a usable latency were left out, or clipped at 0
-    └── SendingReportWarning          part of a sending-statistics report was read leniently
+    ├── SendingReportWarning          part of a sending-statistics report was read leniently
+    └── PlotDataWarning               some rows were left out of a figure (e.g. times out of range)
 
 No message, ``repr`` or attribute of these exceptions ever holds an API key:
 the client masks it before building them (:func:`skycore_lab.redaction.redact`).
@@ -51,6 +52,7 @@ __all__ = [
     "ClockSkewWarning",
     "LatencyDataWarning",
     "SendingReportWarning",
+    "PlotDataWarning",
     "RATE_LIMIT_CODES",
 ]
 
@@ -213,3 +215,8 @@ class LatencyDataWarning(SkycoreWarning):
 
 class SendingReportWarning(SkycoreWarning):
     """Something in a sending report was read leniently or could not be used."""
+
+
+class PlotDataWarning(SkycoreWarning):
+    """Some rows were left out of a figure, e.g. event times outside the plottable range;
+    the data themselves are unchanged (a report lists the warning among its notes)."""
