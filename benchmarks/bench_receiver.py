@@ -11,6 +11,16 @@ script do not share a GIL):
    with ``--compare-plain`` also with one ``write()`` per request;
 3. **kill -9**: the receiver again, ``SIGKILL``-ed half-way through a wrk run.
 
+With ``--abuse`` it measures instead what hostile clients cost legitimate
+traffic: the receiver's stored postbacks/s under wrk, **quiet** and **under
+attack**, alternating, in the same run. The attack (a separate asyncio
+process, :data:`ATTACKER`) holds ``--slow-clients`` (500) connections that
+send a request one byte every 3 s (reconnecting whenever the receiver cuts
+them off) and ``--big-header-clients`` (50) that send endless headers,
+4 KiB a second (reconnecting after each 431), from before wrk starts until
+after it ends. It prints the ratio abused / quiet; the target is ≥ 0.8,
+with every acknowledged postback stored.
+
 wrk posts a realistic N102 POSTBACK whose TRACKINGID carries a unique
 ``<wrk thread>-<counter>``. After each receiver run the log is read back with
 :func:`skycore_lab.postbacks.logformat.decode_line`: every record must decode, the ids
@@ -22,6 +32,7 @@ not have been acknowledged).
 Usage::
 
     python benchmarks/bench_receiver.py [--duration 10] [--connections 64] [--threads 1] [--compare-plain] [--repeat 1]
+    python benchmarks/bench_receiver.py --abuse [--slow-clients 500] [--big-header-clients 50] [--repeat 3]
 
 The machine is shared and has 2 cores (wrk takes one), so absolute numbers
 are noisy; compare the ratio to the baseline measured in the same run.
@@ -32,6 +43,7 @@ duplicate id).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -42,10 +54,12 @@ import sys
 import tempfile
 import textwrap
 import time
+import urllib.request
 
 from skycore_lab.postbacks.logformat import HEADER, decode_line
 
 TARGET = 5000.0
+ABUSE_TARGET = 0.8
 
 LUA = r"""
 local counter = 0
@@ -97,6 +111,173 @@ BASELINE_SERVER = textwrap.dedent(
     server.serve_forever()
     """
 )
+
+
+ATTACKER = textwrap.dedent(
+    """
+    import asyncio, json, os, random, signal, sys
+
+    host, port = sys.argv[1], int(sys.argv[2])
+    slow_n, big_n, ready_file, stats_file = int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
+    stats = {"connections": 0, "open": 0, "peak_open": 0, "cut_off": {}, "connect_errors": 0}
+    SLOW = (b"POST /postbacks HTTP/1.1\\r\\nHost: x\\r\\nContent-Type: text/xml\\r\\n"
+            + b"X-Pad: " + b"p" * 2000)  # never finished
+    random.seed(0)
+
+    async def connect():
+        while True:
+            try:
+                reader, writer = await asyncio.open_connection(host, port)
+            except OSError:
+                stats["connect_errors"] += 1
+                await asyncio.sleep(1)
+                continue
+            stats["connections"] += 1
+            stats["open"] += 1
+            stats["peak_open"] = max(stats["peak_open"], stats["open"])
+            return reader, writer
+
+    def cut(answer):
+        key = answer[:12].decode("latin-1") or "closed"
+        stats["cut_off"][key] = stats["cut_off"].get(key, 0) + 1
+
+    async def hold(reader, writer, pieces, every):
+        try:
+            for piece in pieces:
+                writer.write(piece)
+                try:
+                    answer = await asyncio.wait_for(reader.read(64), every)
+                except asyncio.TimeoutError:
+                    continue
+                cut(answer)
+                return
+        except OSError:
+            cut(b"")
+        finally:
+            stats["open"] -= 1
+            writer.close()
+
+    async def slow_client(started):
+        await asyncio.sleep(random.uniform(0, 3))
+        first = True
+        while True:
+            reader, writer = await connect()
+            if first:
+                started.release()
+                first = False
+            await hold(reader, writer, (SLOW[i:i + 1] for i in range(len(SLOW))), 3.0)
+
+    async def big_header_client():
+        await asyncio.sleep(random.uniform(0, 1))
+        while True:
+            reader, writer = await connect()
+            pieces = [b"POST /postbacks HTTP/1.1\\r\\nX-Big: "] + [b"a" * 4096] * 100_000
+            await hold(reader, writer, pieces, 1.0)
+            await asyncio.sleep(0.2)
+
+    async def main():
+        started = asyncio.Semaphore(0)
+        tasks = [asyncio.create_task(slow_client(started)) for _ in range(slow_n)]
+        tasks += [asyncio.create_task(big_header_client()) for _ in range(big_n)]
+        for _ in range(slow_n):
+            await started.acquire()
+        with open(ready_file + ".tmp", "w") as f:
+            f.write("ready")
+        os.replace(ready_file + ".tmp", ready_file)
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        await stop.wait()
+        with open(stats_file, "w") as f:
+            json.dump(stats, f)
+        os._exit(0)
+
+    asyncio.run(main())
+    """
+)
+
+
+def _health(url: str) -> dict:
+    base = url.split("/postbacks", 1)[0]
+    try:
+        with urllib.request.urlopen(base + "/health", timeout=5) as answer:
+            return json.loads(answer.read())
+    except urllib.error.HTTPError as failing:  # 503 while failing: the same JSON
+        return json.loads(failing.read())
+
+
+def _abuse(args, tmp: str, lua: str) -> list[str]:
+    """Quiet and attacked receiver runs, alternating; returns the failed checks."""
+    attacker_py = os.path.join(tmp, "attacker.py")
+    with open(attacker_py, "w") as handle:
+        handle.write(ATTACKER)
+    failures: list[str] = []
+    quiet_rates: list[float] = []
+    ratios: list[float] = []
+    for round_no in range(1, args.repeat + 1):
+        order = ["quiet", "abused"] if round_no % 2 else ["abused", "quiet"]
+        rates = {}
+        for mode in order:
+            log = os.path.join(tmp, f"{mode}{round_no}.log")
+            url_file = log + ".url"
+            cmd = [sys.executable, "-m", "skycore_lab.cli", "listen", "--quiet", "--log", log, "--url-file", url_file]
+            proc, url = _start(cmd, url_file)
+            attacker = None
+            note = ""
+            try:
+                if mode == "abused":
+                    host, port = url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
+                    ready = os.path.join(tmp, f"ready{round_no}")
+                    stats_file = os.path.join(tmp, f"attack{round_no}.json")
+                    attacker = subprocess.Popen(
+                        [sys.executable, attacker_py, host, port, str(args.slow_clients),
+                         str(args.big_header_clients), ready, stats_file],
+                        stderr=subprocess.PIPE,
+                    )  # fmt: skip
+                    _wait_for_url(ready, attacker, timeout=60)
+                    time.sleep(1.0)  # the big-header clients are at it too
+                    before = _health(url)["connections"]
+                run = _wrk(url, lua, args, args.duration)
+                if attacker is not None:
+                    after = _health(url)["connections"]
+                    attacker.send_signal(signal.SIGTERM)
+                    attacker.wait(30)
+                    with open(stats_file) as handle:
+                        attack = json.load(handle)
+                    note = (
+                        f"; attack: {before['open_connections']} connections open at wrk start, "
+                        f"{after['open_connections']} at its end, {attack['connections']} opened in all, "
+                        f"receiver cut off {after['header_timeouts']} slow (408) and {after['headers_too_large']} "
+                        f"oversized (431), refused {after['refused_connections']}"
+                    )
+            finally:
+                if attacker is not None and attacker.poll() is None:
+                    attacker.kill()
+                    attacker.wait()
+                _stop(proc)
+            check = _check_log(log)
+            os.remove(log)
+            ok = check["stored"] >= run["acked"] and not (check["undecodable"] or check["duplicates"] or check["torn_tail"])
+            if not ok:
+                failures.append(f"{mode} round {round_no}")
+            rates[mode] = run["acked_rps"]
+            print(
+                f"[{round_no}] {mode:7s} {run['acked_rps']:8.0f} acked (and stored)/s; acked {run['acked']}, "
+                f"stored {check['stored']}, non-2xx {run['non_2xx']}, socket errors {run['socket_errors']}"
+                f"{note} -> {'OK' if ok else 'FAIL'}"
+            )
+        quiet_rates.append(rates["quiet"])
+        ratios.append(rates["abused"] / rates["quiet"])
+        print(f"[{round_no}] abused / quiet = {ratios[-1]:.2f}")
+    median = statistics.median(ratios)
+    verdict = "meets" if median >= ABUSE_TARGET else "BELOW"
+    print(
+        f"median quiet {statistics.median(quiet_rates):.0f} stored/s; median ratio abused / quiet {median:.2f} "
+        f"(rounds: {', '.join(f'{r:.2f}' for r in ratios)}) -> {verdict} the {ABUSE_TARGET} target, "
+        f"with {args.slow_clients} slow clients and {args.big_header_clients} oversized-header clients held open"
+    )
+    if median < ABUSE_TARGET:
+        failures.append(f"abused / quiet {median:.2f} < {ABUSE_TARGET}")
+    return failures
 
 
 def _wait_for_url(url_file: str, proc: subprocess.Popen, timeout: float = 20.0) -> str:
@@ -184,6 +365,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compare-plain", action="store_true", help="also measure one write() per request")
     parser.add_argument("--repeat", type=int, default=1, help="alternate baseline/receiver runs this many times")
     parser.add_argument("--no-kill", action="store_true", help="skip the kill -9 run")
+    parser.add_argument("--abuse", action="store_true", help="quiet vs attacked receiver (see the module docstring)")
+    parser.add_argument("--slow-clients", type=int, default=500, help="with --abuse: one byte every 3 s each")
+    parser.add_argument("--big-header-clients", type=int, default=50, help="with --abuse: endless headers each")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         print("wrk is not installed (Debian package 'wrk')", file=sys.stderr)
@@ -200,6 +384,11 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"wrk -t{args.threads} -c{args.connections}, {args.duration:g} s per run; load average "
               f"{os.getloadavg()[0]:.2f} at start")  # fmt: skip
+        if args.abuse:
+            failures = _abuse(args, tmp, lua)
+            if failures:
+                print("FAILED: " + ", ".join(failures))
+            return 1 if failures else 0
 
         variants = [("receiver", [])]
         if args.compare_plain:

@@ -9,7 +9,8 @@ Commands
 ``report``    turn postback logs (and a manifest) into a report file
 
 Exit status: 0 on success, 1 when skycore-lab refused or failed (the reason
-is printed on stderr, never with an API key in it), 2 on a usage error.
+is printed on stderr, never with an API key in it; an unexpected error is
+one line too, its traceback shown with ``-v``), 2 on a usage error.
 The API key for ``send`` comes from ``SKYCORE_API_KEY`` (a ``--api-key``
 option would leave it in the shell history and the process list).
 
@@ -47,7 +48,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from . import __version__
-from .connlimits import ConnectionLimits
+from .connlimits import DEFAULT_MAX_CONNECTIONS, ConnectionLimits
 from .exceptions import SkycoreError, SkycoreValidationError
 
 __all__ = ["main", "TOKEN_ENV"]
@@ -320,8 +321,9 @@ def _parser() -> argparse.ArgumentParser:
                         help=f"seconds to receive a body after its headers (default {_LIMITS.body_timeout_s:g}; 408)")
     listen.add_argument("--max-header-bytes", type=_positive_int, default=_LIMITS.max_header_bytes,
                         help=f"largest request line + headers (default {_LIMITS.max_header_bytes}; 431)")
-    listen.add_argument("--max-connections", type=_positive_int, default=_LIMITS.max_connections,
-                        help=f"connections open at once (default {_LIMITS.max_connections}; more get 503)")
+    listen.add_argument("--max-connections", type=_positive_int, default=None,
+                        help=f"connections open at once (default {DEFAULT_MAX_CONNECTIONS}, or fewer under "
+                             "ulimit -n; more get 503)")
     listen.add_argument("--keepalive-timeout", type=_positive_float, default=_LIMITS.keepalive_timeout_s,
                         help=f"idle seconds between requests on a connection (default {_LIMITS.keepalive_timeout_s:g})")
     listen.add_argument("--max-requests-per-connection", type=_positive_int,
@@ -381,6 +383,14 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except (OSError, ImportError) as exc:
         print(f"skycore-lab {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a bug or an input nobody foresaw: one line; the traceback with -v
+        if args.verbose:
+            raise
+        from .redaction import redact
+
+        text = redact(f"{type(exc).__name__}: {exc}", [os.environ.get("SKYCORE_API_KEY")])
+        print(f"skycore-lab {args.command}: unexpected error: {text} (run with -v for the traceback)", file=sys.stderr)
         return 1
 
 

@@ -20,12 +20,14 @@ limit                          default       when it is exceeded
                                              sent); the app sees a disconnect, nothing is stored
 ``max_header_bytes``           16 KiB        request line + headers larger: ``431``, closed; not
                                              read further (memory stays bounded)
-``max_connections``            1000          more connections open at once: the new one gets
+``max_connections``            1000 [#]_     more connections open at once: the new one gets
                                              ``503`` and is closed at once; a log line (the first,
                                              then at most one every 10 s, with a count)
 ``keepalive_timeout_s``        15 s          idle between two requests of one connection: closed
 ``max_requests_per_connection`` 1000         the answer to the last one says ``Connection: close``
 =============================  ============  ====================================================
+
+.. [#] or the open-file limit minus :data:`FD_RESERVE`, if that is lower.
 
 The timeouts are totals, not idle times: a client that sends one byte every
 second still runs out of time after ``header_timeout_s``. The platform itself
@@ -34,7 +36,10 @@ needs longer. ``max_connections`` is also kept below the process's open-file
 limit (``RLIMIT_NOFILE`` soft limit minus :data:`FD_RESERVE` for the logs,
 the event loop and the rest of the process), so accepting never fails with
 "too many open files"; :attr:`ConnectionStats.max_connections` is the cap in
-force. The library never raises the process's limit itself (``ulimit -n``
+force. Left at None (the default) it is :data:`DEFAULT_MAX_CONNECTIONS` or
+what the limit allows, silently (the usual ``ulimit -n`` of 1024 allows
+960); a value asked for explicitly and lowered that way is logged as a
+warning. The library never raises the process's limit itself (``ulimit -n``
 is the operator's call).
 
 What each limit did is counted in :class:`ConnectionStats` (the receiver's
@@ -52,12 +57,21 @@ from dataclasses import dataclass, field, fields
 
 from .exceptions import SkycoreValidationError
 
-__all__ = ["ConnectionLimits", "ConnectionStats", "FD_RESERVE", "fd_limit", "limited_protocol"]
+__all__ = [
+    "ConnectionLimits",
+    "ConnectionStats",
+    "DEFAULT_MAX_CONNECTIONS",
+    "FD_RESERVE",
+    "fd_limit",
+    "limited_protocol",
+]
 
 logger = logging.getLogger(__name__)
 
 #: File descriptors kept free of connections for the rest of the process.
 FD_RESERVE = 64
+#: The connection cap when none is given (lowered to the open-file limit minus FD_RESERVE).
+DEFAULT_MAX_CONNECTIONS = 1000
 _CAP_LOG_INTERVAL_S = 10.0
 
 
@@ -73,8 +87,9 @@ class ConnectionLimits:
         Longest time to receive a body after its headers, in seconds.
     max_header_bytes : int, default 16384
         Largest request line + headers, in bytes (431 beyond).
-    max_connections : int, default 1000
-        Most connections open at once (also kept under the open-file limit).
+    max_connections : int or None, default None
+        Most connections open at once; None: :data:`DEFAULT_MAX_CONNECTIONS`.
+        Either way kept under the open-file limit (see the module docstring).
     keepalive_timeout_s : float, default 15
         Longest idle time between two requests on one connection, in seconds.
     max_requests_per_connection : int, default 1000
@@ -89,14 +104,16 @@ class ConnectionLimits:
     header_timeout_s: float = 10.0
     body_timeout_s: float = 20.0
     max_header_bytes: int = 16 * 1024
-    max_connections: int = 1000
+    max_connections: int | None = None
     keepalive_timeout_s: float = 15.0
     max_requests_per_connection: int = 1000
 
     def __post_init__(self):
         for item in fields(self):
             value = getattr(self, item.name)
-            if item.type == "int":
+            if value is None and item.name == "max_connections":
+                continue
+            if item.type.startswith("int"):
                 ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
                 kind = "a positive integer"
             else:
@@ -149,12 +166,13 @@ def fd_limit() -> int | None:
     return None if soft == resource.RLIM_INFINITY else int(soft)
 
 
-def _effective_cap(requested: int) -> int:
+def _effective_cap(requested: int | None) -> int:
+    wanted = DEFAULT_MAX_CONNECTIONS if requested is None else requested
     limit = fd_limit()
     if limit is None:
-        return requested
-    cap = max(1, min(requested, limit - FD_RESERVE))
-    if cap < requested:
+        return wanted
+    cap = max(1, min(wanted, limit - FD_RESERVE))
+    if cap < wanted and requested is not None:
         logger.warning(
             "max_connections lowered from %d to %d: the open-file limit (ulimit -n) is %d and %d descriptors "
             "are kept for the rest of the process",

@@ -150,3 +150,21 @@ def test_token_on_the_command_line_works_with_a_warning(tmp_path):
         err = _stop(process)
     assert "warning: --token is visible" in err and "--token-file" in err and TOKEN_ENV in err
     assert TOKEN not in err
+
+
+def test_an_unexpected_error_is_one_line_and_the_traceback_comes_with_verbose(tmp_path, capsys, monkeypatch):
+    from skycore_lab import report
+
+    def broken(*args, **kwargs):
+        raise ValueError("something nobody foresaw")
+
+    monkeypatch.setattr(report, "export_report", broken)
+    log = tmp_path / "p.log"
+    log.write_bytes(b"#skycore-lab postback log v1\n")
+    assert main(["report", str(log), "--out", str(tmp_path / "r.html")]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        "skycore-lab report: unexpected error: ValueError: something nobody foresaw (run with -v for the traceback)"
+    )
+    with pytest.raises(ValueError, match="nobody foresaw"):
+        main(["-v", "report", str(log), "--out", str(tmp_path / "r.html")])

@@ -21,7 +21,7 @@ import time
 import pytest
 import requests
 
-from skycore_lab.connlimits import ConnectionLimits
+from skycore_lab.connlimits import DEFAULT_MAX_CONNECTIONS, FD_RESERVE, ConnectionLimits, ConnectionStats, limited_protocol
 from skycore_lab.exceptions import SkycoreValidationError
 from skycore_lab.postbacks.logformat import HEADER
 from skycore_lab.postbacks.receiver import PostbackReceiver
@@ -71,9 +71,10 @@ def post_request(path: str = "/postbacks", body: bytes = BODY, extra: bytes = b"
 def test_documented_defaults():
     limits = PostbackReceiver("unused.log").limits
     assert limits == ConnectionLimits(
-        header_timeout_s=10.0, body_timeout_s=20.0, max_header_bytes=16 * 1024, max_connections=1000,
+        header_timeout_s=10.0, body_timeout_s=20.0, max_header_bytes=16 * 1024, max_connections=None,
         keepalive_timeout_s=15.0, max_requests_per_connection=1000,
     )  # fmt: skip
+    assert DEFAULT_MAX_CONNECTIONS == 1000
 
 
 @pytest.mark.parametrize(
@@ -249,10 +250,24 @@ def test_250_never_finished_requests_under_ulimit_200_do_not_exhaust_descriptors
         receiver.wait(15)
         errors.close()
     stderr = (tmp_path / "stderr").read_text()
-    assert "max_connections lowered from 1000 to 136" in stderr
     assert "refusing the connection" in stderr
     assert "Too many open files" not in stderr
     assert records(log) == 1
+
+
+def test_the_cap_stays_under_the_open_file_limit_and_says_so_when_it_lowers_a_given_value(caplog, monkeypatch):
+    from skycore_lab import connlimits
+
+    monkeypatch.setattr(connlimits, "fd_limit", lambda: 1024)
+    with caplog.at_level(logging.INFO, logger="skycore_lab.connlimits"):
+        stats = ConnectionStats()
+        limited_protocol(ConnectionLimits(), stats)
+        assert stats.max_connections == 1024 - FD_RESERVE and caplog.text == ""  # the default: silently
+        limited_protocol(ConnectionLimits(max_connections=5000), stats)
+        assert stats.max_connections == 1024 - FD_RESERVE
+        assert "max_connections lowered from 5000 to 960" in caplog.text
+        limited_protocol(ConnectionLimits(max_connections=10), stats)
+        assert stats.max_connections == 10
 
 
 # -- keep-alive ----------------------------------------------------------------------------------------
