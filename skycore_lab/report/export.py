@@ -312,7 +312,7 @@ def _formula_like_cells(frame: pd.DataFrame) -> Iterator[tuple[int, int]]:
             continue
         text = values.astype(object)
         risky = text.map(lambda v: not isinstance(v, (int, float)) and str(v).startswith("="), na_action="ignore")
-        for row in (risky.fillna(False).astype(bool).to_numpy()).nonzero()[0]:
+        for row in risky.eq(True).to_numpy().nonzero()[0]:  # missing values (skipped by map) are not
             yield int(row) + 2, column
 
 
