@@ -114,86 +114,106 @@ BASELINE_SERVER = textwrap.dedent(
 
 
 ATTACKER = textwrap.dedent(
-    """
+    r"""
+    # The attack, as cheap as it can be made: asyncio protocols on uvloop, one ticker per
+    # client kind (no task or timer per connection), niced so that it takes the CPU of
+    # the shared machine last: real attackers bring their own CPU.
     import asyncio, json, os, random, signal, sys
 
     host, port = sys.argv[1], int(sys.argv[2])
     slow_n, big_n, ready_file, stats_file = int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
+    os.nice(10)
+    try:
+        import uvloop
+        uvloop.install()
+    except ImportError:
+        pass
     stats = {"connections": 0, "open": 0, "peak_open": 0, "cut_off": {}, "connect_errors": 0}
-    SLOW = (b"POST /postbacks HTTP/1.1\\r\\nHost: x\\r\\nContent-Type: text/xml\\r\\n"
-            + b"X-Pad: " + b"p" * 2000)  # never finished
+    SLOW = b"POST /postbacks HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\nX-Pad: " + b"p" * 4000  # never ends
+    BIG_START, BIG_CHUNK = b"POST /postbacks HTTP/1.1\r\nX-Big: ", b"a" * 4096
     random.seed(0)
 
-    async def connect():
-        while True:
-            try:
-                reader, writer = await asyncio.open_connection(host, port)
-            except OSError:
-                stats["connect_errors"] += 1
-                await asyncio.sleep(1)
-                continue
+
+    class Client(asyncio.Protocol):
+        def __init__(self, kind):
+            self.kind, self.sent, self.transport, self.answer = kind, 0, None, b""
+
+        def connection_made(self, transport):
+            self.transport = transport
             stats["connections"] += 1
             stats["open"] += 1
             stats["peak_open"] = max(stats["peak_open"], stats["open"])
-            return reader, writer
+            live[self.kind].add(self)
 
-    def cut(answer):
-        key = answer[:12].decode("latin-1") or "closed"
-        stats["cut_off"][key] = stats["cut_off"].get(key, 0) + 1
+        def data_received(self, data):
+            self.answer += data
 
-    async def hold(reader, writer, pieces, every):
-        try:
-            for piece in pieces:
-                writer.write(piece)
-                try:
-                    answer = await asyncio.wait_for(reader.read(64), every)
-                except asyncio.TimeoutError:
-                    continue
-                cut(answer)
-                return
-        except OSError:
-            cut(b"")
-        finally:
+        def connection_lost(self, exc):
+            live[self.kind].discard(self)
             stats["open"] -= 1
-            writer.close()
+            key = self.answer[:12].decode("latin-1") or "closed"
+            stats["cut_off"][key] = stats["cut_off"].get(key, 0) + 1
+            loop.call_later(0.2 if self.kind == "big" else 0.0, lambda: loop.create_task(connect(self.kind)))
 
-    async def slow_client(started):
-        await asyncio.sleep(random.uniform(0, 3))
-        first = True
-        while True:
-            reader, writer = await connect()
-            if first:
-                started.release()
-                first = False
-            await hold(reader, writer, (SLOW[i:i + 1] for i in range(len(SLOW))), 3.0)
+        def send_more(self):
+            if self.transport.is_closing():
+                return
+            if self.kind == "slow":
+                self.transport.write(SLOW[self.sent:self.sent + 1])
+            else:
+                self.transport.write(BIG_START if self.sent == 0 else BIG_CHUNK)
+            self.sent += 1
 
-    async def big_header_client():
-        await asyncio.sleep(random.uniform(0, 1))
+
+    async def connect(kind):
         while True:
-            reader, writer = await connect()
-            pieces = [b"POST /postbacks HTTP/1.1\\r\\nX-Big: "] + [b"a" * 4096] * 100_000
-            await hold(reader, writer, pieces, 1.0)
-            await asyncio.sleep(0.2)
+            try:
+                await loop.create_connection(lambda: Client(kind), host, port)
+                return
+            except OSError:
+                stats["connect_errors"] += 1
+                await asyncio.sleep(1)
+
+
+    async def ticker(kind, period, slices=30):
+        # every client of a kind sends once per period, spread over the period in slices
+        n = 0
+        while True:
+            await asyncio.sleep(period / slices)
+            for client in list(live[kind]):
+                if hash(client) % slices == n % slices:
+                    client.send_more()
+            n += 1
+
 
     async def main():
-        started = asyncio.Semaphore(0)
-        tasks = [asyncio.create_task(slow_client(started)) for _ in range(slow_n)]
-        tasks += [asyncio.create_task(big_header_client()) for _ in range(big_n)]
-        for _ in range(slow_n):
-            await started.acquire()
+        global loop
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*(connect("slow") for _ in range(slow_n)), *(connect("big") for _ in range(big_n)))
+        tickers = [asyncio.create_task(ticker("slow", 3.0)), asyncio.create_task(ticker("big", 1.0))]
         with open(ready_file + ".tmp", "w") as f:
             f.write("ready")
         os.replace(ready_file + ".tmp", ready_file)
         stop = asyncio.Event()
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
         await stop.wait()
         with open(stats_file, "w") as f:
             json.dump(stats, f)
         os._exit(0)
 
+
+    live = {"slow": set(), "big": set()}
+    loop = None
     asyncio.run(main())
     """
 )
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _health(url: str) -> dict:
@@ -213,9 +233,10 @@ def _abuse(args, tmp: str, lua: str) -> list[str]:
     failures: list[str] = []
     quiet_rates: list[float] = []
     ratios: list[float] = []
+    cpu_ratios: list[float] = []
     for round_no in range(1, args.repeat + 1):
         order = ["quiet", "abused"] if round_no % 2 else ["abused", "quiet"]
-        rates = {}
+        rates, cpu_per_postback = {}, {}
         for mode in order:
             log = os.path.join(tmp, f"{mode}{round_no}.log")
             url_file = log + ".url"
@@ -234,9 +255,11 @@ def _abuse(args, tmp: str, lua: str) -> list[str]:
                         stderr=subprocess.PIPE,
                     )  # fmt: skip
                     _wait_for_url(ready, attacker, timeout=60)
-                    time.sleep(1.0)  # the big-header clients are at it too
+                    time.sleep(2.0)  # every client has sent something
                     before = _health(url)["connections"]
+                cpu = _cpu_seconds(proc.pid)
                 run = _wrk(url, lua, args, args.duration)
+                cpu = _cpu_seconds(proc.pid) - cpu
                 if attacker is not None:
                     after = _health(url)["connections"]
                     attacker.send_signal(signal.SIGTERM)
@@ -260,20 +283,25 @@ def _abuse(args, tmp: str, lua: str) -> list[str]:
             if not ok:
                 failures.append(f"{mode} round {round_no}")
             rates[mode] = run["acked_rps"]
+            cpu_per_postback[mode] = cpu / max(run["acked"], 1)
             print(
-                f"[{round_no}] {mode:7s} {run['acked_rps']:8.0f} acked (and stored)/s; acked {run['acked']}, "
+                f"[{round_no}] {mode:7s} {run['acked_rps']:8.0f} acked (and stored)/s; receiver CPU "
+                f"{cpu / max(run['acked'], 1) * 1e6:.0f} µs per stored postback; acked {run['acked']}, "
                 f"stored {check['stored']}, non-2xx {run['non_2xx']}, socket errors {run['socket_errors']}"
                 f"{note} -> {'OK' if ok else 'FAIL'}"
             )
         quiet_rates.append(rates["quiet"])
         ratios.append(rates["abused"] / rates["quiet"])
-        print(f"[{round_no}] abused / quiet = {ratios[-1]:.2f}")
+        cpu_ratios.append(cpu_per_postback["abused"] / cpu_per_postback["quiet"])
+        print(f"[{round_no}] abused / quiet = {ratios[-1]:.2f} (receiver CPU per stored postback: {cpu_ratios[-1]:.2f}×)")
     median = statistics.median(ratios)
     verdict = "meets" if median >= ABUSE_TARGET else "BELOW"
     print(
         f"median quiet {statistics.median(quiet_rates):.0f} stored/s; median ratio abused / quiet {median:.2f} "
         f"(rounds: {', '.join(f'{r:.2f}' for r in ratios)}) -> {verdict} the {ABUSE_TARGET} target, "
-        f"with {args.slow_clients} slow clients and {args.big_header_clients} oversized-header clients held open"
+        f"with {args.slow_clients} slow clients and {args.big_header_clients} oversized-header clients held open; "
+        f"median receiver CPU per stored postback abused / quiet {statistics.median(cpu_ratios):.2f}× "
+        "(less noisy on a shared machine than the rates)"
     )
     if median < ABUSE_TARGET:
         failures.append(f"abused / quiet {median:.2f} < {ABUSE_TARGET}")
