@@ -267,13 +267,23 @@ def limited_protocol(limits: ConnectionLimits, stats: ConnectionStats, name: str
             super().data_received(data)
             if self._reading_headers and self._header_bytes > limits.max_header_bytes and not self.transport.is_closing():
                 stats.headers_too_large += 1
-                self._abort(_HEADERS_TOO_LARGE)
+                self._abort(_HEADERS_TOO_LARGE if self._between_responses() else None)
+
+        def _between_responses(self) -> bool:
+            """No answer in progress: one written now cannot cut into another (pipelining)."""
+            return self.cycle is None or self.cycle.response_complete
 
         def _abort(self, response: bytes | None) -> None:
             self._cancel_timers()
             if response is not None:
                 self.transport.write(response)
             self.transport.close()
+
+        def _unsupported_upgrade_warning(self) -> None:
+            # uvicorn logs two warnings per request asking for a WebSocket the server does
+            # not serve: a way for anyone to fill the log. The request is answered as plain
+            # HTTP (the app refuses it) and needs no log line.
+            pass
 
         # -- parser callbacks --------------------------------------------------------------
         def on_message_begin(self) -> None:
@@ -305,7 +315,7 @@ def limited_protocol(limits: ConnectionLimits, stats: ConnectionStats, name: str
             self._header_timer = None
             if not self.transport.is_closing():
                 stats.header_timeouts += 1
-                self._abort(_REQUEST_TIMEOUT)
+                self._abort(_REQUEST_TIMEOUT if self._between_responses() else None)
 
         def _body_timeout(self) -> None:
             self._body_timer = None

@@ -296,3 +296,36 @@ def test_a_connection_serves_at_most_max_requests_per_connection(log):
         assert b"connection: close" not in answers[1].lower() and b"connection: close" in answers[2].lower()
         assert rest == b""
     assert records(log) == 3
+
+
+class Collect(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+def test_websocket_upgrade_requests_are_refused_without_filling_the_log(log):
+    uvicorn_log = logging.getLogger("uvicorn.error")  # does not propagate to the root: collect it here
+    collect = Collect()
+    with PostbackReceiver(log) as rx:
+        uvicorn_log.addHandler(collect)  # after start: uvicorn's logging set-up drops earlier handlers
+        try:
+            _upgrade_three_times(rx)
+        finally:
+            uvicorn_log.removeHandler(collect)
+    assert [r.getMessage() for r in collect.records if r.levelno >= logging.WARNING] == []
+
+
+def _upgrade_three_times(rx):
+    for _ in range(3):
+        sock = connect(rx.port)
+        sock.sendall(
+            b"GET /postbacks HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+            b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        )
+        answer, _ = read_until_closed(sock)
+        sock.close()
+        assert answer.startswith(b"HTTP/1.1 405")

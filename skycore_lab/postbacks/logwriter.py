@@ -41,7 +41,12 @@ the receiver's ``/health`` shows them.
 
 fdatasync errors are logged (the first one, then at most one line a minute
 with a count, and the recovery) and kept in :attr:`LogWriter.sync_error` and
-:attr:`LogWriter.sync_failures`.
+:attr:`LogWriter.sync_failures`. What such an error means: the disk did not
+take some of the records written since the last good sync; Linux then
+marks their pages clean, so a later sync succeeds without them and they
+survive only while the pages stay cached. Records already acknowledged
+cannot be taken back; the error is there for an operator to see (``/health``
+answers 503 while syncing fails) and to check the disk.
 
 The log file moved or deleted under a running writer
 -----------------------------------------------------
