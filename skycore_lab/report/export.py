@@ -10,7 +10,6 @@ Parquet hold the deliveries frame itself, for other tools.
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from collections.abc import Sequence
 from dataclasses import replace
@@ -19,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import columns as col
+from ..files import atomic_write as _atomic_write
 from ..optional import require
 from .content import (
     COMPARISONS_KEY,
@@ -33,7 +33,7 @@ from .content import (
 from ..exceptions import SkycoreValidationError
 from ..stats.compare import DEFAULT_WITHIN_S
 
-__all__ = ["export_report", "REPORT_FORMATS", "EXCEL_MAX_ROWS"]
+__all__ = ["export_report", "REPORT_FORMATS", "EXCEL_MAX_ROWS", "REPORT_DEPENDENCIES", "check_report_path"]
 
 #: Supported suffixes (case-insensitive) and what each writes.
 REPORT_FORMATS: dict[str, str] = {
@@ -41,6 +41,11 @@ REPORT_FORMATS: dict[str, str] = {
     ".xlsx": "Excel workbook: summary, rates by …, latency, [comparisons,] deliveries",
     ".csv": "the deliveries frame, timestamps as ISO-8601 UTC",
     ".parquet": "the deliveries frame, dtypes (categories, UTC timestamps) preserved",
+}
+#: Suffix → (module, extra, purpose) of the package a format needs, for :func:`skycore_lab.optional.require`.
+REPORT_DEPENDENCIES: dict[str, tuple[str, str, str]] = {
+    ".xlsx": ("openpyxl", "excel", "writing .xlsx reports"),
+    ".parquet": ("pyarrow", "parquet", "writing .parquet reports"),
 }
 #: Rows an Excel sheet can hold, header included.
 EXCEL_MAX_ROWS = 1_048_576
@@ -143,22 +148,14 @@ def export_report(
     PosixPath('ddm-test.html')
     """
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in REPORT_FORMATS:
-        raise SkycoreValidationError(
-            "path",
-            f"unknown report format {path.suffix or '(no suffix)'!r} in {str(path)!r}; "
-            f"supported suffixes: {', '.join(REPORT_FORMATS)}",
-        )
+    suffix = check_report_path(path)
     if not isinstance(deliveries, pd.DataFrame):
         raise SkycoreValidationError("deliveries", f"expected a pandas DataFrame, got {type(deliveries).__name__}")
     if suffix == ".csv":
         return _atomic_write(path, lambda tmp: _csv_frame(deliveries).to_csv(tmp, index=False))
     if suffix == ".parquet":
-        require("pyarrow", "parquet", "writing .parquet reports")
         return _atomic_write(path, lambda tmp: deliveries.to_parquet(tmp, index=False, engine="pyarrow"))
     if suffix == ".xlsx":
-        require("openpyxl", "excel", "writing .xlsx reports")
         if len(deliveries) + 1 > EXCEL_MAX_ROWS:
             raise SkycoreValidationError(
                 "deliveries",
@@ -189,35 +186,34 @@ def export_report(
     return written
 
 
+def check_report_path(path: str | os.PathLike) -> str:
+    """The format suffix of ``path`` (lower case), once its writer's packages are importable.
+
+    Commands call this before any work (``skycore-lab report --out x.parquet``
+    fails at once, not after reading the logs); :func:`export_report` calls it
+    first too.
+
+    Raises
+    ------
+    SkycoreValidationError
+        Unknown suffix; the message lists the supported ones.
+    ImportError
+        The format's package is missing; the message names the extra to install.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in REPORT_FORMATS:
+        raise SkycoreValidationError(
+            "path",
+            f"unknown report format {path.suffix or '(no suffix)'!r} in {str(path)!r}; "
+            f"supported suffixes: {', '.join(REPORT_FORMATS)}",
+        )
+    if suffix in REPORT_DEPENDENCIES:
+        require(*REPORT_DEPENDENCIES[suffix])
+    return suffix
+
+
 # --- writers ---------------------------------------------------------------------------------------
-def _atomic_write(path: Path, write) -> Path:
-    """Write via a temporary file in the same folder, then rename over ``path``."""
-    folder = path.parent if str(path.parent) else Path(".")
-    # keep the suffix: writers such as ExcelWriter check it
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=folder)
-    os.close(handle)
-    try:
-        write(tmp)
-        # mkstemp makes the file private (0600); give it an ordinary file's mode
-        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _umask() -> int:
-    try:  # Linux: read it without changing it (os.umask would, process-wide)
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except OSError:
-        pass
-    return 0o022
-
-
 def _utc_naive(frame: pd.DataFrame) -> pd.DataFrame:
     """tz-aware datetime columns → naive UTC (Excel cannot store a time zone)."""
     out = frame.copy()
