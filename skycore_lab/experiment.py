@@ -270,7 +270,7 @@ class DdmExperiment:
             "arms": {name: (asdict(ddm) if ddm is not None else None) for name, ddm in self.arms.items()},
             "control": next(iter(self.arms)),
             "seed": self.seed,
-            "mms_id": str(self.mms_id),
+            "mms_id": self.mms_id,
             "sender": self.sender,
             "send_kwargs": {key: value for key, value in self.send_kwargs.items()},
             "allocation": {"method": ALLOCATION_METHOD},
@@ -280,13 +280,7 @@ class DdmExperiment:
     def save(self, path: str | PathLike) -> Path:
         """Write design and manifest to one JSON file (never the API key)."""
         path = Path(path)
-        design = {
-            "arms": {name: (asdict(ddm) if ddm is not None else None) for name, ddm in self.arms.items()},
-            "mms_id": self.mms_id,
-            "sender": self.sender,
-            "seed": self.seed,
-            "send_kwargs": dict(self.send_kwargs),
-        }
+        design = self.design_record()
         manifest = None
         if self.manifest is not None:
             manifest = manifest_to_json(manifest_frame(self.manifest, arms=list(self.arms)))

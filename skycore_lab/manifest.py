@@ -297,7 +297,8 @@ def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
         arm           an experiment's arm (``category``), when there is one
         ============  ==========================================================
 
-        ``frame.attrs`` records the file (see :mod:`skycore_lab.provenance`).
+        ``frame.attrs`` records the file, and an experiment file's design
+        (see :mod:`skycore_lab.provenance`).
 
     Raises
     ------
@@ -314,7 +315,7 @@ def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
     >>> frame = sl.deliveries(sl.read_postbacks("postbacks.log*"), manifest)  # doctest: +SKIP
     """
     from .exceptions import PostbackSourceNotFound
-    from .provenance import attach_sources, source_file
+    from .provenance import attach_design, attach_sources, source_file
 
     path = Path(path)
     suffix = check_manifest_path(path)
@@ -330,8 +331,10 @@ def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
             if isinstance(document, dict) and document.get("format") == EXPERIMENT_FORMAT:
                 if document.get("manifest") is None:
                     raise SkycoreValidationError("path", f"{name}: an experiment that was never run has no manifest")
-                arms = list((document.get("design") or {}).get("arms") or []) or None
-                frame = manifest_from_json({**document["manifest"], "arms": arms}, name)
+                design = document.get("design") or {}
+                frame = manifest_from_json({**document["manifest"], "arms": list(design.get("arms") or []) or None},
+                                           name)
+                attach_design(frame, design or None)
             elif isinstance(document, dict) and "format" in document and document["format"] != MANIFEST_FORMAT:
                 raise SkycoreValidationError("path", f"{name}: unknown JSON format {document['format']!r} "
                                                      f"(expected {MANIFEST_FORMAT!r} or {EXPERIMENT_FORMAT!r})")

@@ -32,13 +32,14 @@ from .content import (
 )
 from ..exceptions import SkycoreValidationError
 from ..stats.compare import DEFAULT_WITHIN_S
+from .provenance import PROVENANCE_SHEET, provenance_frame, report_provenance, write_parquet, write_sidecar
 
 __all__ = ["export_report", "REPORT_FORMATS", "EXCEL_MAX_ROWS", "REPORT_DEPENDENCIES", "check_report_path"]
 
 #: Supported suffixes (case-insensitive) and what each writes.
 REPORT_FORMATS: dict[str, str] = {
     ".html": "self-contained HTML report (figures inline, opens offline)",
-    ".xlsx": "Excel workbook: summary, rates by …, latency, [comparisons,] deliveries",
+    ".xlsx": "Excel workbook: summary, rates by …, latency, [comparisons,] deliveries, provenance",
     ".csv": "the deliveries frame, timestamps as ISO-8601 UTC",
     ".parquet": "the deliveries frame, dtypes (categories, UTC timestamps) preserved",
 }
@@ -65,6 +66,7 @@ def export_report(
     by: Sequence[str] | str = (col.CARRIER, col.ARM),
     within_s: float = DEFAULT_WITHIN_S,
     as_of=None,
+    provenance=None,
 ) -> Path:
     """Write a delivery report; the suffix of ``path`` picks the format.
 
@@ -78,11 +80,11 @@ def export_report(
         inline PNG images, and the definition of every metric. No script and
         nothing external: it opens offline. Every user-provided string
         (title, carrier and arm names…) is HTML-escaped.
-    ``.xlsx`` (needs ``skycore-lab[excel]``)
+    ``.xlsx`` (openpyxl, a core dependency)
         Sheets ``summary`` (counts, period, the UTC note, definitions),
         ``rates by <column>`` for each ``by`` column (plus one across them
         when there are two or more), ``latency``, ``comparisons`` (only with
-        arms) and ``deliveries`` (every row of ``deliveries``). Excel cannot
+        arms), ``deliveries`` (every row of ``deliveries``) and ``provenance``. Excel cannot
         store tz-aware times, so timestamps are written as naive UTC, as the
         summary sheet says.
     ``.csv``
@@ -126,6 +128,20 @@ def export_report(
         When pending sends were last known pending (censoring time); default
         the latest time in the data (see
         :func:`skycore_lab.stats.censored_latencies`).
+    provenance : Provenance or dict, optional
+        What the report was made from, recorded in every format (HTML
+        footer, ``provenance`` sheet, ``<name>.csv.provenance.json`` sidecar,
+        Parquet metadata ``skycore_lab.provenance``; see
+        :mod:`skycore_lab.report.provenance`): the source files with size and
+        SHA-256, record and bad-line counts, the skycore-lab version, the
+        parameters (``as_of``, ``within_s``, ``alpha``: always this export's)
+        and the experiment design. Default: collected from the attrs that
+        :func:`~skycore_lab.read_postbacks`, :func:`~skycore_lab.read_manifest`
+        and :func:`~skycore_lab.deliveries` leave on ``deliveries`` and
+        ``events``; a dict holds more
+        :func:`skycore_lab.provenance.collect_provenance` arguments
+        (``sources=[...]``, ``design=experiment``…); a
+        :class:`~skycore_lab.provenance.Provenance` is used as it is.
 
     Returns
     -------
@@ -151,10 +167,13 @@ def export_report(
     suffix = check_report_path(path)
     if not isinstance(deliveries, pd.DataFrame):
         raise SkycoreValidationError("deliveries", f"expected a pandas DataFrame, got {type(deliveries).__name__}")
+    record = report_provenance(provenance, deliveries, events, within_s=within_s, as_of=as_of)
     if suffix == ".csv":
-        return _atomic_write(path, lambda tmp: _csv_frame(deliveries).to_csv(tmp, index=False))
+        written = _atomic_write(path, lambda tmp: _csv_frame(deliveries).to_csv(tmp, index=False))
+        write_sidecar(written, record)
+        return written
     if suffix == ".parquet":
-        return _atomic_write(path, lambda tmp: deliveries.to_parquet(tmp, index=False, engine="pyarrow"))
+        return _atomic_write(path, lambda tmp: write_parquet(deliveries, tmp, record))
     if suffix == ".xlsx":
         if len(deliveries) + 1 > EXCEL_MAX_ROWS:
             raise SkycoreValidationError(
@@ -177,10 +196,10 @@ def export_report(
     if suffix == ".html":
         from .htmlpage import render_html
 
-        text = render_html(content, figures or [])
+        text = render_html(content, figures or [], provenance=record)
         written = _atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     else:
-        written = _atomic_write(path, lambda tmp: _write_xlsx(content, deliveries, tmp))
+        written = _atomic_write(path, lambda tmp: _write_xlsx(content, deliveries, tmp, record))
     for category, message in unique:
         warnings.warn(message, category, stacklevel=2)
     return written
@@ -248,13 +267,15 @@ def _sheet_name(key: str) -> str:
     return key[:31]
 
 
-def _write_xlsx(content: ReportContent, deliveries: pd.DataFrame, tmp: str) -> None:
+def _write_xlsx(content: ReportContent, deliveries: pd.DataFrame, tmp: str, provenance=None) -> None:
     sheets: list[tuple[str, pd.DataFrame]] = [(SUMMARY_KEY, _summary_sheet(content))]
     sheets.extend((table.key, table.frame) for table in content.rates)
     sheets.append((content.latency.key, content.latency.frame))
     if content.comparisons is not None:
         sheets.append((COMPARISONS_KEY, content.comparisons.frame))
     sheets.append((DELIVERIES_KEY, deliveries))
+    if provenance is not None:
+        sheets.append((PROVENANCE_SHEET, provenance_frame(provenance)))
     with pd.ExcelWriter(tmp, engine="openpyxl") as writer:
         for key, frame in sheets:
             name = _sheet_name(key)
