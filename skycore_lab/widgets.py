@@ -72,7 +72,12 @@ SEND_HISTORY_COLUMNS: tuple[str, ...] = (
 _HIDDEN_IN_TABLE = (col.OUTCOME,)
 _HISTORY_SHOWN = 20
 _OK, _BAD = "color:#1a7f37", "color:#cf222e"
-_STYLE = {"description_width": "9em"}
+# Wide enough for the longest label ("DDM timeout (min)") at JupyterLab's font: a label that does not
+# fit is cut with an ellipsis (the browser test compares each label's scrollWidth with its clientWidth).
+_STYLE = {"description_width": "11em"}
+_ROW_STYLE = {"description_width": "3.5em"}  # the short labels of slide and data rows
+_FIELD = {"width": "36em"}  # label + a field wide enough for its placeholder
+_CHECKBOX = {"width": "auto"}  # a checkbox's label is as long as its text, never cut
 
 
 def _html(text: str, style: str = "") -> str:
@@ -86,7 +91,9 @@ def _make(cls: type[ipw.Widget], css: str, **kwargs) -> ipw.Widget:
 
 
 def _text(description: str, css: str, placeholder: str = "", **kwargs) -> ipw.Text:
-    return _make(ipw.Text, css, description=description, placeholder=placeholder, style=_STYLE, **kwargs)
+    kwargs.setdefault("layout", dict(_FIELD))
+    kwargs.setdefault("style", _STYLE)
+    return _make(ipw.Text, css, description=description, placeholder=placeholder, **kwargs)
 
 
 def _close_tree(widget: ipw.Widget) -> None:
@@ -109,8 +116,10 @@ class _SlideRow(_Row):
     """Custom text of one slide: ``slide`` number (validated by the client) and its new ``text``."""
 
     def __init__(self, slide: int):
-        self.slide = _text("Slide", "skycore-send-slide-number", value=str(slide), layout={"width": "14em"})
-        self.text = _text("Text", "skycore-send-slide-text", "new text of this slide")
+        self.slide = _text("Slide", "skycore-send-slide-number", value=str(slide), layout={"width": "9em"},
+                           style=_ROW_STYLE)
+        self.text = _text("Text", "skycore-send-slide-text", "new text of this slide", layout={"width": "30em"},
+                          style=_ROW_STYLE)
         super().__init__("slide", self.slide, self.text)
 
 
@@ -118,8 +127,8 @@ class _DataRow(_Row):
     """One personalisation field: ``key`` (name) and ``value``."""
 
     def __init__(self):
-        self.key = _text("Name", "skycore-send-data-key", "first_name")
-        self.value = _text("Value", "skycore-send-data-value")
+        self.key = _text("Name", "skycore-send-data-key", "first_name", layout={"width": "18em"}, style=_ROW_STYLE)
+        self.value = _text("Value", "skycore-send-data-value", layout={"width": "21em"}, style=_ROW_STYLE)
         super().__init__("data", self.key, self.value)
 
 
@@ -209,19 +218,21 @@ class SendWidget:
         self.sender = _text("Shortcode", "skycore-send-sender", "e.g. 60856")
         self.campaign_ref = _text("Campaign ref", "skycore-send-campaign-ref", "optional")
         self.ddm_enabled = _make(ipw.Checkbox, "skycore-send-ddm-enabled", description="Send a DDM (Device Discovery "
-                                 "Message)", indent=False)  # fmt: skip
+                                 "Message)", indent=False, layout=dict(_CHECKBOX))  # fmt: skip
         self.ddm_title = _text("DDM title", "skycore-send-ddm-title", "optional (platform default: Device Discovery)")
-        self.ddm_text = _make(ipw.Textarea, "skycore-send-ddm-text", description="DDM text", style=_STYLE)
+        self.ddm_text = _make(ipw.Textarea, "skycore-send-ddm-text", description="DDM text", style=_STYLE,
+                              layout=dict(_FIELD))
         self.ddm_timeout = _make(ipw.BoundedIntText, "skycore-send-ddm-timeout", value=DEFAULT_DDM_TIMEOUT_MIN, min=0, max=10080,
-                                 description="DDM timeout (min)", style=_STYLE)  # fmt: skip
-        self.ddm_force = _make(ipw.Checkbox, "skycore-send-ddm-force", indent=False,
+                                 description="DDM timeout (min)", style=_STYLE, layout={"width": "18em"})  # fmt: skip
+        self.ddm_force = _make(ipw.Checkbox, "skycore-send-ddm-force", indent=False, layout=dict(_CHECKBOX),
                                description="Force the DDM even if the handset is cached")  # fmt: skip
         self.custom_subject = _text("Subject", "skycore-send-custom-subject", "optional: replaces the MMS subject")
         self.add_slide_button = _make(ipw.Button, "skycore-send-add-slide", description="Add slide text", icon="plus")
         self.add_data_button = _make(ipw.Button, "skycore-send-add-data", description="Add data field", icon="plus")
         self._slides_box, self._data_box = ipw.VBox(), ipw.VBox()
         self.method = _make(ipw.ToggleButtons, "skycore-send-method", options=[("POST", "post"), ("GET", "get")],
-                            description="Method", value=client.method if client is not None else "post")
+                            description="Method", value=client.method if client is not None else "post",
+                            style={**_STYLE, "button_width": "7em"})
         self.send_button = _make(ipw.Button, "skycore-send-button", description="Send", button_style="primary",
                                  icon="paper-plane", disabled=True)  # fmt: skip
         self.problems = _make(ipw.HTML, "skycore-send-problems")
@@ -243,12 +254,13 @@ class SendWidget:
         connection: list[ipw.Widget] = []
         if client is None:
             url = os.environ.get("SKYCORE_API_URL") or PRODUCTION_URL
-            self.api_url = _text("API URL", "skycore-send-api-url", value=url, layout={"width": "40em"})
+            self.api_url = _text("API URL", "skycore-send-api-url", value=url, layout={"width": "50em"})
             # continuous_update=False: take the key once typed (Enter/blur), not per keystroke.
             self.api_key = _make(ipw.Password, "skycore-send-api-key", description="API key", style=_STYLE,
-                                 continuous_update=False, placeholder="paste the key, then Enter")
+                                 continuous_update=False, placeholder="paste the key, then Enter",
+                                 layout=dict(_FIELD))
             self.key_status = _make(ipw.HTML, "skycore-send-key-status")
-            self.use_sandbox = _make(ipw.Checkbox, "skycore-send-use-sandbox", indent=False,
+            self.use_sandbox = _make(ipw.Checkbox, "skycore-send-use-sandbox", indent=False, layout=dict(_CHECKBOX),
                                      description="Use a local sandbox (no real sends)")
             self.api_key.observe(self._on_key, names="value")
             self.use_sandbox.observe(self._on_sandbox, names="value")
@@ -523,6 +535,9 @@ class SendWidget:
             shown = self.history.iloc[::-1].head(_HISTORY_SHOWN).drop(columns=list(_HIDDEN_IN_TABLE))
             if self._follower is None:
                 shown = shown.drop(columns=[DELIVERY])
+            # error columns only when a shown send has an error: the table stays narrow enough for its words
+            empty = [name for name in (col.ERROR_CODE, col.ERROR_INFO, ERROR_MEANING) if shown[name].isna().all()]
+            shown = shown.drop(columns=empty)
             shown[col.REQUESTED_AT] = shown[col.REQUESTED_AT].dt.strftime("%H:%M:%S")
             self._history_html.value = shown.to_html(index=False, na_rep="", escape=True, border=0)
 
