@@ -6,7 +6,9 @@ against a :class:`Sandbox`), store the platform's postbacks with a
 into one row per send with :func:`deliveries`, and analyse: delivery rates
 with honest intervals (:func:`delivery_rates`), latency with censoring
 (:func:`latency_summary`), DDM A/B experiments (:class:`DdmExperiment`,
-:func:`compare_arms`), plots and reports (:func:`export_report`).
+:func:`compare_arms`), plots and reports (:func:`export_report`). Manifests
+are files (:func:`read_manifest`, :func:`write_manifest`), and the postbacks
+can be checked against the platform's own report (:func:`reconcile`).
 
 The package, one module or subpackage per responsibility::
 

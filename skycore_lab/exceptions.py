@@ -183,7 +183,8 @@ class ScenarioError(SkycoreError, ValueError):
 
 
 class PostbackSourceNotFound(SkycoreError, FileNotFoundError):
-    """A postback file, directory or glob that does not exist or matches nothing."""
+    """A postback file, directory or glob that does not exist or matches nothing
+    (also a missing manifest file: :func:`skycore_lab.read_manifest`)."""
 
 
 class SkycoreStateError(SkycoreError, RuntimeError):
