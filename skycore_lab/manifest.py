@@ -321,7 +321,7 @@ def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
     suffix = check_manifest_path(path)
     if not path.is_file():
         raise PostbackSourceNotFound(f"manifest not found: {str(path)!r}")
-    name = str(path)
+    name, role = str(path), "manifest"
     try:
         if suffix == ".csv":
             frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8")
@@ -335,6 +335,7 @@ def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
                 frame = manifest_from_json({**document["manifest"], "arms": list(design.get("arms") or []) or None},
                                            name)
                 attach_design(frame, design or None)
+                role = "experiment"
             elif isinstance(document, dict) and "format" in document and document["format"] != MANIFEST_FORMAT:
                 raise SkycoreValidationError("path", f"{name}: unknown JSON format {document['format']!r} "
                                                      f"(expected {MANIFEST_FORMAT!r} or {EXPERIMENT_FORMAT!r})")
@@ -355,5 +356,5 @@ def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
         if type(exc).__module__.startswith("pyarrow"):
             raise SkycoreValidationError("path", f"{name}: cannot be read as a .parquet manifest: {exc}") from None
         raise
-    attach_sources(frame, [source_file(path, "manifest", records=len(frame))])
+    attach_sources(frame, [source_file(path, role, records=len(frame))])
     return frame

@@ -123,7 +123,7 @@ def test_experiment_design_is_recorded(tmp_path):
     again = sl.deliveries(sl.read_postbacks(tmp_path / "pb.log"), sl.read_manifest(saved))
     provenance = collect_provenance(again)
     assert provenance.design["seed"] == 11
-    assert any(s["role"] == "manifest" and s["sha256"] == _sha256(saved) for s in provenance.sources)
+    assert any(s["role"] == "experiment" and s["sha256"] == _sha256(saved) for s in provenance.sources)
 
 
 def test_a_log_that_grew_is_hashed_as_read_and_one_that_shrank_is_flagged(tmp_path):
