@@ -67,7 +67,7 @@ def _same(back: pd.DataFrame, expected: pd.DataFrame) -> None:
 
 
 @pytest.mark.parametrize("suffix", FORMATS)
-@settings(max_examples=60)
+@settings(max_examples=40)
 @given(frame=manifests())
 def test_round_trip_keeps_values_and_dtypes(tmp_path_factory, suffix, frame):
     path = tmp_path_factory.mktemp("m") / f"manifest{suffix}"
