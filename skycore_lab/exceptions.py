@@ -26,7 +26,8 @@ them all::
     ├── PostbackParseWarning          malformed postback records were skipped
     ├── ClockSkewWarning              latencies came out negative: two systems' clocks disagree
     ├── LatencyDataWarning            sends without a usable latency were left out, or clipped at 0
-    └── SendingReportWarning          part of a sending-statistics report was read leniently
+    ├── SendingReportWarning          part of a sending-statistics report was read leniently
+    └── MissingPostbacksWarning       the platform's report has sends (or outcomes) the postbacks lack
 
 No message, ``repr`` or attribute of these exceptions ever holds an API key:
 the client masks it before building them (:func:`skycore_lab.redaction.redact`).
@@ -51,6 +52,7 @@ __all__ = [
     "ClockSkewWarning",
     "LatencyDataWarning",
     "SendingReportWarning",
+    "MissingPostbacksWarning",
     "RATE_LIMIT_CODES",
 ]
 
@@ -181,7 +183,8 @@ class ScenarioError(SkycoreError, ValueError):
 
 
 class PostbackSourceNotFound(SkycoreError, FileNotFoundError):
-    """A postback file, directory or glob that does not exist or matches nothing."""
+    """A postback file, directory or glob that does not exist or matches nothing
+    (also a missing manifest file: :func:`skycore_lab.read_manifest`)."""
 
 
 class SkycoreStateError(SkycoreError, RuntimeError):
@@ -213,3 +216,8 @@ class LatencyDataWarning(SkycoreWarning):
 
 class SendingReportWarning(SkycoreWarning):
     """Something in a sending report was read leniently or could not be used."""
+
+
+class MissingPostbacksWarning(SkycoreWarning):
+    """The platform's sending report knows sends, or final outcomes, that no postback told:
+    what a receiver outage (or a postback URL change) looks like (:func:`skycore_lab.reconcile`)."""
