@@ -11,6 +11,9 @@ Commands
 Exit status: 0 on success, 1 when skycore-lab refused or failed (the reason
 is printed on stderr, never with an API key in it; an unexpected error is
 one line too, its traceback shown with ``-v``), 2 on a usage error.
+Every command checks the packages and output paths it will need before it
+does anything (:func:`check_command`): ``report --out x.parquet`` without
+pyarrow fails at once, not after reading the logs.
 The API key for ``send`` comes from ``SKYCORE_API_KEY`` (a ``--api-key``
 option would leave it in the shell history and the process list).
 
@@ -22,7 +25,10 @@ integers (``--seed`` non-negative), durations and rates positive finite
 numbers, ports 0–65535, URLs ``http(s)://host…``, ``--max-bytes`` larger
 than the log header; an input file named by an option (``--scenario``,
 ``--to-file``, ``--manifest``, ``--token-file``) must exist, and so must the
-folder of an output file. ``report``'s log arguments may be globs or
+folder of an output file; an output format that does not exist
+(``report --out r.pdf``, a manifest ``.txt``) is a usage error too, found by
+:func:`check_command` (a missing package stays exit 1: the command line was
+right, the installation is not). ``report``'s log arguments may be globs or
 folders: what they match is read by :func:`skycore_lab.read_postbacks`,
 which fails (exit 1) when it matches nothing.
 
@@ -51,7 +57,7 @@ from . import __version__
 from .connlimits import DEFAULT_MAX_CONNECTIONS, ConnectionLimits
 from .exceptions import SkycoreError, SkycoreValidationError
 
-__all__ = ["main", "TOKEN_ENV"]
+__all__ = ["main", "check_command", "TOKEN_ENV"]
 
 #: Environment variable ``listen`` reads its token from (when no --token-file is given).
 TOKEN_ENV = "SKYCORE_POSTBACK_TOKEN"
@@ -129,8 +135,57 @@ def _output_file(text: str) -> str:
     if not text.strip() or os.path.isdir(text):
         raise argparse.ArgumentTypeError(f"must name a file, got {text!r}")
     if not os.path.isdir(folder):
-        raise argparse.ArgumentTypeError(f"folder {folder!r} does not exist")
+        raise argparse.ArgumentTypeError(f"the folder of {text!r} does not exist")
     return text
+
+
+def _output_folder(path: str | os.PathLike, option: str) -> None:
+    folder = Path(path).parent
+    if str(folder) and not folder.is_dir():
+        raise SkycoreValidationError(option, f"the folder of {str(path)!r} does not exist")
+
+
+def _for_option(option: str, check, *args):
+    """``check(*args)``, its SkycoreValidationError re-raised naming the command-line option."""
+    try:
+        return check(*args)
+    except SkycoreValidationError as exc:
+        raise SkycoreValidationError(option, exc.message) from None
+
+
+def check_command(args) -> None:
+    """Check, before any work, every package and output path the command ``args`` will need.
+
+    Raises
+    ------
+    ImportError
+        A package a requested output needs is missing; the message names the extra.
+    SkycoreValidationError
+        An output format that does not exist, or an output folder that does not; its
+        ``field`` is the option (``"--out"``, ``"--manifest"``): :func:`main` reports it
+        as a usage error (exit 2).
+    """
+    if args.command == "demo":
+        from .demo import check_demo_outputs
+
+        check_demo_outputs()
+    elif args.command == "report":
+        from .report.export import check_report_path
+
+        _for_option("--out", check_report_path, args.out)
+        _output_folder(args.out, "--out")
+        if args.manifest:
+            from .manifest import check_manifest_path
+
+            _for_option("--manifest", check_manifest_path, args.manifest)
+    elif args.command == "send" and (args.out or args.to_file or len(args.to or ()) > 1):
+        from .manifest import check_manifest_path
+
+        _for_option("--out", check_manifest_path, args.out or _DEFAULT_MANIFEST)
+        _output_folder(args.out or _DEFAULT_MANIFEST, "--out")
+
+
+_DEFAULT_MANIFEST = "manifest.csv"
 
 
 def _demo(args) -> int:
@@ -243,33 +298,31 @@ def _send(args) -> int:
             return 0
         manifest = client.send_batch(numbers, args.mms_id, args.sender, progress=not args.quiet,
                                      max_rate_per_s=args.rate, **kwargs)
-    out = Path(args.out or "manifest.csv")
-    manifest.to_csv(out, index=False)
+    from .manifest import write_manifest
+
+    out = write_manifest(manifest, args.out or _DEFAULT_MANIFEST)
     counts = manifest["status"].value_counts().to_dict()
     print(f"{len(manifest)} sends: " + ", ".join(f"{n} {status}" for status, n in counts.items()) + f"; manifest {out}")
     return 0 if counts.get("Success", 0) == len(manifest) else 1
 
 
 def _report(args) -> int:
-    import pandas as pd
-
     from . import columns as col
     from .frames import deliveries
+    from .manifest import read_manifest
     from .postbacks import read_postbacks
-    from .report import REPORT_FORMATS, export_report
-
-    if Path(args.out).suffix.lower() not in REPORT_FORMATS:
-        raise _UsageError("--out", f"the suffix picks the format: one of {', '.join(REPORT_FORMATS)}")
+    from .provenance import collect_provenance
+    from .report import export_report
 
     events = read_postbacks(args.logs)
-    manifest = None
-    if args.manifest:
-        manifest = pd.read_csv(args.manifest, dtype=str, keep_default_na=False, na_values=[""])
-        if col.REQUESTED_AT in manifest.columns:
-            manifest[col.REQUESTED_AT] = pd.to_datetime(manifest[col.REQUESTED_AT], utc=True, format="ISO8601")
+    manifest = read_manifest(args.manifest) if args.manifest else None
     frame = deliveries(events, manifest)
     by = tuple(name for name in (col.CARRIER, col.ARM) if name in frame.columns)
-    export_report(frame, args.out, events=events, title=args.title, by=by, csv_escape=not args.csv_raw)
+    # the logs and the manifest (hashed), the counts and the design go into the report; export_report
+    # adds the parameters it computed with
+    provenance = collect_provenance(frame, events=events, manifest=manifest)
+    export_report(frame, args.out, events=events, title=args.title, by=by, provenance=provenance,
+                  csv_escape=not args.csv_raw)
     print(f"{len(frame):,} sends from {len(events):,} postbacks → {args.out}")
     return 0
 
@@ -347,13 +400,15 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("--ddm-timeout", type=_positive_int, help="minutes")
     send.add_argument("--ddm-force", action="store_true")
     send.add_argument("--rate", type=_positive_float, help="max sends per second")
-    send.add_argument("--out", type=_output_file, help="manifest CSV (default manifest.csv for several numbers)")
+    send.add_argument("--out", type=_output_file,
+                      help="manifest file, .csv .json or .parquet (default manifest.csv for several numbers)")
     send.add_argument("-q", "--quiet", action="store_true")
     send.set_defaults(run=_send, parser=send)
 
     report = commands.add_parser("report", help="postback logs → report (.html .xlsx .csv .parquet)")
     report.add_argument("logs", nargs="+", type=_non_empty, help="logs, globs or directories")
-    report.add_argument("--manifest", type=_input_file, help="send manifest CSV (adds arms and pending sends)")
+    report.add_argument("--manifest", type=_input_file,
+                        help="send manifest: .csv, .json (also an experiment file) or .parquet (adds arms and pending sends)")
     report.add_argument("--out", required=True, type=_output_file, help="output file; the suffix picks the format")
     report.add_argument("--title")
     report.add_argument("--csv-raw", action="store_true",
@@ -372,6 +427,10 @@ def main(argv: list[str] | None = None) -> int:
         handler.addFilter(RedactingFilter([os.environ.get("SKYCORE_API_KEY")]))
         logging.basicConfig(level=logging.INFO, handlers=[handler])
     try:
+        try:
+            check_command(args)
+        except SkycoreValidationError as exc:
+            raise _UsageError(exc.field, exc.message) from None
         return args.run(args)
     except _UsageError as exc:
         args.parser.error(str(exc))  # exits 2, after the command's usage line

@@ -799,11 +799,9 @@ def _manifest_frame(rows: list[dict | None], numbers: list[str], sender: str):
                                       col.REQUESTED_AT: pd.NaT, col.ERROR_CODE: None, col.ERROR_INFO: None}
         for i, row in enumerate(rows)
     ]
-    frame = pd.DataFrame(filled, columns=list(col.MANIFEST_COLUMNS))
-    frame[col.REQUESTED_AT] = pd.to_datetime(frame[col.REQUESTED_AT], utc=True)
-    for name in (col.TO, col.STATUS, col.TRACKING_ID, col.SENDER, col.ERROR_CODE, col.ERROR_INFO):
-        frame[name] = frame[name].astype("str")  # pandas >= 3: missing stays missing
-    return frame
+    from .manifest import manifest_frame  # the one definition of the manifest's dtypes
+
+    return manifest_frame(pd.DataFrame(filled, columns=list(col.MANIFEST_COLUMNS)))
 
 
 def _retry_after(response: requests.Response) -> float | None:

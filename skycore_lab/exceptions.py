@@ -27,6 +27,7 @@ them all::
     ├── ClockSkewWarning              latencies came out negative: two systems' clocks disagree
     ├── LatencyDataWarning            sends without a usable latency were left out, or clipped at 0
     ├── SendingReportWarning          part of a sending-statistics report was read leniently
+    ├── MissingPostbacksWarning       the platform's report has sends (or outcomes) the postbacks lack
     └── PlotDataWarning               some rows were left out of a figure (e.g. times out of range)
 
 No message, ``repr`` or attribute of these exceptions ever holds an API key:
@@ -52,6 +53,7 @@ __all__ = [
     "ClockSkewWarning",
     "LatencyDataWarning",
     "SendingReportWarning",
+    "MissingPostbacksWarning",
     "PlotDataWarning",
     "RATE_LIMIT_CODES",
 ]
@@ -183,7 +185,8 @@ class ScenarioError(SkycoreError, ValueError):
 
 
 class PostbackSourceNotFound(SkycoreError, FileNotFoundError):
-    """A postback file, directory or glob that does not exist or matches nothing."""
+    """A postback file, directory or glob that does not exist or matches nothing
+    (also a missing manifest file: :func:`skycore_lab.read_manifest`)."""
 
 
 class SkycoreStateError(SkycoreError, RuntimeError):
@@ -215,6 +218,11 @@ class LatencyDataWarning(SkycoreWarning):
 
 class SendingReportWarning(SkycoreWarning):
     """Something in a sending report was read leniently or could not be used."""
+
+
+class MissingPostbacksWarning(SkycoreWarning):
+    """The platform's sending report knows sends, or final outcomes, that no postback told:
+    what a receiver outage (or a postback URL change) looks like (:func:`skycore_lab.reconcile`)."""
 
 
 class PlotDataWarning(SkycoreWarning):
