@@ -256,21 +256,22 @@ def _abuse(args, tmp: str, lua: str) -> list[str]:
                     )  # fmt: skip
                     _wait_for_url(ready, attacker, timeout=60)
                     time.sleep(2.0)  # every client has sent something
-                    before = _health(url)["connections"]
+                    before = _health(url).get("connections", {})  # absent before issue 13
                 cpu = _cpu_seconds(proc.pid)
                 run = _wrk(url, lua, args, args.duration)
                 cpu = _cpu_seconds(proc.pid) - cpu
                 if attacker is not None:
-                    after = _health(url)["connections"]
+                    after = _health(url).get("connections", {})
                     attacker.send_signal(signal.SIGTERM)
                     attacker.wait(30)
                     with open(stats_file) as handle:
                         attack = json.load(handle)
                     note = (
-                        f"; attack: {before['open_connections']} connections open at wrk start, "
-                        f"{after['open_connections']} at its end, {attack['connections']} opened in all, "
-                        f"receiver cut off {after['header_timeouts']} slow (408) and {after['headers_too_large']} "
-                        f"oversized (431), refused {after['refused_connections']}"
+                        f"; attack: {before.get('open_connections', '?')} connections open at wrk start, "
+                        f"{after.get('open_connections', '?')} at its end, {attack['connections']} opened in all "
+                        f"({attack['peak_open']} at most at once), receiver cut off {after.get('header_timeouts', 0)} "
+                        f"slow (408) and {after.get('headers_too_large', 0)} oversized (431), refused "
+                        f"{after.get('refused_connections', 0)}"
                     )
             finally:
                 if attacker is not None and attacker.poll() is None:
