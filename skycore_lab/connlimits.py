@@ -193,12 +193,24 @@ _HEADERS_TOO_LARGE = _response(431, "Request Header Fields Too Large", b"request
 _TOO_MANY_CONNECTIONS = _response(503, "Service Unavailable", b"too many connections\n", b"retry-after: 5\r\n")
 
 
+def _sweep_interval(limits: ConnectionLimits) -> float:
+    """Seconds between two deadline sweeps: a fifth of the shortest timeout, at most 1 s."""
+    return min(1.0, max(0.02, min(limits.header_timeout_s, limits.body_timeout_s) / 5))
+
+
 def limited_protocol(limits: ConnectionLimits, stats: ConnectionStats, name: str = "server"):
     """A uvicorn httptools protocol class that enforces ``limits`` and counts in ``stats``.
 
     Pass it as :class:`uvicorn.Config`'s ``http`` (``ServerThread(limits=…)``
     does), together with ``timeout_keep_alive=limits.keepalive_timeout_s``.
     Sets ``stats.max_connections`` to the cap in force.
+
+    The header and body timeouts are deadlines stored on each connection and
+    checked by one sweep over all connections a few times per timeout (at
+    most every second), not a timer per request: a timer armed and cancelled
+    twice per request cost about a quarter of the receiver's CPU per postback
+    (``benchmarks/README.md``). So a deadline is enforced up to one sweep
+    interval late (≤ 1 s with the defaults).
 
     Raises
     ------
@@ -209,14 +221,23 @@ def limited_protocol(limits: ConnectionLimits, stats: ConnectionStats, name: str
 
     cap = _effective_cap(limits.max_connections)
     stats.max_connections = cap
+    interval = _sweep_interval(limits)
+    live: set = set()  # this server's open, limited connections
+    sweeping: list = []  # the sweep's timer handle, once started (one per event loop)
+
+    def sweep(loop) -> None:
+        now = loop.time()
+        for protocol in [p for p in live if p._deadline is not None and now >= p._deadline]:
+            protocol._expire()
+        sweeping[:] = [loop.call_later(interval, sweep, loop)]
 
     class LimitedHttpToolsProtocol(HttpToolsProtocol):
         """uvicorn's httptools protocol with :class:`ConnectionLimits` (see :mod:`skycore_lab.connlimits`)."""
 
         def connection_made(self, transport) -> None:
             self._refused = False
-            self._header_timer = None
-            self._body_timer = None
+            self._deadline = None  # loop.time() by which the current phase must be over
+            self._in_body = False  # the phase: headers (False) or body (True)
             self._reading_headers = True
             self._header_bytes = 0
             self._requests = 0
@@ -224,9 +245,12 @@ def limited_protocol(limits: ConnectionLimits, stats: ConnectionStats, name: str
                 self._refuse(transport)
                 return
             super().connection_made(transport)
+            live.add(self)
             stats.open_connections = len(self.connections)
             stats.peak_connections = max(stats.peak_connections, stats.open_connections)
-            self._header_timer = self.loop.call_later(limits.header_timeout_s, self._header_timeout)
+            self._deadline = self.loop.time() + limits.header_timeout_s
+            if not sweeping:
+                sweeping.append(self.loop.call_later(interval, sweep, self.loop))
 
         def _refuse(self, transport) -> None:
             self._refused = True
@@ -247,17 +271,12 @@ def limited_protocol(limits: ConnectionLimits, stats: ConnectionStats, name: str
             transport.close()
 
         def connection_lost(self, exc) -> None:
-            self._cancel_timers()
+            self._deadline = None
             if self._refused:
                 return
+            live.discard(self)
             super().connection_lost(exc)
             stats.open_connections = len(self.connections)
-
-        def _cancel_timers(self) -> None:
-            for timer in (self._header_timer, self._body_timer):
-                if timer is not None:
-                    timer.cancel()
-            self._header_timer = self._body_timer = None
 
         def data_received(self, data: bytes) -> None:
             if self._refused or self.transport.is_closing():
@@ -274,7 +293,7 @@ def limited_protocol(limits: ConnectionLimits, stats: ConnectionStats, name: str
             return self.cycle is None or self.cycle.response_complete
 
         def _abort(self, response: bytes | None) -> None:
-            self._cancel_timers()
+            self._deadline = None
             if response is not None:
                 self.transport.write(response)
             self.transport.close()
@@ -285,43 +304,40 @@ def limited_protocol(limits: ConnectionLimits, stats: ConnectionStats, name: str
             # HTTP (the app refuses it) and needs no log line.
             pass
 
-        # -- parser callbacks --------------------------------------------------------------
+        # -- parser callbacks: each moves the deadline (no timer per request) -------------------
         def on_message_begin(self) -> None:
             super().on_message_begin()
-            if self._header_timer is None:  # the first request's timer runs from the connection
-                self._header_timer = self.loop.call_later(limits.header_timeout_s, self._header_timeout)
+            if self._deadline is None:  # the first request's deadline runs from the connection
+                self._in_body = False
+                self._deadline = self.loop.time() + limits.header_timeout_s
 
         def on_headers_complete(self) -> None:
             self._reading_headers = False
-            if self._header_timer is not None:
-                self._header_timer.cancel()
-                self._header_timer = None
             super().on_headers_complete()
             self._requests += 1
             if self._requests >= limits.max_requests_per_connection and self.cycle is not None:
                 self.cycle.keep_alive = False
-            self._body_timer = self.loop.call_later(limits.body_timeout_s, self._body_timeout)
+            self._in_body = True
+            self._deadline = self.loop.time() + limits.body_timeout_s
 
         def on_message_complete(self) -> None:
             super().on_message_complete()
-            if self._body_timer is not None:
-                self._body_timer.cancel()
-                self._body_timer = None
+            self._deadline = None
             self._reading_headers = True
             self._header_bytes = 0
 
-        # -- timers ---------------------------------------------------------------------------
-        def _header_timeout(self) -> None:
-            self._header_timer = None
-            if not self.transport.is_closing():
-                stats.header_timeouts += 1
-                self._abort(_REQUEST_TIMEOUT if self._between_responses() else None)
-
-        def _body_timeout(self) -> None:
-            self._body_timer = None
-            if not self.transport.is_closing():
+        # -- deadlines ----------------------------------------------------------------------------
+        def _expire(self) -> None:
+            """Called by the sweep once the current phase's deadline has passed."""
+            self._deadline = None
+            if self.transport.is_closing():
+                return
+            if self._in_body:
                 stats.body_timeouts += 1
                 answered = self.cycle is not None and self.cycle.response_started
                 self._abort(None if answered else _REQUEST_TIMEOUT)
+            else:
+                stats.header_timeouts += 1
+                self._abort(_REQUEST_TIMEOUT if self._between_responses() else None)
 
     return LimitedHttpToolsProtocol
