@@ -79,6 +79,7 @@ The package, one module or subpackage per responsibility::
     ├── redaction.py       keeping API keys out of reprs, logs and messages
     ├── xmlsafe.py         hardened XML parsing (no entities, no DTD, no network)
     ├── server.py          running an ASGI app on uvicorn in a background thread
+    ├── connlimits.py      ConnectionLimits: timeouts, header size, connection cap before the app
     ├── optional.py        guarded imports of optional dependencies
     ├── files.py           atomic writes and file hashes
     └── _data/             Appendix B, D and E tables (CSV)
@@ -121,6 +122,7 @@ _EXPORTS: dict[str, str] = {
     "LatencyDataWarning": "exceptions",
     "SendingReportWarning": "exceptions",
     "MissingPostbacksWarning": "exceptions",
+    "PlotDataWarning": "exceptions",
     # sandbox and receiver
     "Sandbox": "sandbox",
     "Scenario": "sandbox",
@@ -185,6 +187,7 @@ if TYPE_CHECKING:  # for IDEs and type checkers: the real imports
         LatencyDataWarning,
         PostbackParseError,
         PostbackParseWarning,
+        PlotDataWarning,
         PostbackSourceNotFound,
         ScenarioError,
         MissingPostbacksWarning,

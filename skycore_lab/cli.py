@@ -9,32 +9,148 @@ Commands
 ``report``    turn postback logs (and a manifest) into a report file
 
 Exit status: 0 on success, 1 when skycore-lab refused or failed (the reason
-is printed on stderr, never with an API key in it), 2 on a usage error.
+is printed on stderr, never with an API key in it; an unexpected error is
+one line too, its traceback shown with ``-v``), 2 on a usage error.
 Every command checks the packages and output paths it will need before it
 does anything (:func:`check_command`): ``report --out x.parquet`` without
 pyarrow fails at once, not after reading the logs.
 The API key for ``send`` comes from ``SKYCORE_API_KEY`` (a ``--api-key``
 option would leave it in the shell history and the process list).
+
+Usage errors
+------------
+Every argument is checked before anything starts, and a bad one is a usage
+error (exit 2, the message names the argument): counts must be positive
+integers (``--seed`` non-negative), durations and rates positive finite
+numbers, ports 0–65535, URLs ``http(s)://host…``, ``--max-bytes`` larger
+than the log header; an input file named by an option (``--scenario``,
+``--to-file``, ``--manifest``, ``--token-file``) must exist, and so must the
+folder of an output file; an output format that does not exist
+(``report --out r.pdf``, a manifest ``.txt``) is a usage error too, found by
+:func:`check_command` (a missing package stays exit 1: the command line was
+right, the installation is not). ``report``'s log arguments may be globs or
+folders: what they match is read by :func:`skycore_lab.read_postbacks`,
+which fails (exit 1) when it matches nothing.
+
+The receiver's token
+--------------------
+``listen`` takes its token from ``--token-file FILE`` (the first line,
+surrounding whitespace removed), else from the environment variable
+``SKYCORE_POSTBACK_TOKEN``, else from ``--token`` — which works but prints a
+warning: a command-line argument is visible to every user of the machine
+(``ps``) and stays in the shell's history. ``--token`` and ``--token-file``
+exclude each other. The listening URL printed (and written to
+``--url-file``) contains the token: it is what the platform needs.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from . import __version__
+from .connlimits import DEFAULT_MAX_CONNECTIONS, ConnectionLimits
 from .exceptions import SkycoreError, SkycoreValidationError
 
-__all__ = ["main", "check_command"]
+__all__ = ["main", "check_command", "TOKEN_ENV"]
+
+#: Environment variable ``listen`` reads its token from (when no --token-file is given).
+TOKEN_ENV = "SKYCORE_POSTBACK_TOKEN"
+_LIMITS = ConnectionLimits()
+
+
+class _UsageError(Exception):
+    """An argument found bad after parsing: reported like argparse's own errors (exit 2)."""
+
+    def __init__(self, option: str, message: str):
+        super().__init__(f"argument {option}: {message}")
+
+
+# --- argument types (argparse turns their ArgumentTypeError into a usage error naming the option) --------
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def _int_at_least(low: int):
+    def check(text: str) -> int:
+        value = _integer(text)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+
+    check.__name__ = f"integer ≥ {low}"
+    return check
+
+
+_positive_int = _int_at_least(1)
+_non_negative_int = _int_at_least(0)
+
+
+def _port(text: str) -> int:
+    value = _integer(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a TCP port 0–65535 (0 picks a free one), got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
+    return value
+
+
+def _http_url(text: str) -> str:
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"must be an http:// or https:// URL with a host, got {text!r}")
+    return text
+
+
+def _non_empty(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
+def _input_file(text: str) -> str:
+    if not os.path.isfile(text):
+        raise argparse.ArgumentTypeError(f"no such file: {text!r}")
+    return text
+
+
+def _output_file(text: str) -> str:
+    folder = os.path.dirname(os.path.abspath(text))
+    if not text.strip() or os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"must name a file, got {text!r}")
+    if not os.path.isdir(folder):
+        raise argparse.ArgumentTypeError(f"the folder of {text!r} does not exist")
+    return text
 
 
 def _output_folder(path: str | os.PathLike, option: str) -> None:
     folder = Path(path).parent
     if str(folder) and not folder.is_dir():
         raise SkycoreValidationError(option, f"the folder of {str(path)!r} does not exist")
+
+
+def _for_option(option: str, check, *args):
+    """``check(*args)``, its SkycoreValidationError re-raised naming the command-line option."""
+    try:
+        return check(*args)
+    except SkycoreValidationError as exc:
+        raise SkycoreValidationError(option, exc.message) from None
 
 
 def check_command(args) -> None:
@@ -45,7 +161,9 @@ def check_command(args) -> None:
     ImportError
         A package a requested output needs is missing; the message names the extra.
     SkycoreValidationError
-        An output format that does not exist, or an output folder that does not.
+        An output format that does not exist, or an output folder that does not; its
+        ``field`` is the option (``"--out"``, ``"--manifest"``): :func:`main` reports it
+        as a usage error (exit 2).
     """
     if args.command == "demo":
         from .demo import check_demo_outputs
@@ -54,16 +172,16 @@ def check_command(args) -> None:
     elif args.command == "report":
         from .report.export import check_report_path
 
-        check_report_path(args.out)
+        _for_option("--out", check_report_path, args.out)
         _output_folder(args.out, "--out")
         if args.manifest:
             from .manifest import check_manifest_path
 
-            check_manifest_path(args.manifest)
+            _for_option("--manifest", check_manifest_path, args.manifest)
     elif args.command == "send" and (args.out or args.to_file or len(args.to or ()) > 1):
         from .manifest import check_manifest_path
 
-        check_manifest_path(args.out or _DEFAULT_MANIFEST)
+        _for_option("--out", check_manifest_path, args.out or _DEFAULT_MANIFEST)
         _output_folder(args.out or _DEFAULT_MANIFEST, "--out")
 
 
@@ -99,13 +217,49 @@ def _sandbox(args) -> int:
     return 0
 
 
+def _listen_token(args) -> str | None:
+    """The token from --token-file, SKYCORE_POSTBACK_TOKEN or --token (see the module docstring)."""
+    from .postbacks.receiver import validate_token
+
+    if args.token_file is not None:
+        option = "--token-file"
+        with open(args.token_file, encoding="utf-8") as handle:
+            lines = handle.read().strip().splitlines()
+        token = lines[0].strip() if lines else ""
+        if not token:
+            raise _UsageError(option, f"{args.token_file!r} holds no token")
+    elif args.token is not None:
+        option, token = "--token", args.token
+    elif os.environ.get(TOKEN_ENV):
+        option, token = TOKEN_ENV, os.environ[TOKEN_ENV].strip()
+    else:
+        return None
+    try:
+        validate_token(token)
+    except SkycoreValidationError as exc:
+        raise _UsageError(option, str(exc).removeprefix("token: ")) from None
+    if option == "--token":
+        print(f"skycore-lab listen: warning: --token is visible to every user of this machine (ps) and stays in "
+              f"the shell history; use --token-file FILE or {TOKEN_ENV}", file=sys.stderr)
+    return token
+
+
 def _listen(args) -> int:
+    from .postbacks.logformat import HEADER
     from .postbacks.receiver import PostbackReceiver
 
-    receiver = PostbackReceiver(args.log, host=args.host, port=args.port, token=args.token,
+    token = _listen_token(args)
+    if args.rotate == "size" and args.max_bytes <= len(HEADER):
+        raise _UsageError("--max-bytes", f"must be more than the log header's {len(HEADER)} bytes")
+    limits = ConnectionLimits(
+        header_timeout_s=args.header_timeout, body_timeout_s=args.body_timeout,
+        max_header_bytes=args.max_header_bytes, max_connections=args.max_connections,
+        keepalive_timeout_s=args.keepalive_timeout, max_requests_per_connection=args.max_requests_per_connection,
+    )  # fmt: skip
+    receiver = PostbackReceiver(args.log, host=args.host, port=args.port, token=token,
                                 rotate=args.rotate, max_bytes=args.max_bytes, max_body=args.max_body,
                                 rejects_log=args.rejects_log, group_commit=args.group_commit,
-                                sync_interval=args.sync_interval, sync_every=args.sync_every)
+                                sync_interval=args.sync_interval, sync_every=args.sync_every, limits=limits)
     receiver.start()
     if args.url_file:  # for scripts and tests: the URL appears whole or not at all
         tmp = args.url_file + ".tmp"
@@ -125,7 +279,7 @@ def _read_numbers(args) -> list[str]:
         numbers += [line.split(",")[0].strip() for line in text.splitlines() if line.strip()
                     and not line.lstrip().startswith("#")]
     if not numbers:
-        raise SystemExit("skycore-lab send: give --to NUMBER (repeatable) or --to-file FILE")
+        raise _UsageError("--to", "give --to NUMBER (repeatable) or --to-file FILE with at least one number")
     return numbers
 
 
@@ -167,7 +321,8 @@ def _report(args) -> int:
     # the logs and the manifest (hashed), the counts and the design go into the report; export_report
     # adds the parameters it computed with
     provenance = collect_provenance(frame, events=events, manifest=manifest)
-    export_report(frame, args.out, events=events, title=args.title, by=by, provenance=provenance)
+    export_report(frame, args.out, events=events, title=args.title, by=by, provenance=provenance,
+                  csv_escape=not args.csv_raw)
     print(f"{len(frame):,} sends from {len(events):,} postbacks → {args.out}")
     return 0
 
@@ -179,64 +334,86 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = commands.add_parser("demo", help="3-arm DDM experiment on the sandbox, with a report")
-    demo.add_argument("--out", default="skycore-demo", help="output directory (default ./skycore-demo)")
-    demo.add_argument("--numbers", type=int, default=3000, help="simulated recipients (default 3000)")
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--time-scale", type=float, default=720.0, help="simulated seconds per real second")
+    demo.add_argument("--out", default="skycore-demo", type=_non_empty, help="output directory (default ./skycore-demo)")
+    demo.add_argument("--numbers", type=_int_at_least(3), default=3000, help="simulated recipients (default 3000)")
+    demo.add_argument("--seed", type=_non_negative_int, default=0)
+    demo.add_argument("--time-scale", type=_positive_float, default=720.0, help="simulated seconds per real second")
     demo.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
-    demo.set_defaults(run=_demo)
+    demo.set_defaults(run=_demo, parser=demo)
 
     sandbox = commands.add_parser("sandbox", help="run the local Skycore API sandbox")
-    sandbox.add_argument("--host", default="127.0.0.1")
-    sandbox.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    sandbox.add_argument("--postback-url", default=None)
-    sandbox.add_argument("--time-scale", type=float, default=60.0)
-    sandbox.add_argument("--seed", type=int, default=0)
-    sandbox.add_argument("--scenario", default=None, help="scenario JSON file")
-    sandbox.set_defaults(run=_sandbox)
+    sandbox.add_argument("--host", default="127.0.0.1", type=_non_empty)
+    sandbox.add_argument("--port", type=_port, default=0, help="0 picks a free port")
+    sandbox.add_argument("--postback-url", default=None, type=_http_url)
+    sandbox.add_argument("--time-scale", type=_positive_float, default=60.0)
+    sandbox.add_argument("--seed", type=_non_negative_int, default=0)
+    sandbox.add_argument("--scenario", default=None, type=_input_file, help="scenario JSON file")
+    sandbox.set_defaults(run=_sandbox, parser=sandbox)
 
     listen = commands.add_parser("listen", help="receive postbacks into a log")
-    listen.add_argument("--log", default="postbacks.log")
-    listen.add_argument("--host", default="127.0.0.1")
-    listen.add_argument("--port", type=int, default=0)
-    listen.add_argument("--token", default=None, help="secret path token (/postbacks/<token>)")
+    listen.add_argument("--log", default="postbacks.log", type=_output_file)
+    listen.add_argument("--host", default="127.0.0.1", type=_non_empty)
+    listen.add_argument("--port", type=_port, default=0)
+    secret = listen.add_mutually_exclusive_group()
+    secret.add_argument("--token-file", default=None, type=_input_file,
+                        help=f"file holding the secret path token (/postbacks/<token>); or set {TOKEN_ENV}")
+    secret.add_argument("--token", default=None, help="the token itself: visible in ps, prefer --token-file")
     listen.add_argument("--rotate", choices=("size", "daily"), default=None)
-    listen.add_argument("--max-bytes", type=int, default=100 * 1024 * 1024, help="rotate size (with --rotate size)")
-    listen.add_argument("--max-body", type=int, default=64 * 1024, help="larger postbacks get 413")
-    listen.add_argument("--rejects-log", default=None, help="where non-postback bodies go")
+    listen.add_argument("--max-bytes", type=_positive_int, default=100 * 1024 * 1024,
+                        help="rotate size (with --rotate size)")
+    listen.add_argument("--max-body", type=_positive_int, default=64 * 1024, help="larger postbacks get 413")
+    listen.add_argument("--rejects-log", default=None, type=_output_file, help="where non-postback bodies go")
     listen.add_argument("--no-group-commit", dest="group_commit", action="store_false",
                         help="one write() per postback instead of grouping concurrent ones")
-    listen.add_argument("--sync-interval", type=float, default=0.1, help="fdatasync at most this many seconds late")
-    listen.add_argument("--sync-every", type=int, default=100, help="fdatasync at most this many records late")
-    listen.add_argument("--url-file", help="write the postback URL to this file once listening")
+    listen.add_argument("--sync-interval", type=_positive_float, default=0.1,
+                        help="fdatasync at most this many seconds late")
+    listen.add_argument("--sync-every", type=_positive_int, default=100, help="fdatasync at most this many records late")
+    listen.add_argument("--header-timeout", type=_positive_float, default=_LIMITS.header_timeout_s,
+                        help=f"seconds to receive a request's headers (default {_LIMITS.header_timeout_s:g}; 408)")
+    listen.add_argument("--body-timeout", type=_positive_float, default=_LIMITS.body_timeout_s,
+                        help=f"seconds to receive a body after its headers (default {_LIMITS.body_timeout_s:g}; 408)")
+    listen.add_argument("--max-header-bytes", type=_positive_int, default=_LIMITS.max_header_bytes,
+                        help=f"largest request line + headers (default {_LIMITS.max_header_bytes}; 431)")
+    listen.add_argument("--max-connections", type=_positive_int, default=None,
+                        help=f"connections open at once (default {DEFAULT_MAX_CONNECTIONS}, or fewer under "
+                             "ulimit -n; more get 503)")
+    listen.add_argument("--keepalive-timeout", type=_positive_float, default=_LIMITS.keepalive_timeout_s,
+                        help=f"idle seconds between requests on a connection (default {_LIMITS.keepalive_timeout_s:g})")
+    listen.add_argument("--max-requests-per-connection", type=_positive_int,
+                        default=_LIMITS.max_requests_per_connection,
+                        help=f"then the connection is closed (default {_LIMITS.max_requests_per_connection})")
+    listen.add_argument("--url-file", type=_output_file, help="write the postback URL to this file once listening")
     listen.add_argument("-q", "--quiet", action="store_true", help="print nothing")
-    listen.set_defaults(run=_listen)
+    listen.set_defaults(run=_listen, parser=listen)
 
     send = commands.add_parser("send", help="send a saved MMS (API key from SKYCORE_API_KEY)")
-    send.add_argument("--mms-id", required=True)
-    send.add_argument("--sender", required=True, help="shortcode")
-    send.add_argument("--to", action="append", help="recipient, international digits (repeatable)")
-    send.add_argument("--to-file", help="file with one number per line (first CSV field)")
-    send.add_argument("--url", default=None, help="API URL (default SKYCORE_API_URL or production)")
+    send.add_argument("--mms-id", required=True, type=_non_empty)
+    send.add_argument("--sender", required=True, type=_non_empty, help="shortcode")
+    send.add_argument("--to", action="append", type=_non_empty, help="recipient, international digits (repeatable)")
+    send.add_argument("--to-file", type=_input_file, help="file with one number per line (first CSV field)")
+    send.add_argument("--url", default=None, type=_http_url, help="API URL (default SKYCORE_API_URL or production)")
     send.add_argument("--method", choices=("post", "get"), default="post")
     send.add_argument("--campaign-ref")
     send.add_argument("--subject", help="custom subject")
     send.add_argument("--ddm-text")
     send.add_argument("--ddm-title")
-    send.add_argument("--ddm-timeout", type=int, help="minutes")
+    send.add_argument("--ddm-timeout", type=_positive_int, help="minutes")
     send.add_argument("--ddm-force", action="store_true")
-    send.add_argument("--rate", type=float, help="max sends per second")
-    send.add_argument("--out", help="manifest file, .csv .json or .parquet (default manifest.csv for several numbers)")
+    send.add_argument("--rate", type=_positive_float, help="max sends per second")
+    send.add_argument("--out", type=_output_file,
+                      help="manifest file, .csv .json or .parquet (default manifest.csv for several numbers)")
     send.add_argument("-q", "--quiet", action="store_true")
-    send.set_defaults(run=_send)
+    send.set_defaults(run=_send, parser=send)
 
     report = commands.add_parser("report", help="postback logs → report (.html .xlsx .csv .parquet)")
-    report.add_argument("logs", nargs="+", help="logs, globs or directories")
-    report.add_argument("--manifest", help="send manifest: .csv, .json (also an experiment file) or .parquet "
-                                           "(adds arms and pending sends)")
-    report.add_argument("--out", required=True, help="output file; the suffix picks the format")
+    report.add_argument("logs", nargs="+", type=_non_empty, help="logs, globs or directories")
+    report.add_argument("--manifest", type=_input_file,
+                        help="send manifest: .csv, .json (also an experiment file) or .parquet (adds arms and pending sends)")
+    report.add_argument("--out", required=True, type=_output_file, help="output file; the suffix picks the format")
     report.add_argument("--title")
-    report.set_defaults(run=_report)
+    report.add_argument("--csv-raw", action="store_true",
+                        help="CSV for programs: no ' before cells starting with = + - @ (see export_report)")
+    report.set_defaults(run=_report, parser=report)
     return parser
 
 
@@ -250,8 +427,13 @@ def main(argv: list[str] | None = None) -> int:
         handler.addFilter(RedactingFilter([os.environ.get("SKYCORE_API_KEY")]))
         logging.basicConfig(level=logging.INFO, handlers=[handler])
     try:
-        check_command(args)
+        try:
+            check_command(args)
+        except SkycoreValidationError as exc:
+            raise _UsageError(exc.field, exc.message) from None
         return args.run(args)
+    except _UsageError as exc:
+        args.parser.error(str(exc))  # exits 2, after the command's usage line
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr)
         return 130
@@ -260,6 +442,14 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except (OSError, ImportError) as exc:
         print(f"skycore-lab {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a bug or an input nobody foresaw: one line; the traceback with -v
+        if args.verbose:
+            raise
+        from .redaction import redact
+
+        text = redact(f"{type(exc).__name__}: {exc}", [os.environ.get("SKYCORE_API_KEY")])
+        print(f"skycore-lab {args.command}: unexpected error: {text} (run with -v for the traceback)", file=sys.stderr)
         return 1
 
 

@@ -27,7 +27,8 @@ them all::
     ├── ClockSkewWarning              latencies came out negative: two systems' clocks disagree
     ├── LatencyDataWarning            sends without a usable latency were left out, or clipped at 0
     ├── SendingReportWarning          part of a sending-statistics report was read leniently
-    └── MissingPostbacksWarning       the platform's report has sends (or outcomes) the postbacks lack
+    ├── MissingPostbacksWarning       the platform's report has sends (or outcomes) the postbacks lack
+    └── PlotDataWarning               some rows were left out of a figure (e.g. times out of range)
 
 No message, ``repr`` or attribute of these exceptions ever holds an API key:
 the client masks it before building them (:func:`skycore_lab.redaction.redact`).
@@ -53,6 +54,7 @@ __all__ = [
     "LatencyDataWarning",
     "SendingReportWarning",
     "MissingPostbacksWarning",
+    "PlotDataWarning",
     "RATE_LIMIT_CODES",
 ]
 
@@ -221,3 +223,8 @@ class SendingReportWarning(SkycoreWarning):
 class MissingPostbacksWarning(SkycoreWarning):
     """The platform's sending report knows sends, or final outcomes, that no postback told:
     what a receiver outage (or a postback URL change) looks like (:func:`skycore_lab.reconcile`)."""
+
+
+class PlotDataWarning(SkycoreWarning):
+    """Some rows were left out of a figure, e.g. event times outside the plottable range;
+    the data themselves are unchanged (a report lists the warning among its notes)."""

@@ -8,6 +8,11 @@ the caller's thread rather than silently in the server's.
 uvicorn is asked for httptools and uvloop (``uvicorn[standard]``), which serve
 about twice the requests per second of h11 on asyncio's default loop
 (``benchmarks/README.md``). It falls back to h11/asyncio where they are missing.
+
+With ``limits=`` (:class:`~skycore_lab.connlimits.ConnectionLimits`; the
+postback receiver always passes them) the server enforces header and body
+timeouts, a header size limit, a connection cap and keep-alive limits
+before any request reaches the app; these need httptools.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import time
 
 import uvicorn
 
+from .connlimits import ConnectionLimits, ConnectionStats, limited_protocol
 from .exceptions import SkycoreServerError, SkycoreStateError
 
 __all__ = ["ServerThread", "is_loopback", "read_body"]
@@ -63,16 +69,37 @@ class ServerThread:
         0 picks a free port; read it back from :attr:`port`.
     name : str
         Thread name, shown in tracebacks and ``threading.enumerate()``.
+    limits : ConnectionLimits, optional
+        Timeouts, header size, connection cap and keep-alive limits enforced
+        before requests reach ``app`` (:mod:`skycore_lab.connlimits`); what
+        they did is counted in :attr:`stats`. Without them uvicorn's own
+        behaviour applies (no header timeout, no header size limit).
     **config
         Extra :class:`uvicorn.Config` options (``limit_concurrency`` ...).
+
+    Attributes
+    ----------
+    stats : ConnectionStats or None
+        The limits' counters (None without ``limits``).
     """
 
-    def __init__(self, app, host: str = "127.0.0.1", port: int = 0, *, name: str = "skycore-server", **config):
+    def __init__(
+        self,
+        app,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        name: str = "skycore-server",
+        limits: ConnectionLimits | None = None,
+        **config,
+    ):
         self.app = app
         self.host = host
         self._requested_port = port
         self.name = name
         self._config_kwargs = config
+        self.limits = limits
+        self.stats = ConnectionStats() if limits is not None else None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._socket: socket.socket | None = None
@@ -94,17 +121,24 @@ class ServerThread:
         sock.listen(2048)
         self._socket = sock
         self.port = sock.getsockname()[1]
+        options = dict(http="httptools" if _have("httptools") else "h11", timeout_keep_alive=30)
+        if self.limits is not None:
+            try:
+                protocol = limited_protocol(self.limits, self.stats, self.name)
+            except BaseException:
+                self._close_socket()
+                raise
+            options = dict(http=protocol, timeout_keep_alive=self.limits.keepalive_timeout_s)
         config = uvicorn.Config(
             self.app,
             host=self.host,
             port=self.port,
             loop="uvloop" if _have("uvloop") else "asyncio",
-            http="httptools" if _have("httptools") else "h11",
             lifespan="off",
             log_level="warning",
             access_log=False,
             backlog=2048,
-            timeout_keep_alive=30,
+            **options,
             **self._config_kwargs,
         )
         self._server = uvicorn.Server(config)
@@ -135,10 +169,13 @@ class ServerThread:
             if self._thread.is_alive():
                 self._server.force_exit = True
                 self._thread.join(timeout)
+        self._close_socket()
+        self._thread = None
+
+    def _close_socket(self) -> None:
         if self._socket is not None:
             with contextlib.suppress(OSError):
                 self._socket.close()
-        self._thread = None
 
     @property
     def running(self) -> bool:

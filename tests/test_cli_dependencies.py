@@ -62,6 +62,7 @@ def test_report_with_a_parquet_manifest_needs_pyarrow_first(tmp_path, monkeypatc
     spy = Spy()
     monkeypatch.setattr(postbacks, "read_postbacks", spy)
     missing("pyarrow")
+    (tmp_path / "m.parquet").write_bytes(b"")  # it exists: what is missing is the package to read it
     assert main(["report", SAMPLE_LOG, "--manifest", str(tmp_path / "m.parquet"), "--out",
                  str(tmp_path / "r.html")]) == 1
     assert "skycore-lab[parquet]" in capsys.readouterr().err and spy.calls == 0
@@ -72,7 +73,9 @@ def test_report_with_a_parquet_manifest_needs_pyarrow_first(tmp_path, monkeypatc
 def test_report_refuses_an_unusable_output_before_reading(tmp_path, monkeypatch, capsys, out, message):
     spy = Spy()
     monkeypatch.setattr(postbacks, "read_postbacks", spy)
-    assert main(["report", SAMPLE_LOG, "--out", str(tmp_path / out)]) == 1
+    with pytest.raises(SystemExit) as usage:  # a usage error (issue 13): exit 2, naming --out
+        main(["report", SAMPLE_LOG, "--out", str(tmp_path / out)])
+    assert usage.value.code == 2
     assert re.search(message, capsys.readouterr().err) and spy.calls == 0
 
 

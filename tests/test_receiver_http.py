@@ -210,7 +210,14 @@ def test_health_reports_counters_without_the_token(rx_token):
     requests.post(rx_token.base_url + "/postbacks", data=N102, timeout=5)
     health = requests.get(rx_token.base_url + "/health", timeout=5)
     assert health.status_code == 200
-    assert health.json() == {"status": "ok", "count": 1, "rejected": 1, "too_large": 0, "forbidden": 1, "failed": 0}
+    report = health.json()
+    counters = {name: report[name] for name in ("status", "count", "rejected", "too_large", "forbidden", "failed")}
+    assert counters == {"status": "ok", "count": 1, "rejected": 1, "too_large": 0, "forbidden": 1, "failed": 0}
+    assert (report["write_failures"], report["last_error"], report["sync_failures"], report["sync_error"]) == (
+        0, None, 0, None
+    )
+    assert report["connections"]["refused_connections"] == 0 and report["connections"]["max_connections"] > 0
+    assert TOKEN not in health.text and "postbacks.log" not in health.text
 
 
 # -- secrets, binding, lifecycle ---------------------------------------------------------
@@ -256,8 +263,16 @@ def test_a_second_receiver_on_the_same_log_fails_loudly(rx, log_path):
     [
         ({"token": ""}, "token"),
         ({"token": "a/b"}, "token"),
+        ({"token": "a?b"}, "token"),
+        ({"token": "a#b"}, "token"),
+        ({"token": "a%41"}, "token"),
+        ({"token": ".."}, "token"),
+        ({"token": "é"}, "token"),
+        ({"token": "x" * 257}, "token"),
         ({"rotate": "weekly"}, "rotate"),
         ({"max_body": 0}, "max_body"),
+        ({"max_body": -1}, "max_body"),
+        ({"max_body": 1.5}, "max_body"),
     ],
 )
 def test_bad_options_are_refused_before_anything_starts(log_path, kwargs, match):

@@ -10,6 +10,10 @@ Three definitions the rest of skycore-lab calls rather than re-derives:
   time in a deliveries frame's time columns (:data:`TIME_COLUMNS`) and in
   its events: pending sends are censored there, and the period of a report
   ends there (:func:`data_period`).
+
+And one range: :data:`PLOTTABLE_TIMES`, the event times a time axis shows
+(:func:`plottable_times`). A TIMESTAMP in year 0001 or 9999 is kept in the
+data as it came, but no figure can place it beside the others.
 """
 
 from __future__ import annotations
@@ -19,12 +23,29 @@ import pandas as pd
 from .. import columns as col
 from ..exceptions import SkycoreValidationError
 
-__all__ = ["TIME_COLUMNS", "EVENT_TIME_COLUMNS", "as_utc", "event_time", "latest_time", "data_period"]
+__all__ = [
+    "TIME_COLUMNS",
+    "EVENT_TIME_COLUMNS",
+    "PLOTTABLE_TIMES",
+    "as_utc",
+    "event_time",
+    "latest_time",
+    "data_period",
+    "plottable_times",
+]
 
 #: Time columns of a deliveries frame that say when something happened to a send.
 TIME_COLUMNS: tuple[str, ...] = (col.REQUESTED_AT, col.FIRST_EVENT_AT, col.SENT_AT, col.DELIVERED_AT, col.FAILED_AT)
 #: Time columns of an events frame.
 EVENT_TIME_COLUMNS: tuple[str, ...] = (col.TIMESTAMP, col.RECEIVED_AT)
+#: [start, end) of the times a time axis shows. Decision: 2000–2099 UTC covers every
+#: real MMS postback (and the sandbox's clock) with room to spare; a time outside it is
+#: a platform or clock error (year 0001, 9999), which would stretch a time axis over
+#: millennia (or past matplotlib's year-9999 limit) and hide every real point.
+PLOTTABLE_TIMES: tuple[pd.Timestamp, pd.Timestamp] = (
+    pd.Timestamp("2000-01-01", tz="UTC"),
+    pd.Timestamp("2100-01-01", tz="UTC"),
+)
 
 
 def as_utc(series: pd.Series, field: str, *, naive: str = "refuse") -> pd.Series:
@@ -106,3 +127,12 @@ def data_period(deliveries: pd.DataFrame | None, events: pd.DataFrame | None = N
     if not stamps:
         return None, None
     return min(values.min() for values in stamps), max(values.max() for values in stamps)
+
+
+def plottable_times(times: pd.Series) -> pd.Series:
+    """Boolean mask: True where a UTC time (:func:`as_utc`) lies in :data:`PLOTTABLE_TIMES`.
+
+    Missing times are False. The times themselves are not changed.
+    """
+    start, end = PLOTTABLE_TIMES
+    return (times >= start) & (times < end)

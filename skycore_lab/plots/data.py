@@ -17,8 +17,8 @@ import pandas as pd
 
 from .. import reference as ref
 from .. import columns as col
-from ..exceptions import SkycoreValidationError
-from ..frames.times import event_time
+from ..exceptions import PlotDataWarning, SkycoreValidationError
+from ..frames.times import PLOTTABLE_TIMES, event_time, plottable_times
 
 # --- vocabulary of the plots ------------------------------------------------------------
 #: Label of a missing group value (never dropped).
@@ -289,14 +289,27 @@ def timeline_counts(events: pd.DataFrame, freq: str, dedupe: bool) -> pd.DataFra
 
     Index: ``timestamp``, the bins' starts (naive UTC), every bin from the
     first to the last (empty bins are zeros). Columns: the families present,
-    in :data:`FAMILIES` order, int counts. Rows without any time are left out.
+    in :data:`FAMILIES` order, int counts. Rows without any time are left out;
+    so are rows whose time lies outside
+    :data:`~skycore_lab.frames.times.PLOTTABLE_TIMES` (year 0001, 9999 …),
+    with a :class:`~skycore_lab.exceptions.PlotDataWarning` that counts them.
     """
     if dedupe:
         from ..postbacks.dedupe import drop_duplicate_events  # deferred: loads the parser's kernel
 
         events = drop_duplicate_events(events)
     time = event_time(events, naive="utc")
-    keep = time.notna().to_numpy()
+    plottable = plottable_times(time)
+    outside = int((time.notna() & ~plottable).sum())
+    if outside:
+        start, end = (stamp.strftime("%Y-%m-%d") for stamp in PLOTTABLE_TIMES)
+        warnings.warn(
+            f"{outside} notification(s) with a time outside {start} – {end} (UTC) left out of the timeline "
+            "(kept in the data)",
+            PlotDataWarning,
+            stacklevel=3,
+        )
+    keep = plottable.to_numpy()
     family = events[col.CODE].astype(object).map(family_of)[keep]
     onehot = pd.get_dummies(family).astype("int64")
     onehot.index = pd.DatetimeIndex(time[keep]).tz_convert("UTC").tz_localize(None)  # naive = UTC

@@ -32,6 +32,15 @@ Conventions and decisions
 * **Empty input** (zero rows) gives a labelled Axes with a "no data" note, not
   an exception, so a dashboard polling a still-empty log keeps working. The
   column checks above apply only to non-empty frames.
+* **Text from the data is drawn as it is.** Every user-supplied string
+  (column names, group, arm, outcome and handset labels) goes through
+  :func:`plain_text`, which escapes ``$`` so matplotlib never reads it as
+  mathtext: a handset named ``$\frac{$`` is shown as such instead of
+  failing the plot. (With ``text.usetex`` switched on, LaTeX typesets every
+  label and its own special characters apply: not supported.)
+* **Times outside** :data:`~skycore_lab.frames.times.PLOTTABLE_TIMES`
+  (a TIMESTAMP in year 0001 or 9999) are left out of :func:`plot_timeline`,
+  with a :class:`~skycore_lab.exceptions.PlotDataWarning` counting them.
 """
 
 from __future__ import annotations
@@ -52,6 +61,7 @@ from ..checks import require_columns
 from ..exceptions import SkycoreValidationError
 
 __all__ = [
+    "plain_text",
     "OKABE_ITO",
     "PALETTE",
     "OUTCOME_COLORS",
@@ -123,6 +133,15 @@ _DURATION_TICKS: tuple[tuple[float, str], ...] = (
 
 
 # --- shared helpers -------------------------------------------------------------------
+def plain_text(text: object) -> str:
+    """``str(text)`` with ``$`` escaped, so matplotlib draws it literally, never as mathtext."""
+    return str(text).replace("$", r"\$")
+
+
+def _plain_all(texts) -> list[str]:
+    return [plain_text(text) for text in texts]
+
+
 def _axes(ax: Axes | None) -> Axes:
     return plt.gca() if ax is None else ax
 
@@ -160,6 +179,7 @@ def _rotate_if_crowded(ax: Axes, labels: Sequence[str]) -> None:
 
 
 def _legend_outside(ax: Axes, title: str | None) -> None:
+    title = None if title is None else plain_text(title)
     ax.legend(title=title, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize="small")
 
 
@@ -212,7 +232,7 @@ def plot_delivery_rates(
     """
     ax = _axes(ax)
     ax.set_ylabel(f"delivery rate ({confidence:.0%} Wilson CI)")
-    ax.set_xlabel(by)
+    ax.set_xlabel(plain_text(by))
     _percent_axis(ax.yaxis)
     ax.set_ylim(0, 1.12)  # room for the n= labels above 100 %
     ax.yaxis.set_major_locator(FixedLocator([0, 0.2, 0.4, 0.6, 0.8, 1.0]))
@@ -230,7 +250,7 @@ def plot_delivery_rates(
         rows = tidy[(tidy[data.HUE] == level) & tidy[col.RATE].notna()]
         x = np.array([position[g] for g in rows[data.GROUP]], dtype=float) + (j - (len(hues) - 1) / 2) * width
         rate = rows[col.RATE].to_numpy()
-        ax.bar(x, rate, width * 0.95, color=color, label=level if hue is not None else None)
+        ax.bar(x, rate, width * 0.95, color=color, label=plain_text(level) if hue is not None else None)
         yerr = np.vstack([rate - rows[col.CI_LOW].to_numpy(), rows[col.CI_HIGH].to_numpy() - rate])
         ax.errorbar(x, rate, yerr=yerr, fmt="none", ecolor="black", elinewidth=1, capsize=3)
         for xi, top, n in zip(x, rows[col.CI_HIGH], rows[data.N], strict=True):
@@ -238,7 +258,7 @@ def plot_delivery_rates(
                 f"n={int(n)}", (xi, top), xytext=(0, 2), textcoords="offset points",
                 ha="center", va="bottom", fontsize="x-small",
             )  # fmt: skip
-    ax.set_xticks(range(len(groups)), groups)
+    ax.set_xticks(range(len(groups)), _plain_all(groups))
     _rotate_if_crowded(ax, groups)
     if hue is not None:
         _legend_outside(ax, hue)
@@ -277,7 +297,7 @@ def plot_outcomes(deliveries: pd.DataFrame, by: str = col.CARRIER, ax: Axes | No
     """
     ax = _axes(ax)
     ax.set_xlabel("share of sends")
-    ax.set_ylabel(by)
+    ax.set_ylabel(plain_text(by))
     _percent_axis(ax.xaxis)
     ax.set_xlim(0, 1)
     if len(deliveries) == 0:
@@ -296,7 +316,7 @@ def plot_outcomes(deliveries: pd.DataFrame, by: str = col.CARRIER, ax: Axes | No
             continue
         share = rows[data.SHARE].to_numpy(dtype=float)
         bars = ax.barh(
-            y, share, left=left, height=0.7, label=outcome,
+            y, share, left=left, height=0.7, label=plain_text(outcome),
             color=OUTCOME_COLORS.get(outcome, _OTHER_OUTCOME_COLOR), edgecolor="white", linewidth=0.5,
         )  # fmt: skip
         ax.bar_label(
@@ -305,7 +325,7 @@ def plot_outcomes(deliveries: pd.DataFrame, by: str = col.CARRIER, ax: Axes | No
         left += share
         drawn += 1
     n = tidy.drop_duplicates(data.GROUP).set_index(data.GROUP)[data.N]
-    ax.set_yticks(y, [f"{group} (n={n[group]})" for group in groups])
+    ax.set_yticks(y, [plain_text(f"{group} (n={n[group]})") for group in groups])
     ax.invert_yaxis()  # largest group on top
     ax.legend(loc="lower left", bbox_to_anchor=(0, 1.01), ncols=min(drawn, 6), frameon=False, fontsize="small")
     return ax
@@ -417,7 +437,7 @@ def plot_latency(
     if kind == "hist" and (isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 1):
         raise SkycoreValidationError("bins", f"must be a positive integer, got {bins!r}")
     ax = _axes(ax)
-    what = _LATENCY_LABELS.get(column, column)
+    what = _LATENCY_LABELS.get(column, plain_text(column))
     ax.set_xlabel(what)
     ax.set_ylabel(
         {
@@ -446,7 +466,7 @@ def plot_latency(
     for level, color in zip(levels, _series_colors(len(levels)), strict=True):
         rows = tidy[tidy[data.HUE] == level]
         n = int(rows[data.N].iloc[0])
-        label = f"{level} (n={n})" if hue is not None else f"n={n}"
+        label = plain_text(f"{level} (n={n})") if hue is not None else f"n={n}"
         if kind == "hist":
             edges = np.append(rows[data.X].to_numpy(), rows[data.X_RIGHT].iloc[-1])
             ax.stairs(
@@ -466,7 +486,7 @@ def plot_latency(
     else:
         ax.set_ylim(0, 1)
     ax.set_xlabel(f"{what} (log scale)" if _duration_axis(ax, x) else f"{what} (s)")
-    ax.legend(title=hue, loc="best", frameon=False, fontsize="small")
+    ax.legend(title=None if hue is None else plain_text(hue), loc="best", frameon=False, fontsize="small")
     return ax
 
 
@@ -519,7 +539,7 @@ def plot_handsets(profiles: pd.DataFrame, top: int = 10, ax: Axes | None = None)
         bars, labels=[f"{c} ({s:.0%})" for c, s in zip(tidy[data.COUNT], tidy[data.SHARE], strict=True)],
         padding=2, fontsize="x-small",
     )  # fmt: skip
-    ax.set_yticks(y, tidy[col.HANDSET])
+    ax.set_yticks(y, _plain_all(tidy[col.HANDSET]))
     ax.invert_yaxis()  # most common on top
     ax.set_xlim(0, tidy[data.COUNT].max() * 1.18)  # room for the labels
     return ax
@@ -572,10 +592,16 @@ def plot_timeline(
     SkycoreValidationError
         ``freq`` is not a pandas frequency, or a non-empty frame lacks
         ``code`` or both time columns.
+
+    Warns
+    -----
+    PlotDataWarning
+        Notifications whose time lies outside
+        :data:`~skycore_lab.frames.times.PLOTTABLE_TIMES` were left out.
     """
     ax = _axes(ax)
     ax.set_xlabel("time (UTC)")
-    ax.set_ylabel(f"notifications per {freq}")
+    ax.set_ylabel(plain_text(f"notifications per {freq}"))
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     if len(events) == 0:
         return _no_data(ax)

@@ -27,6 +27,41 @@ Durability policy
   torn fragment is a line of its own that readers skip, never glued to the
   next record.
 
+Failures and recovery
+---------------------
+No failure is final: every :meth:`LogWriter.write` starts from whatever
+state the last one left. A rotation whose new file could not be created or
+given its header (the disk filled up between the rename and the header)
+leaves the writer without a file; the next write opens one again, so the
+receiver answers 200 again as soon as space returns, without a restart. A
+header cut short by a full disk is truncated and written again (a file
+always starts with the whole header or nothing). :attr:`LogWriter.failures`,
+:attr:`LogWriter.last_error` and :attr:`LogWriter.failing` say what happened;
+the receiver's ``/health`` shows them.
+
+fdatasync errors are logged (the first one, then at most one line a minute
+with a count, and the recovery) and kept in :attr:`LogWriter.sync_error` and
+:attr:`LogWriter.sync_failures`. What such an error means: the disk did not
+take some of the records written since the last good sync; Linux then
+marks their pages clean, so a later sync succeeds without them and they
+survive only while the pages stay cached. Records already acknowledged
+cannot be taken back; the error is there for an operator to see (``/health``
+answers 503 while syncing fails) and to check the disk.
+
+The log file moved or deleted under a running writer
+-----------------------------------------------------
+Before each write the writer compares the file at ``path`` with the one it
+holds open (device and inode: one ``stat``, about a microsecond). When the
+path is gone or names another file (``mv``, ``rm``, logrotate without
+``copytruncate``) it logs a warning and opens a new file at ``path``, so no
+record is ever written, and acknowledged, into a file nobody can find.
+Records written before the move stay in the moved file (or, if it was
+deleted, are gone with it: the writer cannot undo an ``rm``).
+
+Test seams: the writer calls ``os.write`` and this module's
+:data:`fdatasync` through their module attributes, so a test can replace
+either (``monkeypatch.setattr``) to inject ``OSError(ENOSPC)`` or ``EIO``.
+
 Rotation
 --------
 ``rotate="size"``: before a record would take the file past ``max_bytes``
@@ -47,6 +82,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import re
 import threading
@@ -56,11 +92,42 @@ from datetime import datetime, timezone
 from ..exceptions import SkycoreStateError, SkycoreValidationError
 from .logformat import HEADER
 
-__all__ = ["LogWriter", "ROTATE_MODES"]
+__all__ = ["LogWriter", "ROTATE_MODES", "fdatasync"]
+
+logger = logging.getLogger(__name__)
 
 ROTATE_MODES = (None, "size", "daily")
 
-_fdatasync = getattr(os, "fdatasync", os.fsync)
+#: The sync call (``os.fdatasync``, ``os.fsync`` where it is missing); a test seam.
+fdatasync = getattr(os, "fdatasync", os.fsync)
+
+# Seconds between two log lines about the same ongoing failure.
+_REPEAT_LOG_S = 60.0
+
+
+class _FailureLog:
+    """Log the first failure of a kind, then a line at most every ``_REPEAT_LOG_S`` with a count, then the recovery."""
+
+    def __init__(self, what: str):
+        self.what = what
+        self.failing = False
+        self.unlogged = 0
+        self.logged_at = 0.0
+
+    def failed(self, exc: BaseException) -> None:
+        now = time.monotonic()
+        if not self.failing or now - self.logged_at >= _REPEAT_LOG_S:
+            more = f" ({self.unlogged} more since the last report)" if self.failing and self.unlogged else ""
+            logger.error("%s failed: %s%s", self.what, exc, more)
+            self.logged_at, self.unlogged = now, 0
+        else:
+            self.unlogged += 1
+        self.failing = True
+
+    def succeeded(self) -> None:
+        if self.failing:
+            logger.warning("%s works again (%d failures not logged one by one)", self.what, self.unlogged)
+            self.failing, self.unlogged = False, 0
 
 
 class _Syncer(threading.Thread):
@@ -78,7 +145,9 @@ class _Syncer(threading.Thread):
         self.dirty_since = 0.0
         self.stopping = False
         self.syncs = 0
-        self.error: OSError | None = None
+        self.error: OSError | None = None  # the last fdatasync error, kept after a recovery
+        self.failures = 0
+        self.failure_log: _FailureLog | None = None  # set by the writer (it knows the path)
 
     def mark(self, n: int) -> None:
         """Called by the writer after each successful write of ``n`` records."""
@@ -109,21 +178,32 @@ class _Syncer(threading.Thread):
             if stopping:
                 return
 
+    def _failed(self, exc: OSError) -> None:
+        self.error = exc
+        self.failures += 1
+        if self.failure_log is not None:
+            self.failure_log.failed(exc)
+
     def _sync(self, fd: int | None, retired: list[int], sync_dir: str | None) -> None:
         # ``fd`` stays open while we sync it: the writer never closes the
         # current fd itself, it retires it to us (or closes it after join()).
+        ok = True
         for old in retired:
             try:
-                _fdatasync(old)
+                fdatasync(old)
             except OSError as exc:
-                self.error = exc
+                self._failed(exc)
+                ok = False
             finally:
                 os.close(old)
         if fd is not None:
             try:
-                _fdatasync(fd)
-            except OSError as exc:  # reported via LogWriter.sync_error
-                self.error = exc
+                fdatasync(fd)
+            except OSError as exc:  # logged, and reported via LogWriter.sync_error
+                self._failed(exc)
+                ok = False
+        if ok and self.failure_log is not None:
+            self.failure_log.succeeded()
         if sync_dir is not None:
             with contextlib.suppress(OSError):
                 dir_fd = os.open(sync_dir, os.O_RDONLY)
@@ -159,6 +239,19 @@ class LogWriter:
         Longest time, in seconds, a written record waits for its fdatasync.
     sync_every : int
         Number of unsynced records that triggers an fdatasync at once.
+
+    Attributes
+    ----------
+    records_written : int
+        Records handed to the kernel since the writer was created.
+    rotated_files : list of str
+        Files rotated away, oldest first.
+    failures : int
+        Calls of :meth:`write` that raised OSError (disk full, failed rotation …).
+    last_error : OSError or None
+        The most recent of those errors (kept after a recovery; see :attr:`failing`).
+    reopened : int
+        Times the file at ``path`` was found moved or deleted and a new one opened.
     """
 
     def __init__(
@@ -179,11 +272,19 @@ class LogWriter:
         self.max_bytes = int(max_bytes)
         self.records_written = 0
         self.rotated_files: list[str] = []
+        self.failures = 0
+        self.last_error: OSError | None = None
+        self.failing = False
+        self.reopened = 0
+        self._closed = False
         self._torn = False
         self._fd: int | None = None
+        self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the open file
         self._size = 0
         self._day: str | None = None  # "YYYY-MM-DD" of the live file's records
+        self._write_log = _FailureLog(f"writing the log {self.path}")
         self._syncer = _Syncer(sync_interval, sync_every)
+        self._syncer.failure_log = _FailureLog(f"fdatasync of the log {self.path}")
         self._open()
         self._syncer.start()
 
@@ -200,6 +301,10 @@ class LogWriter:
             self._size = stat.st_size
             self._torn = False
             self._day = None
+            if 0 < self._size < len(HEADER) and HEADER.startswith(self._read_all()):
+                # A header cut short by a full disk: start the file again.
+                os.ftruncate(fd, 0)
+                self._size = 0
             if self._size == 0:
                 self._write_all(fd, HEADER)
                 self._size = len(HEADER)
@@ -214,8 +319,13 @@ class LogWriter:
             os.close(fd)
             raise
         self._fd = fd
+        self._identity = (stat.st_dev, stat.st_ino)
         with self._syncer.cond:
             self._syncer.fd = fd
+
+    def _read_all(self) -> bytes:
+        with open(self.path, "rb") as existing:
+            return existing.read(len(HEADER))
 
     def _rotated_name(self) -> str:
         directory, base = os.path.split(os.path.abspath(self.path))
@@ -229,17 +339,35 @@ class LogWriter:
         numbers = [int(m.group(1)) for name in os.listdir(directory or ".") if (m := pattern.match(name))]
         return f"{prefix}.{max(numbers, default=0) + 1}"
 
+    def _retire(self) -> None:
+        """Hand the open file to the sync thread (synced and closed off the loop); no file is open after."""
+        old_fd, self._fd, self._identity = self._fd, None, None
+        with self._syncer.cond:
+            self._syncer.fd = None
+            self._syncer.retired.append(old_fd)
+            self._syncer.sync_dir = os.path.dirname(os.path.abspath(self.path))
+            self._syncer.cond.notify()
+
     def _rotate(self) -> None:
-        old_fd = self._fd
         target = self._rotated_name()
         os.rename(self.path, target)
         self.rotated_files.append(target)
-        self._fd = None
-        with self._syncer.cond:
-            self._syncer.fd = None
-            self._syncer.retired.append(old_fd)  # synced and closed off the loop
-            self._syncer.sync_dir = os.path.dirname(os.path.abspath(self.path))
-            self._syncer.cond.notify()
+        self._retire()
+        self._open()  # may fail (disk full): the next write() opens again
+
+    def _ensure_file(self) -> None:
+        """Open a file at ``path`` when none is open, or when the open one was moved or deleted."""
+        if self._fd is not None:
+            try:
+                stat = os.stat(self.path)
+                if (stat.st_dev, stat.st_ino) == self._identity:
+                    return
+                what = "replaced by another file"
+            except FileNotFoundError:
+                what = "moved or deleted"
+            logger.warning("the log %s was %s while being written: opening a new one at that path", self.path, what)
+            self._retire()
+            self.reopened += 1
         self._open()
 
     # -- writing --------------------------------------------------------------
@@ -259,7 +387,8 @@ class LogWriter:
             self._write_all(self._fd, chunk)
         except OSError:
             self._torn = True
-            self._size = os.fstat(self._fd).st_size
+            with contextlib.suppress(OSError):
+                self._size = os.fstat(self._fd).st_size
             raise
         self._torn = False
         self._size += len(chunk)
@@ -270,10 +399,25 @@ class LogWriter:
         """Append complete records (each one line ending in LF, from ``encode_record``).
 
         Returns only once every byte is in the kernel's hands. Raises OSError
-        (nothing of the failing chunk counts as written) when the disk refuses.
+        (nothing of the failing chunk counts as written) when the disk refuses;
+        the next call tries again from scratch (see "Failures and recovery").
         """
-        if self._fd is None:
+        if self._closed:
             raise SkycoreStateError(f"log writer for {self.path} is closed")
+        try:
+            self._ensure_file()
+            self._write(records)
+        except OSError as exc:
+            self.failures += 1
+            self.last_error = exc
+            self.failing = True
+            self._write_log.failed(exc)
+            raise
+        if self.failing:
+            self.failing = False
+            self._write_log.succeeded()
+
+    def _write(self, records: list[bytes]) -> None:
         if self.rotate is None:
             self._append(b"".join(records) if len(records) > 1 else records[0], len(records))
             return
@@ -308,21 +452,34 @@ class LogWriter:
 
     @property
     def sync_error(self) -> OSError | None:
-        """The last error an fdatasync reported (None when all went well)."""
+        """The last error an fdatasync reported (None when all went well); kept after a recovery."""
         return self._syncer.error
 
     @property
+    def sync_failures(self) -> int:
+        """Number of fdatasync calls that failed."""
+        return self._syncer.failures
+
+    @property
+    def sync_failing(self) -> bool:
+        """Whether the latest sync round failed."""
+        return bool(self._syncer.failure_log and self._syncer.failure_log.failing)
+
+    @property
     def closed(self) -> bool:
-        return self._fd is None
+        return self._closed
 
     def close(self) -> None:
         """Stop the sync thread, fdatasync and close the file. Idempotent."""
-        if self._fd is None:
+        if self._closed:
             return
+        self._closed = True
         self._syncer.stop()
         fd, self._fd = self._fd, None
+        if fd is None:  # a failed rotation left no file open
+            return
         try:
-            _fdatasync(fd)
+            fdatasync(fd)
         finally:
             os.close(fd)
 

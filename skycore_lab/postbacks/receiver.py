@@ -26,9 +26,44 @@ POST a body over ``max_body`` bytes         413     nowhere (not read past limit
 token set, wrong/missing token or path      403     nowhere (body not read)
 no token, unknown path                      404     nowhere
 wrong method on a postback path             405     nowhere
+headers or body too slow (before the app)   408     nowhere (connection closed)
+headers over ``max_header_bytes``           431     nowhere (connection closed)
+more than ``max_connections`` open          503     nowhere (connection closed)
 ``GET /health``                             200     JSON ``{"status", "count", …}``
+``GET /health`` while writes fail           503     the same JSON, ``"status": "failing"``
 disk refuses the write                      503     nothing acknowledged
 ==========================================  ======  ===========================
+
+Answers whose body was not read (403, 404, 405, 413) close the connection.
+
+Limits before the token check
+-----------------------------
+Header and body timeouts, a header size limit, a connection cap and
+keep-alive limits hold before a request reaches the token check
+(:class:`~skycore_lab.connlimits.ConnectionLimits`, defaults: headers within
+10 s, body within 20 s, headers ≤ 16 KiB, ≤ 1000 connections, 15 s idle
+keep-alive, 1000 requests per connection). ``/health`` counts what they did.
+
+``/health``
+-----------
+JSON: ``status`` (``"ok"``; ``"failing"`` while the last write or fdatasync
+failed, answered with 503 so a monitor notices), the request counters
+(``count``, ``rejected``, ``too_large``, ``forbidden``, ``failed``),
+``write_failures`` and ``last_error`` (the most recent write or rotation
+error, kept after a recovery), ``sync_failures`` and ``sync_error``
+(fdatasync), ``reopened`` (log found moved or deleted and opened again),
+and the connection limits' counters under ``connections``. No path, no
+token.
+
+Tokens
+------
+A token is 1 to 256 characters of the URL-safe alphabet of RFC 3986's
+unreserved characters, ``A–Z a–z 0–9 - . _ ~`` (what
+``secrets.token_urlsafe`` produces), and not ``.`` or ``..``; anything else
+(``?``, ``#``, ``%``, ``/``, spaces, non-ASCII …) is refused with a
+:class:`~skycore_lab.exceptions.SkycoreValidationError`, because it would
+need encoding in :attr:`PostbackReceiver.url` and a platform might not
+decode it the same way.
 
 The reject log is ``postbacks.rejects.log`` for ``postbacks.log`` (the stem,
 ``.rejects``, the extension), so the reader's glob ``postbacks.log*`` (live
@@ -79,9 +114,11 @@ The ``remote`` field is the TCP peer as seen by the server: uvicorn's
 from __future__ import annotations
 
 import asyncio
+import errno
 import hmac
 import json
 import logging
+import numbers
 import os
 import re
 import signal
@@ -93,6 +130,7 @@ from urllib.parse import parse_qsl, unquote_to_bytes
 
 from .logformat import encode_record, format_received_at
 from .logwriter import ROTATE_MODES, LogWriter
+from ..connlimits import ConnectionLimits, ConnectionStats
 from ..exceptions import SkycoreStateError, SkycoreValidationError
 from ..redaction import mask_secret
 from ..server import ServerThread, is_loopback
@@ -103,12 +141,39 @@ __all__ = [
     "token_matches",
     "is_postback_body",
     "default_rejects_path",
+    "validate_token",
     "DEFAULT_MAX_BODY",
+    "TOKEN_ALPHABET",
 ]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_BODY = 64 * 1024
+
+#: Characters a token may hold: RFC 3986's unreserved characters (no encoding needed in a URL).
+TOKEN_ALPHABET = "A-Z a-z 0-9 - . _ ~"
+_TOKEN = re.compile(r"[A-Za-z0-9._~-]{1,256}")
+
+
+def validate_token(token: str | None) -> str | None:
+    """``token`` if it is None or a usable URL token; else raise SkycoreValidationError.
+
+    A token is 1 to 256 characters of :data:`TOKEN_ALPHABET` (RFC 3986
+    unreserved characters, as ``secrets.token_urlsafe`` makes), and not
+    ``.`` or ``..`` (which clients fold away as path segments). The message
+    never repeats the token.
+    """
+    if token is None:
+        return None
+    if not isinstance(token, str) or not _TOKEN.fullmatch(token) or token in (".", ".."):
+        kind = type(token).__name__
+        detail = f"{len(token)} characters" if isinstance(token, str) else f"a {kind}"
+        raise SkycoreValidationError(
+            "token",
+            f"must be 1 to 256 characters of {TOKEN_ALPHABET} (URL-safe, e.g. secrets.token_urlsafe(24)), "
+            f"not '.' or '..'; got {detail} outside that alphabet or length",
+        )
+    return token
 
 # BOM, then whitespace / PIs / comments, then the root element's name. The
 # possessive ``*+`` never backtracks into the prolog (a nested ``(\s+)*``
@@ -189,12 +254,22 @@ def _response(status: int, body: bytes, content_type: bytes = b"text/plain; char
 
 _OK = _response(200, b"OK\n")
 _BAD = _response(400, b"not a POSTBACK document (kept in the reject log)\n")
-_FORBIDDEN = _response(403, b"forbidden\n")
-_NOT_FOUND = _response(404, b"not found\n")
-_NOT_ALLOWED_POST = _response(405, b"method not allowed\n", extra=[(b"allow", b"POST")])
-_NOT_ALLOWED_GET = _response(405, b"method not allowed\n", extra=[(b"allow", b"GET, HEAD")])
+# The body of these was not read: close, so a slow or endless body cannot hold the connection.
+_CLOSE = (b"connection", b"close")
+_FORBIDDEN = _response(403, b"forbidden\n", extra=[_CLOSE])
+_NOT_FOUND = _response(404, b"not found\n", extra=[_CLOSE])
+_NOT_ALLOWED_POST = _response(405, b"method not allowed\n", extra=[(b"allow", b"POST"), _CLOSE])
+_NOT_ALLOWED_GET = _response(405, b"method not allowed\n", extra=[(b"allow", b"GET, HEAD"), _CLOSE])
 _TOO_LARGE = _response(413, b"body too large\n", extra=[(b"connection", b"close")])
 _UNAVAILABLE = _response(503, b"could not store the postback, retry later\n")
+
+
+def _error_text(error: BaseException) -> str:
+    """An error for /health: errno and strerror, never a path (paths say where the logs live)."""
+    if isinstance(error, OSError) and error.strerror:
+        name = errno.errorcode.get(error.errno, str(error.errno))
+        return f"{name}: {error.strerror}"
+    return type(error).__name__
 
 
 class _FastClock:
@@ -229,9 +304,9 @@ class ReceiverApp:
         max_body: int = DEFAULT_MAX_BODY,
         clock: Callable[[], datetime] | None = None,
         group_commit: bool = True,
+        connection_stats: ConnectionStats | None = None,
     ):
-        if token is not None and not token:
-            raise SkycoreValidationError("token", "must be a non-empty string or None")
+        validate_token(token)
         self._log = log
         self._rejects = rejects
         self._token = token
@@ -246,6 +321,7 @@ class ReceiverApp:
         self.too_large = 0
         self.forbidden = 0
         self.failed = 0
+        self.connection_stats = connection_stats
 
     def __repr__(self) -> str:
         return f"ReceiverApp(log={self._log.path!r}, token={mask_secret(self._token)}, count={self.count})"
@@ -274,18 +350,32 @@ class ReceiverApp:
         await send(response[0])
         await send(response[1])
 
+    def health(self) -> dict:
+        """What ``GET /health`` answers (see the module docstring)."""
+        writers = (self._log, self._rejects)
+        failing = any(w.failing or w.sync_failing for w in writers)
+        errors = [w.last_error for w in writers if w.last_error is not None]
+        sync_errors = [w.sync_error for w in writers if w.sync_error is not None]
+        report = {
+            "status": "failing" if failing else "ok",
+            "count": self.count,
+            "rejected": self.rejected,
+            "too_large": self.too_large,
+            "forbidden": self.forbidden,
+            "failed": self.failed,
+            "write_failures": sum(w.failures for w in writers),
+            "last_error": _error_text(errors[0]) if errors else None,
+            "sync_failures": sum(w.sync_failures for w in writers),
+            "sync_error": _error_text(sync_errors[0]) if sync_errors else None,
+            "reopened": sum(w.reopened for w in writers),
+        }
+        if self.connection_stats is not None:
+            report["connections"] = self.connection_stats.as_dict()
+        return report
+
     def _health(self):
-        body = json.dumps(
-            {
-                "status": "ok",
-                "count": self.count,
-                "rejected": self.rejected,
-                "too_large": self.too_large,
-                "forbidden": self.forbidden,
-                "failed": self.failed,
-            }
-        ).encode()
-        return _response(200, body, b"application/json")
+        report = self.health()
+        return _response(200 if report["status"] == "ok" else 503, json.dumps(report).encode(), b"application/json")
 
     # -- the hot path -----------------------------------------------------------------
     async def _receive_postback(self, scope, receive):
@@ -331,8 +421,8 @@ class ReceiverApp:
         if not is_postback_body(body):
             try:
                 self._rejects.write([record])
-            except Exception:
-                logger.exception("could not write the reject log %s", self._rejects.path)
+            except Exception as exc:  # logged by the writer (throttled)
+                logger.debug("rejected body answered 503: %s", exc)
                 self.failed += 1
                 return _UNAVAILABLE
             self.rejected += 1
@@ -345,8 +435,8 @@ class ReceiverApp:
                 error = None
             except Exception as exc:  # OSError, or ValueError once closed: never ack
                 error = exc
-        if error is not None:
-            logger.error("could not write the postback log %s: %s", self._log.path, error)
+        if error is not None:  # the writer logs write failures (throttled): no line per request here
+            logger.debug("postback answered 503: %s", error)
             self.failed += 1
             return _UNAVAILABLE
         self.count += 1
@@ -399,7 +489,9 @@ class PostbackReceiver:
     token : str or None
         Shared secret: only ``/postbacks/<token>`` or ``?token=<token>`` is
         accepted, everything else is 403 and nothing is stored. Use e.g.
-        ``secrets.token_urlsafe(24)``. Never shown in reprs or logs.
+        ``secrets.token_urlsafe(24)``; 1 to 256 characters of
+        :data:`TOKEN_ALPHABET` (see "Tokens" in the module docstring).
+        Never shown in reprs or logs.
     max_body : int
         Largest accepted body in bytes (default 64 KiB); larger bodies get
         413, are not read past the limit and are not stored.
@@ -416,12 +508,17 @@ class PostbackReceiver:
     group_commit : bool
         Group the records of concurrent requests into one ``write()`` (see
         module docstring; on by default after measurement).
+    limits : ConnectionLimits, optional
+        Header/body timeouts, header size, connection cap and keep-alive
+        limits (:mod:`skycore_lab.connlimits`); default ``ConnectionLimits()``.
 
     Attributes
     ----------
     count, rejected, too_large, forbidden, failed : int
         Requests since start: stored (200), rejected (400), too large (413),
         forbidden (403), not stored because the disk failed (503).
+    health : dict
+        What ``GET /health`` answers (see the module docstring).
     """
 
     def __init__(
@@ -439,13 +536,16 @@ class PostbackReceiver:
         sync_interval: float = 0.1,
         sync_every: int = 100,
         group_commit: bool = True,
+        limits: ConnectionLimits | None = None,
     ):
         if rotate not in ROTATE_MODES:
             raise SkycoreValidationError("rotate", f"must be one of {ROTATE_MODES}, not {rotate!r}")
-        if token is not None and (not isinstance(token, str) or not token or "/" in token):
-            raise SkycoreValidationError("token", "must be a non-empty string without '/' (or None)")
-        if max_body <= 0:
-            raise SkycoreValidationError("max_body", f"must be positive, not {max_body}")
+        validate_token(token)
+        if isinstance(max_body, bool) or not isinstance(max_body, numbers.Integral) or max_body <= 0:
+            raise SkycoreValidationError("max_body", f"must be a positive integer, not {max_body!r}")
+        if limits is not None and not isinstance(limits, ConnectionLimits):
+            raise SkycoreValidationError("limits", f"must be a ConnectionLimits, not {type(limits).__name__}")
+        self.limits = limits if limits is not None else ConnectionLimits()
         self.log_path = os.fspath(log)
         self.rejects_path = os.fspath(rejects_log) if rejects_log is not None else default_rejects_path(self.log_path)
         if os.path.abspath(self.rejects_path) == os.path.abspath(self.log_path):
@@ -486,14 +586,15 @@ class PostbackReceiver:
             except BaseException:
                 log.close()
                 raise
+            server = ServerThread(
+                None, host=self.host, port=self._requested_port, name="skycore-postback-receiver",
+                limits=self.limits, proxy_headers=False, ws="none",
+            )  # fmt: skip
             app = ReceiverApp(
                 log, rejects, token=self._token, max_body=opts["max_body"], clock=opts["clock"],
-                group_commit=opts["group_commit"],
+                group_commit=opts["group_commit"], connection_stats=server.stats,
             )  # fmt: skip
-            server = ServerThread(
-                app, host=self.host, port=self._requested_port, name="skycore-postback-receiver",
-                proxy_headers=False,
-            )  # fmt: skip
+            server.app = app
             try:
                 server.start()
             except BaseException:
@@ -601,6 +702,11 @@ class PostbackReceiver:
     def failed(self) -> int:
         """Postbacks answered 503 because the log could not be written."""
         return self._counter("failed")
+
+    @property
+    def health(self) -> dict:
+        """What ``GET /health`` answers now (see the module docstring); ``{"status": "stopped"}`` when stopped."""
+        return self._app.health() if self._app is not None and self._server is not None else {"status": "stopped"}
 
     @property
     def rotated_files(self) -> list[str]:

@@ -5,13 +5,33 @@ and the workbook hold the same tables (computed once, by
 :mod:`skycore_lab.stats`); the HTML page adds the figures
 (:mod:`skycore_lab.plots`) and the definitions of every metric. CSV and
 Parquet hold the deliveries frame itself, for other tools.
+
+Spreadsheet formula injection
+-----------------------------
+Report cells hold text that came from outside (handset names, carrier names,
+arm names, column names of a manifest …), and a spreadsheet runs a cell that
+looks like a formula (``=HYPERLINK("http://evil.example","x")``, ``=cmd|…``).
+So:
+
+* **Excel**: every text is written as a text cell (``t="inlineStr"``),
+  never as a formula, whatever it starts with; no report cell is a formula.
+* **CSV**: by default the OWASP CSV-injection rule applies
+  (https://owasp.org/www-community/attacks/CSV_Injection): a text cell (or
+  column name) starting with ``=``, ``+``, ``-``, ``@``, TAB or CR gets a
+  ``'`` in front, which a spreadsheet shows as text and does not display;
+  fields with separators, quotes or line breaks (CR or LF) are quoted and
+  embedded quotes doubled, lines end in CRLF (RFC 4180), so a CR inside a
+  cell never splits a row. Only text cells change: numbers (``-3.5``)
+  and timestamps are written as they are. Programs that read the CSV back
+  want the exact values: pass ``csv_escape=False`` (``skycore-lab report
+  --csv-raw``). Parquet holds typed values and needs no escaping.
 """
 
 from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -34,7 +54,14 @@ from ..exceptions import SkycoreValidationError
 from ..stats.compare import DEFAULT_WITHIN_S
 from .provenance import PROVENANCE_SHEET, provenance_frame, report_provenance, write_parquet, write_sidecar
 
-__all__ = ["export_report", "REPORT_FORMATS", "EXCEL_MAX_ROWS", "REPORT_DEPENDENCIES", "check_report_path"]
+__all__ = [
+    "export_report",
+    "REPORT_FORMATS",
+    "EXCEL_MAX_ROWS",
+    "REPORT_DEPENDENCIES",
+    "check_report_path",
+    "CSV_FORMULA_PREFIXES",
+]
 
 #: Supported suffixes (case-insensitive) and what each writes.
 REPORT_FORMATS: dict[str, str] = {
@@ -50,6 +77,9 @@ REPORT_DEPENDENCIES: dict[str, tuple[str, str, str]] = {
 }
 #: Rows an Excel sheet can hold, header included.
 EXCEL_MAX_ROWS = 1_048_576
+
+#: First characters that make a spreadsheet read a CSV cell as a formula (OWASP), escaped with a ``'``.
+CSV_FORMULA_PREFIXES: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
 
 _CSV_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _EXCEL_TIME_NOTE = (
@@ -67,6 +97,7 @@ def export_report(
     within_s: float = DEFAULT_WITHIN_S,
     as_of=None,
     provenance=None,
+    csv_escape: bool = True,
 ) -> Path:
     """Write a delivery report; the suffix of ``path`` picks the format.
 
@@ -86,10 +117,14 @@ def export_report(
         when there are two or more), ``latency``, ``comparisons`` (only with
         arms), ``deliveries`` (every row of ``deliveries``) and ``provenance``. Excel cannot
         store tz-aware times, so timestamps are written as naive UTC, as the
-        summary sheet says.
+        summary sheet says. Every text is a text cell, never a formula.
     ``.csv``
-        The deliveries frame, one row per send; timestamps as ISO-8601 UTC
-        (``2024-05-01T12:00:03.250000Z``), missing values empty.
+        The deliveries frame, one row per send (RFC 4180: CRLF line ends,
+        quoted fields where needed); timestamps as ISO-8601 UTC
+        (``2024-05-01T12:00:03.250000Z``), missing values empty; text cells
+        that a spreadsheet would run as a formula prefixed with ``'`` unless
+        ``csv_escape=False`` (see "Spreadsheet formula injection" in the
+        module docstring).
     ``.parquet`` (pyarrow, a core dependency)
         The deliveries frame with its dtypes preserved (categories, UTC
         timestamps, nullable strings).
@@ -142,6 +177,10 @@ def export_report(
         :func:`skycore_lab.provenance.collect_provenance` arguments
         (``sources=[...]``, ``design=experiment``…); a
         :class:`~skycore_lab.provenance.Provenance` is used as it is.
+    csv_escape : bool, default True
+        ``.csv`` only: prefix text cells starting with one of
+        :data:`CSV_FORMULA_PREFIXES` with ``'`` (OWASP). False writes the
+        exact values, for programs rather than spreadsheets.
 
     Returns
     -------
@@ -169,7 +208,11 @@ def export_report(
         raise SkycoreValidationError("deliveries", f"expected a pandas DataFrame, got {type(deliveries).__name__}")
     record = report_provenance(provenance, deliveries, events, within_s=within_s, as_of=as_of)
     if suffix == ".csv":
-        written = _atomic_write(path, lambda tmp: _csv_frame(deliveries).to_csv(tmp, index=False))
+        frame = _csv_frame(deliveries)
+        if csv_escape:
+            frame = _escape_csv_formulas(frame)
+        # CRLF line ends (RFC 4180): the csv module then quotes any field holding a CR or LF
+        written = _atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False, lineterminator="\r\n"))
         write_sidecar(written, record)
         return written
     if suffix == ".parquet":
@@ -253,6 +296,47 @@ def _csv_frame(deliveries: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _escape_formula_text(value):
+    if isinstance(value, str) and value.startswith(CSV_FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def _escape_csv_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text cells and column names that start like a formula, prefixed with ``'`` (OWASP)."""
+    out = frame.copy()
+    for index, name in enumerate(frame.columns):
+        values = out.iloc[:, index]
+        if pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
+            continue
+        if pd.api.types.is_datetime64_any_dtype(values.dtype) or pd.api.types.is_timedelta64_dtype(values.dtype):
+            continue
+        text = values.astype(object)
+        risky = text.map(lambda v: isinstance(v, str) and v.startswith(CSV_FORMULA_PREFIXES)).astype(bool)
+        if risky.any():
+            out.isetitem(index, text.map(_escape_formula_text))
+    out.columns = [_escape_formula_text(name) if isinstance(name, str) else name for name in frame.columns]
+    return out
+
+
+def _formula_like_cells(frame: pd.DataFrame) -> Iterator[tuple[int, int]]:
+    """(row, column), 1-based as in a sheet with a header row, of cells openpyxl would write as formulas.
+
+    openpyxl makes a formula of any text starting with ``=``; pandas writes
+    values it does not know as ``str(value)``.
+    """
+    for column, name in enumerate(frame.columns, start=1):
+        if str(name).startswith("="):
+            yield 1, column
+        values = frame.iloc[:, column - 1]
+        if pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_datetime64_any_dtype(values.dtype):
+            continue
+        text = values.astype(object)
+        risky = text.map(lambda v: not isinstance(v, (int, float)) and str(v).startswith("="), na_action="ignore")
+        for row in risky.eq(True).to_numpy().nonzero()[0]:  # missing values (skipped by map) are not
+            yield int(row) + 2, column
+
+
 def _summary_sheet(content: ReportContent) -> pd.DataFrame:
     rows = list(content.summary.itertuples(index=False, name=None))
     rows.append(("timestamps", _EXCEL_TIME_NOTE))
@@ -281,6 +365,8 @@ def _write_xlsx(content: ReportContent, deliveries: pd.DataFrame, tmp: str, prov
             name = _sheet_name(key)
             _utc_naive(frame).to_excel(writer, sheet_name=name, index=False)
             sheet = writer.sheets[name]
+            for row, column in _formula_like_cells(frame):
+                sheet.cell(row=row, column=column).data_type = "s"  # text, never a formula
             sheet.freeze_panes = "A2"
             for index, column in enumerate(frame.columns, start=1):
                 letter = sheet.cell(row=1, column=index).column_letter

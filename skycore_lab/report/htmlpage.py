@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from .. import __version__
 from .. import columns as col
 from .content import DEFINITIONS, ITEM, VALUE, ReportContent, Table, iso as _iso
+from ..frames.times import plottable_times
 from .provenance import provenance_html
 
 # Cell formats, by column name.
@@ -97,11 +98,12 @@ def draw_figures(
 
 
 def _timeline_freq(events: pd.DataFrame) -> str:
-    """A bin width giving about 20–120 bins over the events' span."""
+    """A bin width giving about 20–120 bins over the span of the events' plottable times."""
     stamps = pd.Series(dtype="datetime64[ns, UTC]")
     for name in (col.TIMESTAMP, col.RECEIVED_AT):
         if name in events.columns:
-            stamps = pd.to_datetime(events[name], utc=True, errors="coerce").dropna()
+            stamps = pd.to_datetime(events[name], utc=True, errors="coerce")
+            stamps = stamps[plottable_times(stamps)]  # year 0001 or 9999 would stretch the span
             if len(stamps):
                 break
     span = (stamps.max() - stamps.min()).total_seconds() if len(stamps) else 0.0
