@@ -38,7 +38,7 @@ import pandas as pd
 
 from . import columns as col
 from .redaction import Secret, redact
-from .reference import DEFAULT_DDM_TIMEOUT_MIN
+from .reference import DEFAULT_DDM_TIMEOUT_MIN, MAX_DDM_TIMEOUT_MIN
 from .client import DDM, PRODUCTION_URL, SendRequest, SkycoreClient, validate_number
 from .dashboard import LiveDashboard
 from .exceptions import (
@@ -181,7 +181,7 @@ class SendWidget:
                                  "Message)", indent=False)  # fmt: skip
         self.ddm_title = _text("DDM title", "skycore-send-ddm-title", "optional (platform default: Device Discovery)")
         self.ddm_text = _make(ipw.Textarea, "skycore-send-ddm-text", description="DDM text", style=_STYLE)
-        self.ddm_timeout = _make(ipw.BoundedIntText, "skycore-send-ddm-timeout", value=DEFAULT_DDM_TIMEOUT_MIN, min=0, max=10080,
+        self.ddm_timeout = _make(ipw.BoundedIntText, "skycore-send-ddm-timeout", value=DEFAULT_DDM_TIMEOUT_MIN, min=0, max=MAX_DDM_TIMEOUT_MIN,
                                  description="DDM timeout (min)", style=_STYLE)  # fmt: skip
         self.ddm_force = _make(ipw.Checkbox, "skycore-send-ddm-force", indent=False,
                                description="Force the DDM even if the handset is cached")  # fmt: skip
