@@ -112,6 +112,8 @@ _EXPORTS: dict[str, str] = {
     "ClockSkewWarning": "exceptions",
     "LatencyDataWarning": "exceptions",
     "SendingReportWarning": "exceptions",
+    "KeyExposureWarning": "exceptions",
+    "SendOptionWarning": "exceptions",
     # sandbox and receiver
     "Sandbox": "sandbox",
     "Scenario": "sandbox",
@@ -169,12 +171,14 @@ if TYPE_CHECKING:  # for IDEs and type checkers: the real imports
     from .dashboard import LiveDashboard
     from .exceptions import (
         ClockSkewWarning,
+        KeyExposureWarning,
         LatencyDataWarning,
         PostbackParseError,
         PostbackParseWarning,
         PostbackSourceNotFound,
         ScenarioError,
         SendingReportWarning,
+        SendOptionWarning,
         SkycoreAPIError,
         SkycoreError,
         SkycoreRateLimitError,
