@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -45,7 +46,7 @@ import pandas as pd
 
 from . import columns as col
 from .client import DDM, SendRequest, validate_number
-from .exceptions import SkycoreValidationError
+from .exceptions import SendOptionWarning, SkycoreValidationError
 from .stats.compare import DEFAULT_WITHIN_S
 
 __all__ = ["DdmExperiment", "ExperimentResult"]
@@ -162,7 +163,9 @@ class DdmExperiment:
                 raise SkycoreValidationError(forbidden, "is set per arm/recipient by the experiment")
         for name, setting in clean.items():  # fail before anything is sent
             try:
-                SendRequest.create(mms_id, "10000000000", sender, ddm=setting, **send_kwargs)
+                with warnings.catch_warnings():  # the stand-in's country is no recipient's: each send warns for its own
+                    warnings.simplefilter("ignore", SendOptionWarning)
+                    SendRequest.create(mms_id, "10000000000", sender, ddm=setting, **send_kwargs)
             except SkycoreValidationError as exc:
                 raise SkycoreValidationError(exc.field, f"arm {name!r}: {exc.message}") from None
         if not isinstance(seed, (int, np.integer)):
