@@ -6,7 +6,9 @@ against a :class:`Sandbox`), store the platform's postbacks with a
 into one row per send with :func:`deliveries`, and analyse: delivery rates
 with honest intervals (:func:`delivery_rates`), latency with censoring
 (:func:`latency_summary`), DDM A/B experiments (:class:`DdmExperiment`,
-:func:`compare_arms`), plots and reports (:func:`export_report`).
+:func:`compare_arms`), plots and reports (:func:`export_report`). Manifests
+are files (:func:`read_manifest`, :func:`write_manifest`), and the postbacks
+can be checked against the platform's own report (:func:`reconcile`).
 
 The package, one module or subpackage per responsibility::
 
@@ -41,6 +43,7 @@ The package, one module or subpackage per responsibility::
     │   ├── deliveries.py      deliveries: events (+ manifest) → sends
     │   ├── profiles.py        handset_profiles: one row per number
     │   ├── sending_report.py  read_sending_report: the platform's own report
+    │   ├── reconcile.py       reconcile: postbacks against the platform's report, send by send
     │   ├── latency.py         every latency, defined once
     │   ├── times.py           reading times, an event's time, the latest known time
     │   └── normalize.py       dtypes, places and clock skew shared by the frames
@@ -58,10 +61,14 @@ The package, one module or subpackage per responsibility::
     ├── report/            export_report: HTML, Excel, CSV, Parquet
     │   ├── export.py          the writers
     │   ├── content.py         what a report shows, computed once
-    │   └── htmlpage.py        the self-contained HTML page
+    │   ├── htmlpage.py        the self-contained HTML page
+    │   └── provenance.py      the provenance in each format: HTML footer, sheet, sidecar, metadata
+    ├── manifest.py        read_manifest, write_manifest: the send manifest's columns, dtypes and files
+    ├── provenance.py      what a result came from: source files and hashes, counts, parameters, design
     ├── experiment.py      DdmExperiment, ExperimentResult: design, randomise, send, analyse
     ├── dashboard.py       LiveDashboard: counters, rates and curves while postbacks arrive
     ├── widgets.py         SendWidget: the notebook send form
+    ├── livestatus.py      SendFollower: what the postbacks say of each send, in words (the form's rows)
     ├── demo.py            the main job: a whole DDM experiment on the sandbox
     ├── cli.py             skycore-lab demo | sandbox | listen | send | report
     ├── columns.py         every column name and vocabulary, once
@@ -73,6 +80,7 @@ The package, one module or subpackage per responsibility::
     ├── xmlsafe.py         hardened XML parsing (no entities, no DTD, no network)
     ├── server.py          running an ASGI app on uvicorn in a background thread
     ├── optional.py        guarded imports of optional dependencies
+    ├── files.py           atomic writes and file hashes
     └── _data/             Appendix B, D and E tables (CSV)
 
 Names are imported on first use, so ``import skycore_lab`` stays fast for
@@ -114,6 +122,7 @@ _EXPORTS: dict[str, str] = {
     "SendingReportWarning": "exceptions",
     "KeyExposureWarning": "exceptions",
     "SendOptionWarning": "exceptions",
+    "MissingPostbacksWarning": "exceptions",
     # sandbox and receiver
     "Sandbox": "sandbox",
     "Scenario": "sandbox",
@@ -125,6 +134,10 @@ _EXPORTS: dict[str, str] = {
     "deliveries": "frames.deliveries",
     "handset_profiles": "frames.profiles",
     "read_sending_report": "frames.sending_report",
+    "read_manifest": "manifest",
+    "write_manifest": "manifest",
+    "reconcile": "frames.reconcile",
+    "Reconciliation": "frames.reconcile",
     # statistics and experiments
     "delivery_rates": "stats.rates",
     "latency_summary": "stats.latency",
@@ -177,6 +190,7 @@ if TYPE_CHECKING:  # for IDEs and type checkers: the real imports
         PostbackParseWarning,
         PostbackSourceNotFound,
         ScenarioError,
+        MissingPostbacksWarning,
         SendingReportWarning,
         SendOptionWarning,
         SkycoreAPIError,
@@ -191,6 +205,8 @@ if TYPE_CHECKING:  # for IDEs and type checkers: the real imports
     )
     from .experiment import DdmExperiment, ExperimentResult
     from .frames import deliveries, handset_profiles, read_sending_report
+    from .frames.reconcile import Reconciliation, reconcile
+    from .manifest import read_manifest, write_manifest
     from .plots import plot_delivery_rates, plot_handsets, plot_latency, plot_outcomes, plot_timeline
     from .postbacks import PostbackReceiver, PostbackTail, events_from_bodies, read_postbacks
     from .report import export_report

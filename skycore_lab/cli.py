@@ -10,6 +10,9 @@ Commands
 
 Exit status: 0 on success, 1 when skycore-lab refused or failed (the reason
 is printed on stderr, never with an API key in it), 2 on a usage error.
+Every command checks the packages and output paths it will need before it
+does anything (:func:`check_command`): ``report --out x.parquet`` without
+pyarrow fails at once, not after reading the logs.
 The API key for ``send`` comes from ``SKYCORE_API_KEY`` (a ``--api-key``
 option would leave it in the shell history and the process list).
 """
@@ -23,9 +26,48 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .exceptions import SkycoreError
+from .exceptions import SkycoreError, SkycoreValidationError
 
-__all__ = ["main"]
+__all__ = ["main", "check_command"]
+
+
+def _output_folder(path: str | os.PathLike, option: str) -> None:
+    folder = Path(path).parent
+    if str(folder) and not folder.is_dir():
+        raise SkycoreValidationError(option, f"the folder of {str(path)!r} does not exist")
+
+
+def check_command(args) -> None:
+    """Check, before any work, every package and output path the command ``args`` will need.
+
+    Raises
+    ------
+    ImportError
+        A package a requested output needs is missing; the message names the extra.
+    SkycoreValidationError
+        An output format that does not exist, or an output folder that does not.
+    """
+    if args.command == "demo":
+        from .demo import check_demo_outputs
+
+        check_demo_outputs()
+    elif args.command == "report":
+        from .report.export import check_report_path
+
+        check_report_path(args.out)
+        _output_folder(args.out, "--out")
+        if args.manifest:
+            from .manifest import check_manifest_path
+
+            check_manifest_path(args.manifest)
+    elif args.command == "send" and (args.out or args.to_file or len(args.to or ()) > 1):
+        from .manifest import check_manifest_path
+
+        check_manifest_path(args.out or _DEFAULT_MANIFEST)
+        _output_folder(args.out or _DEFAULT_MANIFEST, "--out")
+
+
+_DEFAULT_MANIFEST = "manifest.csv"
 
 
 def _demo(args) -> int:
@@ -102,30 +144,30 @@ def _send(args) -> int:
             return 0
         manifest = client.send_batch(numbers, args.mms_id, args.sender, progress=not args.quiet,
                                      max_rate_per_s=args.rate, **kwargs)
-    out = Path(args.out or "manifest.csv")
-    manifest.to_csv(out, index=False)
+    from .manifest import write_manifest
+
+    out = write_manifest(manifest, args.out or _DEFAULT_MANIFEST)
     counts = manifest["status"].value_counts().to_dict()
     print(f"{len(manifest)} sends: " + ", ".join(f"{n} {status}" for status, n in counts.items()) + f"; manifest {out}")
     return 0 if counts.get("Success", 0) == len(manifest) else 1
 
 
 def _report(args) -> int:
-    import pandas as pd
-
     from . import columns as col
     from .frames import deliveries
+    from .manifest import read_manifest
     from .postbacks import read_postbacks
+    from .provenance import collect_provenance
     from .report import export_report
 
     events = read_postbacks(args.logs)
-    manifest = None
-    if args.manifest:
-        manifest = pd.read_csv(args.manifest, dtype=str, keep_default_na=False, na_values=[""])
-        if col.REQUESTED_AT in manifest.columns:
-            manifest[col.REQUESTED_AT] = pd.to_datetime(manifest[col.REQUESTED_AT], utc=True, format="ISO8601")
+    manifest = read_manifest(args.manifest) if args.manifest else None
     frame = deliveries(events, manifest)
     by = tuple(name for name in (col.CARRIER, col.ARM) if name in frame.columns)
-    export_report(frame, args.out, events=events, title=args.title, by=by)
+    # the logs and the manifest (hashed), the counts and the design go into the report; export_report
+    # adds the parameters it computed with
+    provenance = collect_provenance(frame, events=events, manifest=manifest)
+    export_report(frame, args.out, events=events, title=args.title, by=by, provenance=provenance)
     print(f"{len(frame):,} sends from {len(events):,} postbacks → {args.out}")
     return 0
 
@@ -184,13 +226,14 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("--ddm-timeout", type=int, help="minutes")
     send.add_argument("--ddm-force", action="store_true")
     send.add_argument("--rate", type=float, help="max sends per second")
-    send.add_argument("--out", help="manifest CSV (default manifest.csv for several numbers)")
+    send.add_argument("--out", help="manifest file, .csv .json or .parquet (default manifest.csv for several numbers)")
     send.add_argument("-q", "--quiet", action="store_true")
     send.set_defaults(run=_send)
 
     report = commands.add_parser("report", help="postback logs → report (.html .xlsx .csv .parquet)")
     report.add_argument("logs", nargs="+", help="logs, globs or directories")
-    report.add_argument("--manifest", help="send manifest CSV (adds arms and pending sends)")
+    report.add_argument("--manifest", help="send manifest: .csv, .json (also an experiment file) or .parquet "
+                                           "(adds arms and pending sends)")
     report.add_argument("--out", required=True, help="output file; the suffix picks the format")
     report.add_argument("--title")
     report.set_defaults(run=_report)
@@ -207,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         handler.addFilter(RedactingFilter([os.environ.get("SKYCORE_API_KEY")]))
         logging.basicConfig(level=logging.INFO, handlers=[handler])
     try:
+        check_command(args)
         return args.run(args)
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr)

@@ -39,7 +39,7 @@ Decisions where the public documentation is silent or ambiguous
   is never taken for a success.
 * **Retries.** Only where the platform surely did not act: the connection
   was refused, or timed out while connecting (nothing was written), and the
-  throttling codes E106/E113/E120 (E106's interval and ``Retry-After`` are
+  throttling codes E106/E113/E120 (E106's interval is
   honoured). Exponential backoff with full jitter. Once the request was
   written, nothing is retried: a read time-out raises
   :class:`SkycoreTimeoutError`; HTTP 5xx (502/503/504 from a gateway
@@ -1165,8 +1165,6 @@ def _manifest_frame(rows: list[dict | None], numbers: list[str], sender: str):
                                       col.REQUESTED_AT: pd.NaT, col.ERROR_CODE: None, col.ERROR_INFO: None}
         for i, row in enumerate(rows)
     ]
-    frame = pd.DataFrame(filled, columns=list(col.MANIFEST_COLUMNS))
-    frame[col.REQUESTED_AT] = pd.to_datetime(frame[col.REQUESTED_AT], utc=True)
-    for name in (col.TO, col.STATUS, col.TRACKING_ID, col.SENDER, col.ERROR_CODE, col.ERROR_INFO):
-        frame[name] = frame[name].astype("str")  # pandas >= 3: missing stays missing
-    return frame
+    from .manifest import manifest_frame  # the one definition of the manifest's dtypes
+
+    return manifest_frame(pd.DataFrame(filled, columns=list(col.MANIFEST_COLUMNS)))

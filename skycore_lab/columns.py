@@ -15,6 +15,9 @@ Frames
     One row per MMS send, tracking id (:func:`skycore_lab.deliveries`).
 ``PROFILE_COLUMNS``
     One row per phone number (:func:`skycore_lab.handset_profiles`).
+``RECONCILE_COLUMNS``
+    One row per send, postbacks against the platform's report
+    (:func:`skycore_lab.reconcile`).
 ``TRUTH_COLUMNS``
     The sandbox's ground truth, one row per accepted send
     (:meth:`skycore_lab.Sandbox.truth`).
@@ -268,3 +271,30 @@ TRUTH_COLUMNS: tuple[str, ...] = (
     HANDSET,
     LATENCY_S,
 )
+
+# --- reconciliation (:func:`skycore_lab.reconcile`) -----------------------------------------------
+REPORT_ID = "report_id"  # the sending report's own message id
+CATEGORY = "category"  # what the comparison of one send found
+MATCHED_BY = "matched_by"
+POSTBACK_OUTCOME = "postback_outcome"
+REPORT_OUTCOME = "report_outcome"
+POSTBACK_FIRST_AT = "postback_first_at"
+REPORT_FIRST_AT = "report_first_at"
+POSTBACK_TIME = "postback_time"
+REPORT_TIME = "report_time"
+TIME_DIFF_S = "time_diff_s"
+
+RECONCILE_COLUMNS: tuple[str, ...] = (
+    TRACKING_ID, REPORT_ID, TO, MMS_ID, CARRIER, CATEGORY, MATCHED_BY, POSTBACK_OUTCOME, REPORT_OUTCOME,
+    POSTBACK_FIRST_AT, REPORT_FIRST_AT, POSTBACK_TIME, REPORT_TIME, TIME_DIFF_S,
+)  # fmt: skip
+
+AGREES = "agrees"
+POSTBACK_MISSING = "postback_missing"
+REPORT_MISSING = "report_missing"
+OUTCOME_DIFFERS = "outcome_differs"
+TIME_DIFFERS = "time_differs"
+#: What a send's reconciliation can find, in the order summaries show them.
+RECONCILE_CATEGORIES: tuple[str, ...] = (AGREES, POSTBACK_MISSING, REPORT_MISSING, OUTCOME_DIFFERS, TIME_DIFFERS)
+MATCHED_BY_ID = "tracking_id"
+MATCHED_BY_NUMBER_AND_TIME = "number_and_time"

@@ -29,7 +29,7 @@ import pandas as pd
 
 from . import columns as col
 
-__all__ = ["DEMO_SCENARIO", "DemoResult", "demo_arms", "demo_numbers", "run_demo"]
+__all__ = ["DEMO_SCENARIO", "DemoResult", "demo_arms", "demo_numbers", "run_demo", "check_demo_outputs"]
 
 #: The demo's world: the sandbox defaults, with some handsets already cached
 #: (so the DDM arms show what eligibility means) and postbacks that are
@@ -92,6 +92,26 @@ class DemoResult:
         return table
 
 
+#: The report files the demo writes (``report.html``, ``report.xlsx``).
+REPORT_SUFFIXES = (".html", ".xlsx")
+
+
+def check_demo_outputs() -> None:
+    """Check the packages the demo's outputs need, before it starts (it runs for a minute).
+
+    Raises
+    ------
+    ImportError
+        A package is missing; the message names the extra to install.
+    """
+    from .manifest import check_manifest_path
+    from .report.export import check_report_path
+
+    for suffix in REPORT_SUFFIXES:
+        check_report_path(f"report{suffix}")
+    check_manifest_path("manifest.csv")
+
+
 def run_demo(out_dir: str | Path = "skycore-demo", *, numbers: int = DEFAULT_NUMBERS, seed: int = 0,
              time_scale: float = DEFAULT_TIME_SCALE, progress: bool = True, reports: bool = True,
              wait_timeout_s: float = 300.0) -> DemoResult:
@@ -115,11 +135,15 @@ def run_demo(out_dir: str | Path = "skycore-demo", *, numbers: int = DEFAULT_NUM
         Give up waiting for postbacks after this many real seconds (the
         analysis then treats what is missing as pending).
     """
+    if reports:
+        check_demo_outputs()  # before a minute of work, not after it
     from tqdm.auto import tqdm
 
     from .client import SkycoreClient
     from .experiment import DdmExperiment
+    from .manifest import write_manifest
     from .postbacks import read_postbacks
+    from .provenance import source_file
     from .postbacks.receiver import PostbackReceiver
     from .sandbox import Sandbox
 
@@ -149,16 +173,19 @@ def run_demo(out_dir: str | Path = "skycore-demo", *, numbers: int = DEFAULT_NUM
     result = experiment.analyze(events)
     files = {"postbacks": log_path,
              "experiment": experiment.save(out / "experiment.json")}
-    manifest_path = out / "manifest.csv"
-    experiment.manifest.to_csv(manifest_path, index=False)
-    files["manifest"] = manifest_path
+    files["manifest"] = write_manifest(experiment.manifest, out / "manifest.csv")
     if reports:
+        from .provenance import collect_provenance
         from .report import export_report
 
         title = f"skycore-lab demo: DDM timeout experiment (seed {seed})"
-        for suffix in ("html", "xlsx"):
-            path = out / f"report.{suffix}"
-            export_report(result.deliveries, path, events=events, title=title, by=(col.CARRIER, col.ARM))
-            files[f"report_{suffix}"] = path
+        provenance = collect_provenance(result.deliveries, events=events, manifest=experiment.manifest,
+                                        sources=[source_file(files["experiment"], "experiment")],
+                                        design=experiment)
+        for suffix in REPORT_SUFFIXES:
+            path = out / f"report{suffix}"
+            export_report(result.deliveries, path, events=events, title=title, by=(col.CARRIER, col.ARM),
+                          provenance=provenance)
+            files[f"report_{suffix.lstrip('.')}"] = path
     return DemoResult(result=result, truth=truth, out_dir=out, files=files,
                       seconds=time.perf_counter() - started, postbacks=received)

@@ -28,7 +28,8 @@ them all::
     ├── LatencyDataWarning            sends without a usable latency were left out, or clipped at 0
     ├── SendingReportWarning          part of a sending-statistics report was read leniently
     ├── KeyExposureWarning            the API key would travel where others may read it (GET to a remote host)
-    └── SendOptionWarning             the platform will alter or ignore a send option (FROM_MASK cut off, ...)
+    ├── SendOptionWarning             the platform will alter or ignore a send option (FROM_MASK cut off, ...)
+    └── MissingPostbacksWarning       the platform's report has sends (or outcomes) the postbacks lack
 
 No message, ``repr`` or attribute of these exceptions ever holds an API key:
 the client masks it before building them (:func:`skycore_lab.redaction.redact`).
@@ -55,6 +56,7 @@ __all__ = [
     "SendingReportWarning",
     "KeyExposureWarning",
     "SendOptionWarning",
+    "MissingPostbacksWarning",
     "RATE_LIMIT_CODES",
 ]
 
@@ -193,7 +195,8 @@ class ScenarioError(SkycoreError, ValueError):
 
 
 class PostbackSourceNotFound(SkycoreError, FileNotFoundError):
-    """A postback file, directory or glob that does not exist or matches nothing."""
+    """A postback file, directory or glob that does not exist or matches nothing
+    (also a missing manifest file: :func:`skycore_lab.read_manifest`)."""
 
 
 class SkycoreStateError(SkycoreError, RuntimeError):
@@ -235,3 +238,8 @@ class KeyExposureWarning(SkycoreWarning):
 class SendOptionWarning(SkycoreWarning):
     """The platform documents that it alters or ignores a send option as given
     (a FROM_MASK longer than 11 characters is cut off; FROM_MASK is not supported in the US)."""
+
+
+class MissingPostbacksWarning(SkycoreWarning):
+    """The platform's sending report knows sends, or final outcomes, that no postback told:
+    what a receiver outage (or a postback URL change) looks like (:func:`skycore_lab.reconcile`)."""

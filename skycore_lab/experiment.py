@@ -47,6 +47,8 @@ import pandas as pd
 from . import columns as col
 from .client import DDM, SendRequest, validate_number
 from .exceptions import SendOptionWarning, SkycoreValidationError
+from .manifest import EXPERIMENT_FORMAT, manifest_frame, manifest_from_json, manifest_to_json
+from .provenance import attach_design, attach_sources, source_file
 from .stats.compare import DEFAULT_WITHIN_S
 
 __all__ = ["DdmExperiment", "ExperimentResult"]
@@ -57,7 +59,10 @@ ASSIGNMENT_COLUMNS: tuple[str, ...] = (col.TO, col.ARM, STRATUM)
 ELIGIBILITY_COLUMNS: tuple[str, ...] = (col.ARM, "sends", "ddm_requested", "ddm_sent", "eligible_share")
 #: Smallest change in delivery rate the "large enough" verdict plans for.
 DEFAULT_MIN_EFFECT = 0.05
-_FORMAT = "skycore-lab experiment v1"
+_FORMAT = EXPERIMENT_FORMAT
+#: How :meth:`DdmExperiment.assign` allocates recipients (recorded in the design).
+ALLOCATION_METHOD = ("balanced complete randomisation within strata (default: the number's country), "
+                     "equal shares per arm; send order shuffled across arms")
 
 
 def _ddm_from(value) -> DDM | None:
@@ -249,24 +254,39 @@ class DdmExperiment:
                               assignment[[STRATUM]]], axis=1)
         manifest = manifest[[col.TO, col.ARM, col.TRACKING_ID, col.REQUESTED_AT, col.STATUS,
                              col.ERROR_CODE, col.ERROR_INFO, col.SENDER, STRATUM]]
+        manifest = manifest_frame(manifest, arms=list(self.arms))
+        attach_design(manifest, self.design_record())
         self.manifest = manifest
         return manifest
+
+    def design_record(self) -> dict:
+        """The design as a JSON-ready dict (recorded in every report's provenance).
+
+        Returns
+        -------
+        dict
+            ``arms`` (name → DDM fields, or None for no DDM), ``control``
+            (the first arm), ``seed``, ``mms_id``, ``sender``, ``send_kwargs``
+            and ``allocation`` (how recipients were assigned).
+        """
+        return {
+            "arms": {name: (asdict(ddm) if ddm is not None else None) for name, ddm in self.arms.items()},
+            "control": next(iter(self.arms)),
+            "seed": self.seed,
+            "mms_id": self.mms_id,
+            "sender": self.sender,
+            "send_kwargs": {key: value for key, value in self.send_kwargs.items()},
+            "allocation": {"method": ALLOCATION_METHOD},
+        }
 
     # --- persistence ---------------------------------------------------------
     def save(self, path: str | PathLike) -> Path:
         """Write design and manifest to one JSON file (never the API key)."""
         path = Path(path)
-        design = {
-            "arms": {name: (asdict(ddm) if ddm is not None else None) for name, ddm in self.arms.items()},
-            "mms_id": self.mms_id,
-            "sender": self.sender,
-            "seed": self.seed,
-            "send_kwargs": dict(self.send_kwargs),
-        }
+        design = self.design_record()
         manifest = None
         if self.manifest is not None:
-            manifest = json.loads(self.manifest.to_json(orient="split", index=False, date_format="iso",
-                                                         date_unit="us"))
+            manifest = manifest_to_json(manifest_frame(self.manifest, arms=list(self.arms)))
         document = {"format": _FORMAT, "saved_at": datetime.now(timezone.utc).isoformat(),
                     "design": design, "manifest": manifest}
         path.write_text(json.dumps(document, indent=1, default=str), encoding="utf-8")
@@ -284,14 +304,13 @@ class DdmExperiment:
         design = document["design"]
         manifest = None
         if document.get("manifest") is not None:
-            split = document["manifest"]
-            manifest = pd.DataFrame(split["data"], columns=split["columns"])
-            manifest[col.REQUESTED_AT] = pd.to_datetime(manifest[col.REQUESTED_AT], utc=True, format="ISO8601")
-            for name in (col.TO, col.TRACKING_ID, col.SENDER, col.ERROR_CODE, col.ERROR_INFO, col.STATUS):
-                manifest[name] = manifest[name].astype("str").where(manifest[name].notna())
-            manifest[col.ARM] = pd.Categorical(manifest[col.ARM], categories=list(design["arms"]))
-        return cls(design["arms"], design["mms_id"], design["sender"], seed=design["seed"], manifest=manifest,
-                   **design["send_kwargs"])
+            manifest = manifest_from_json({**document["manifest"], "arms": list(design["arms"])}, str(path))
+        experiment = cls(design["arms"], design["mms_id"], design["sender"], seed=design["seed"],
+                         manifest=manifest, **design["send_kwargs"])
+        if manifest is not None:
+            attach_sources(manifest, [source_file(path, "experiment", records=len(manifest))])
+            attach_design(manifest, experiment.design_record())
+        return experiment
 
     # --- analysis ---------------------------------------------------------------
     def analyze(self, events: pd.DataFrame, *, control: str | None = None, alpha: float = 0.05,

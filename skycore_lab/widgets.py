@@ -25,12 +25,21 @@ Decisions
 * **POST/GET per send.** With a given client, a different method is sent by a
   shallow copy of that client (same session and key) with the other method;
   the client you passed is never modified.
+* **Following the sends.** With ``receiver=`` (or ``log=``) the form follows
+  the receiver's log from the moment it is made (what the log held before is
+  skipped) and rewrites the ``delivery`` cell of each accepted send as its
+  postbacks arrive (:class:`skycore_lab.livestatus.SendFollower`): ``sent``,
+  ``delivered in 5 s on <handset>``, ``failed: <code> <status> — <details>``,
+  ``pending after N min``, the DDM step first. A daemon thread refreshes every
+  ``refresh_s`` seconds; it never blocks the kernel and never raises into it
+  (an error is shown under the history and kept in ``status_error``).
 """
 
 from __future__ import annotations
 
 import html
 import os
+import threading
 from datetime import datetime, timezone
 
 import ipywidgets as ipw
@@ -41,6 +50,7 @@ from .redaction import Secret, redact
 from .reference import DEFAULT_DDM_TIMEOUT_MIN, MAX_DDM_TIMEOUT_MIN
 from .client import DDM, PRODUCTION_URL, SendRequest, SkycoreClient, validate_number
 from .dashboard import LiveDashboard
+from .livestatus import DELIVERY
 from .exceptions import (
     SkycoreAPIError,
     SkycoreError,
@@ -49,18 +59,25 @@ from .exceptions import (
     SkycoreValidationError,
 )
 
-__all__ = ["SendWidget", "LiveDashboard", "SEND_HISTORY_COLUMNS", "METHOD", "ERROR_MEANING"]
+__all__ = ["SendWidget", "LiveDashboard", "SEND_HISTORY_COLUMNS", "METHOD", "ERROR_MEANING", "DELIVERY"]
 
 METHOD = "method"  # request form: "post" or "get"
 ERROR_MEANING = "error_meaning"  # documented meaning of error_code, or the error message
 #: Columns of :attr:`SendWidget.history`, in order.
 SEND_HISTORY_COLUMNS: tuple[str, ...] = (
     col.REQUESTED_AT, col.TO, col.MMS_ID, col.SENDER, METHOD, col.STATUS, col.TRACKING_ID,
-    col.ERROR_CODE, col.ERROR_INFO, ERROR_MEANING,
+    col.ERROR_CODE, col.ERROR_INFO, ERROR_MEANING, col.OUTCOME, DELIVERY,
 )  # fmt: skip
+#: History columns the form's table leaves out (``delivery`` says it in words).
+_HIDDEN_IN_TABLE = (col.OUTCOME,)
 _HISTORY_SHOWN = 20
 _OK, _BAD = "color:#1a7f37", "color:#cf222e"
-_STYLE = {"description_width": "9em"}
+# Wide enough for the longest label ("DDM timeout (min)") at JupyterLab's font: a label that does not
+# fit is cut with an ellipsis (the browser test compares each label's scrollWidth with its clientWidth).
+_STYLE = {"description_width": "11em"}
+_ROW_STYLE = {"description_width": "3.5em"}  # the short labels of slide and data rows
+_FIELD = {"width": "36em"}  # label + a field wide enough for its placeholder
+_CHECKBOX = {"width": "auto"}  # a checkbox's label is as long as its text, never cut
 
 
 def _html(text: str, style: str = "") -> str:
@@ -74,7 +91,9 @@ def _make(cls: type[ipw.Widget], css: str, **kwargs) -> ipw.Widget:
 
 
 def _text(description: str, css: str, placeholder: str = "", **kwargs) -> ipw.Text:
-    return _make(ipw.Text, css, description=description, placeholder=placeholder, style=_STYLE, **kwargs)
+    kwargs.setdefault("layout", dict(_FIELD))
+    kwargs.setdefault("style", _STYLE)
+    return _make(ipw.Text, css, description=description, placeholder=placeholder, **kwargs)
 
 
 def _close_tree(widget: ipw.Widget) -> None:
@@ -97,8 +116,10 @@ class _SlideRow(_Row):
     """Custom text of one slide: ``slide`` number (validated by the client) and its new ``text``."""
 
     def __init__(self, slide: int):
-        self.slide = _text("Slide", "skycore-send-slide-number", value=str(slide), layout={"width": "14em"})
-        self.text = _text("Text", "skycore-send-slide-text", "new text of this slide")
+        self.slide = _text("Slide", "skycore-send-slide-number", value=str(slide), layout={"width": "9em"},
+                           style=_ROW_STYLE)
+        self.text = _text("Text", "skycore-send-slide-text", "new text of this slide", layout={"width": "30em"},
+                          style=_ROW_STYLE)
         super().__init__("slide", self.slide, self.text)
 
 
@@ -106,8 +127,8 @@ class _DataRow(_Row):
     """One personalisation field: ``key`` (name) and ``value``."""
 
     def __init__(self):
-        self.key = _text("Name", "skycore-send-data-key", "first_name")
-        self.value = _text("Value", "skycore-send-data-value")
+        self.key = _text("Name", "skycore-send-data-key", "first_name", layout={"width": "18em"}, style=_ROW_STYLE)
+        self.value = _text("Value", "skycore-send-data-value", layout={"width": "21em"}, style=_ROW_STYLE)
         super().__init__("data", self.key, self.value)
 
 
@@ -125,7 +146,15 @@ class SendWidget:
     postback_url : str, optional
         Where that sandbox posts its notifications, e.g. a
         :class:`skycore_lab.PostbackReceiver`'s ``url`` watched by a
-        :class:`LiveDashboard`.
+        :class:`LiveDashboard`. Default: ``receiver.url`` when a receiver is given.
+    receiver : PostbackReceiver, optional
+        Follow the sends in this receiver's log: each row of the history
+        shows what its postbacks say so far (see Decisions).
+    log : str or path-like, optional
+        Follow the sends in this receiver log instead (another process's
+        receiver writing it).
+    refresh_s : float
+        Seconds between looks at the log (default 1).
 
     Attributes
     ----------
@@ -153,6 +182,10 @@ class SendWidget:
         Outcome of the last send: tracking id, or error code and meaning.
     api_url, api_key, use_sandbox, key_status
         Only without a client: Text, Password, Checkbox, HTML.
+    status_line : ipywidgets.HTML
+        When following: the last refresh, or the error that stopped it.
+    status_error : Exception or None
+        The last error of the refresh thread.
 
     Notes
     -----
@@ -160,7 +193,14 @@ class SendWidget:
     ``send_button.click()``. A send runs synchronously (one request, short).
     """
 
-    def __init__(self, client: SkycoreClient | None = None, *, postback_url: str | None = None):
+    def __init__(self, client: SkycoreClient | None = None, *, postback_url: str | None = None, receiver=None,
+                 log: str | os.PathLike | None = None, refresh_s: float = 1.0):
+        if receiver is not None and log is not None:
+            raise SkycoreValidationError("log", "give receiver= or log=, not both")
+        if not refresh_s > 0:
+            raise SkycoreValidationError("refresh_s", f"must be positive, got {refresh_s!r}")
+        if receiver is not None and postback_url is None:
+            postback_url = getattr(receiver, "url", None)
         self._client = client
         self._postback_url = postback_url
         self._own_client: SkycoreClient | None = None
@@ -178,34 +218,49 @@ class SendWidget:
         self.sender = _text("Shortcode", "skycore-send-sender", "e.g. 60856")
         self.campaign_ref = _text("Campaign ref", "skycore-send-campaign-ref", "optional")
         self.ddm_enabled = _make(ipw.Checkbox, "skycore-send-ddm-enabled", description="Send a DDM (Device Discovery "
-                                 "Message)", indent=False)  # fmt: skip
+                                 "Message)", indent=False, layout=dict(_CHECKBOX))  # fmt: skip
         self.ddm_title = _text("DDM title", "skycore-send-ddm-title", "optional (platform default: Device Discovery)")
-        self.ddm_text = _make(ipw.Textarea, "skycore-send-ddm-text", description="DDM text", style=_STYLE)
+        self.ddm_text = _make(ipw.Textarea, "skycore-send-ddm-text", description="DDM text", style=_STYLE,
+                              layout=dict(_FIELD))
         self.ddm_timeout = _make(ipw.BoundedIntText, "skycore-send-ddm-timeout", value=DEFAULT_DDM_TIMEOUT_MIN, min=0, max=MAX_DDM_TIMEOUT_MIN,
-                                 description="DDM timeout (min)", style=_STYLE)  # fmt: skip
-        self.ddm_force = _make(ipw.Checkbox, "skycore-send-ddm-force", indent=False,
+                                 description="DDM timeout (min)", style=_STYLE, layout={"width": "18em"})  # fmt: skip
+        self.ddm_force = _make(ipw.Checkbox, "skycore-send-ddm-force", indent=False, layout=dict(_CHECKBOX),
                                description="Force the DDM even if the handset is cached")  # fmt: skip
         self.custom_subject = _text("Subject", "skycore-send-custom-subject", "optional: replaces the MMS subject")
         self.add_slide_button = _make(ipw.Button, "skycore-send-add-slide", description="Add slide text", icon="plus")
         self.add_data_button = _make(ipw.Button, "skycore-send-add-data", description="Add data field", icon="plus")
         self._slides_box, self._data_box = ipw.VBox(), ipw.VBox()
         self.method = _make(ipw.ToggleButtons, "skycore-send-method", options=[("POST", "post"), ("GET", "get")],
-                            description="Method", value=client.method if client is not None else "post")
+                            description="Method", value=client.method if client is not None else "post",
+                            style={**_STYLE, "button_width": "7em"})
         self.send_button = _make(ipw.Button, "skycore-send-button", description="Send", button_style="primary",
                                  icon="paper-plane", disabled=True)  # fmt: skip
         self.problems = _make(ipw.HTML, "skycore-send-problems")
         self.result = _make(ipw.HTML, "skycore-send-result")
         self._history_html = _make(ipw.HTML, "skycore-send-history")
+        self.status_line = _make(ipw.HTML, "skycore-send-status")
+        self.status_error: Exception | None = None
+        self._lock = threading.RLock()  # the rows: the kernel adds them, the refresh thread updates them
+        self._follow_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._refresh_s = float(refresh_s)
+        self._follower = None
+        if receiver is not None or log is not None:
+            from .livestatus import SendFollower
+
+            self._follower = SendFollower(receiver if receiver is not None else log)
 
         connection: list[ipw.Widget] = []
         if client is None:
             url = os.environ.get("SKYCORE_API_URL") or PRODUCTION_URL
-            self.api_url = _text("API URL", "skycore-send-api-url", value=url, layout={"width": "40em"})
+            self.api_url = _text("API URL", "skycore-send-api-url", value=url, layout={"width": "50em"})
             # continuous_update=False: take the key once typed (Enter/blur), not per keystroke.
             self.api_key = _make(ipw.Password, "skycore-send-api-key", description="API key", style=_STYLE,
-                                 continuous_update=False, placeholder="paste the key, then Enter")
+                                 continuous_update=False, placeholder="paste the key, then Enter",
+                                 layout=dict(_FIELD))
             self.key_status = _make(ipw.HTML, "skycore-send-key-status")
-            self.use_sandbox = _make(ipw.Checkbox, "skycore-send-use-sandbox", indent=False,
+            self.use_sandbox = _make(ipw.Checkbox, "skycore-send-use-sandbox", indent=False, layout=dict(_CHECKBOX),
                                      description="Use a local sandbox (no real sends)")
             self.api_key.observe(self._on_key, names="value")
             self.use_sandbox.observe(self._on_sandbox, names="value")
@@ -229,11 +284,15 @@ class SendWidget:
             ipw.HTML("<b>Custom text per slide</b>"), self._slides_box, self.add_slide_button,
             ipw.HTML("<b>Data fields</b>"), self._data_box, self.add_data_button,
             self.method, self.problems, self.send_button, self.result, ipw.HTML("<b>Sends this session</b>"),
-            self._history_html,
+            self._history_html, self.status_line,
         ])  # fmt: skip
         self.widget.add_class("skycore-send")
         self._render_history()
         self._validate()
+        if self._follower is not None:
+            self.status_line.value = _html("following the postbacks of each send")
+            self._thread = threading.Thread(target=self._follow, name="skycore-send-status", daemon=True)
+            self._thread.start()
 
     # -- rows -----------------------------------------------------------------------
     def add_slide(self, slide: int | None = None) -> _SlideRow:
@@ -381,7 +440,7 @@ class SendWidget:
         row = {col.REQUESTED_AT: datetime.now(timezone.utc), col.TO: self.recipient.value.strip(),
                col.MMS_ID: self.mms_id.value.strip(), col.SENDER: self.sender.value.strip(), METHOD: method,
                col.STATUS: None, col.TRACKING_ID: None, col.ERROR_CODE: None, col.ERROR_INFO: None,
-               ERROR_MEANING: None}  # fmt: skip
+               ERROR_MEANING: None, col.OUTCOME: None, DELIVERY: None}  # fmt: skip
         try:
             arguments = self._arguments()
             result = self._client_for(method).send_saved_mms(**arguments)
@@ -398,11 +457,14 @@ class SendWidget:
         else:
             row.update({col.REQUESTED_AT: result.requested_at, col.STATUS: "Success",
                         col.TRACKING_ID: result.tracking_id, col.SENDER: result.sender, col.TO: result.to})
+            if self._follower is not None:
+                row.update({col.OUTCOME: col.OUTCOME_PENDING, DELIVERY: "sent"})
             tracking = f"<code>{html.escape(result.tracking_id)}</code>"
             where = _html(f" (to {result.to} from {result.sender})")
             shown = _html("✓ Sent: tracking id ", _OK) + tracking + where
-        self._rows.append(row)
-        self._render_history()
+        with self._lock:
+            self._rows.append(row)
+            self._render_history()
         # last: the front end applies updates in order, so a shown result means the history is shown too
         self.result.value = shown
 
@@ -438,25 +500,101 @@ class SendWidget:
             error_code      the API error code (``E110``...) on ``Failure``
             error_info      the platform's ERRORINFO, or the error message
             error_meaning   documented meaning of ``error_code`` (Appendix B)
+            outcome         what the postbacks say so far (``columns.OUTCOMES``), when
+                            following a receiver; else missing
+            delivery        the same in words: ``sent``, ``delivered in 5 s on <handset>``,
+                            ``failed: E102 … — <details>``, ``pending after N min``, the DDM
+                            step first (see Decisions); missing when not following
             ==============  =============================================================
+
+            :func:`skycore_lab.write_manifest` writes it (:meth:`save_history`)
+            and :func:`skycore_lab.read_manifest` reads it back.
         """
-        frame = pd.DataFrame(self._rows, columns=list(SEND_HISTORY_COLUMNS))
+        with self._lock:
+            rows = [dict(row) for row in self._rows]
+        frame = pd.DataFrame(rows, columns=list(SEND_HISTORY_COLUMNS))
         frame[col.REQUESTED_AT] = pd.to_datetime(frame[col.REQUESTED_AT], utc=True).astype("datetime64[us, UTC]")
         for name in SEND_HISTORY_COLUMNS[1:]:
             frame[name] = frame[name].astype("str").where(frame[name].notna())
         return frame
 
+    def save_history(self, path: str | os.PathLike):
+        """Write :attr:`history` as a manifest (``.csv``, ``.json`` or ``.parquet``); returns the path.
+
+        :func:`skycore_lab.read_manifest` reads it back, with the same dtypes.
+        """
+        from .manifest import write_manifest
+
+        return write_manifest(self.history, path)
+
     def _render_history(self) -> None:
-        if not self._rows:
-            self._history_html.value = _html("no sends yet")
-            return
-        shown = self.history.iloc[::-1].head(_HISTORY_SHOWN)
-        shown[col.REQUESTED_AT] = shown[col.REQUESTED_AT].dt.strftime("%H:%M:%S")
-        self._history_html.value = shown.to_html(index=False, na_rep="", escape=True, border=0)
+        with self._lock:
+            if not self._rows:
+                self._history_html.value = _html("no sends yet")
+                return
+            shown = self.history.iloc[::-1].head(_HISTORY_SHOWN).drop(columns=list(_HIDDEN_IN_TABLE))
+            if self._follower is None:
+                shown = shown.drop(columns=[DELIVERY])
+            # error columns only when a shown send has an error: the table stays narrow enough for its words
+            empty = [name for name in (col.ERROR_CODE, col.ERROR_INFO, ERROR_MEANING) if shown[name].isna().all()]
+            shown = shown.drop(columns=empty)
+            shown[col.REQUESTED_AT] = shown[col.REQUESTED_AT].dt.strftime("%H:%M:%S")
+            self._history_html.value = shown.to_html(index=False, na_rep="", escape=True, border=0)
+
+    # -- following the sends ----------------------------------------------------------------
+    def refresh_status(self) -> int:
+        """Look at the log once, now, and update the history; return how many rows changed.
+
+        What the refresh thread does every ``refresh_s`` seconds; here an
+        error is raised (the thread shows it instead).
+        """
+        if self._follower is None:
+            raise SkycoreValidationError("receiver", "this form follows no receiver: pass receiver= or log=")
+        return self._refresh()
+
+    def _refresh(self) -> int:
+        with self._follow_lock:  # the follower is used by one thread at a time
+            return self._refresh_rows()
+
+    def _refresh_rows(self) -> int:
+        with self._lock:
+            tracked = [row for row in self._rows if row[col.STATUS] == "Success" and row[col.TRACKING_ID]]
+        self._follower.read([row[col.TRACKING_ID] for row in tracked])
+        if not tracked:
+            return 0
+        sends = pd.DataFrame({col.TRACKING_ID: [row[col.TRACKING_ID] for row in tracked],
+                              col.TO: [row[col.TO] for row in tracked],
+                              col.REQUESTED_AT: pd.to_datetime([row[col.REQUESTED_AT] for row in tracked], utc=True)})
+        statuses = self._follower.statuses(sends)
+        changed = 0
+        with self._lock:
+            for row, outcome, words in zip(tracked, statuses[col.OUTCOME], statuses[DELIVERY], strict=True):
+                if pd.notna(words) and (row[DELIVERY], row[col.OUTCOME]) != (words, outcome):
+                    row[DELIVERY], row[col.OUTCOME] = words, outcome
+                    changed += 1
+            if changed:
+                self._render_history()
+        return changed
+
+    def _follow(self) -> None:
+        while not self._stop.wait(self._refresh_s):
+            try:
+                self._refresh()
+                if self.status_error is not None:
+                    self.status_error = None
+                    self.status_line.value = _html("following the postbacks of each send")
+            except Exception as exc:  # a thread has nobody to raise to: show it, keep following
+                self.status_error = exc
+                self.status_line.value = _html(f"could not read the postbacks: {type(exc).__name__}: "
+                                               f"{redact(str(exc), [self._key.reveal()])}", _BAD)
 
     # -- life cycle and display --------------------------------------------------------------
     def close(self) -> None:
-        """Stop a sandbox this form started, close its own client and the widgets."""
+        """Stop following, stop a sandbox this form started, close its own client and the widgets."""
+        self._stop.set()
+        thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(10)
         self._close_sandbox()
         if self._own_client is not None:
             self._own_client.close()
@@ -465,7 +603,8 @@ class SendWidget:
 
     def __repr__(self) -> str:
         target = self._client.base_url if self._client is not None else self.api_url.value
-        return f"SendWidget(url={target!r}, sends={len(self._rows)}, sandbox={self._sandbox is not None})"
+        following = f", following={self._follower.path!r}" if self._follower is not None else ""
+        return f"SendWidget(url={target!r}, sends={len(self._rows)}, sandbox={self._sandbox is not None}{following})"
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)

@@ -3,9 +3,13 @@
 JupyterLab runs as a subprocess on 127.0.0.1 with a random token, serving a
 temporary copy of ``notebooks/01_quickstart.ipynb``; the notebook's files go to
 a temporary ``SKYCORE_NOTEBOOK_OUT``. Headless Chromium (Debian's, driven by
-Playwright) runs the cells up to the widget cell with Shift+Enter, fills the
-recipient in the rendered form, clicks Send and waits for the tracking id. A
-screenshot is saved to ``test-artifacts/jupyterlab_send.png``, pass or fail.
+Playwright) runs the cells up to the widget cell with Shift+Enter, checks that
+no label of the form is cut off (each label's ``scrollWidth`` against its
+``clientWidth``), fills the recipient in the rendered form, clicks Send, waits
+for the tracking id, then for the row to say "delivered" (the form follows
+the notebook's receiver; the sandbox's time_scale makes it quick). Screenshots
+are saved to ``test-artifacts/jupyterlab_send.png`` (the end, pass or fail) and
+``test-artifacts/jupyterlab_send_form.png`` (the form before sending).
 """
 
 from __future__ import annotations
@@ -25,6 +29,16 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 NOTEBOOK = "01_quickstart.ipynb"
 RECIPIENT = "17743199144"
 SCREENSHOT = "jupyterlab_send.png"
+FORM_SCREENSHOT = "jupyterlab_send_form.png"
+#: Every visible text holder of the form that could be clipped: widget labels (Text, Checkbox…),
+#: buttons and toggle buttons. ipywidgets draws them with overflow hidden and an ellipsis.
+LABELS = ".skycore-send .widget-label, .skycore-send .widget-label-basic, .skycore-send label, .skycore-send button"
+TRUNCATED_LABELS_JS = """(selector) => Array.from(document.querySelectorAll(selector))
+    .filter((e) => e.offsetParent !== null && e.textContent.trim())
+    .map((e) => ({text: e.textContent.trim(), scroll: e.scrollWidth, client: e.clientWidth}))
+    .filter((x) => x.scroll > x.client)"""
+COUNT_LABELS_JS = """(selector) => Array.from(document.querySelectorAll(selector))
+    .filter((e) => e.offsetParent !== null && e.textContent.trim()).map((e) => e.textContent.trim())"""
 CONSOLE_LOG = "jupyterlab_console_errors.txt"
 TIMEOUT_MS = 60_000
 WIDGET_ERROR = re.compile(r"widget|skycore|comm", re.IGNORECASE)
@@ -79,6 +93,15 @@ def test_send_widget_sends_from_jupyterlab(tmp_path):
 
             form = page.locator(".skycore-send")
             form.wait_for(timeout=TIMEOUT_MS)  # ipywidgets rendered by JupyterLab's widget manager
+            page.locator(".skycore-send-ddm-force").wait_for(timeout=TIMEOUT_MS)
+            # rows have labels too: add one of each (blank rows are left out of the request)
+            page.locator("button.skycore-send-add-slide").click()
+            page.locator("button.skycore-send-add-data").click()
+            page.locator(".skycore-send-data-row").wait_for(timeout=TIMEOUT_MS)
+            labels = page.evaluate(COUNT_LABELS_JS, LABELS)
+            truncated = page.evaluate(TRUNCATED_LABELS_JS, LABELS)
+            ARTIFACTS.mkdir(exist_ok=True)
+            form.screenshot(path=str(ARTIFACTS / FORM_SCREENSHOT))
             # The notebook prefills the MMS id and shortcode from the sandbox; type the recipient.
             expect(page.locator(".skycore-send-mms-id input")).to_have_value(make_account(seed).mms_ids[0])
             expect(page.locator(".skycore-send-sender input")).not_to_have_value("")
@@ -96,6 +119,9 @@ def test_send_widget_sends_from_jupyterlab(tmp_path):
             # the widget updates the history before the result; the browser may still be drawing it
             expect(page.locator(".skycore-send-history")).to_contain_text(tracking_id, timeout=TIMEOUT_MS)
             history_text = page.locator(".skycore-send-history").inner_text()
+            # the form follows the notebook's receiver: the row changes from "sent" to "delivered in …"
+            expect(page.locator(".skycore-send-history")).to_contain_text("delivered", timeout=TIMEOUT_MS)
+            delivered_text = page.locator(".skycore-send-history").inner_text()
             content = page.content()
         finally:
             save_screenshot(page, SCREENSHOT)
@@ -103,6 +129,11 @@ def test_send_widget_sends_from_jupyterlab(tmp_path):
         # While the kernel (and its sandbox and receiver) still runs: the postbacks of the send reach the log.
         posted = _wait_for_log_line(out / "quickstart_postbacks.log", tracking_id)
 
+    assert any("Force the DDM even if the handset is cached" in text for text in labels), labels
+    assert any(text.startswith("DDM timeout") for text in labels), labels
+    assert {"Slide", "Text", "Name", "Value", "Remove"} <= set(labels), labels
+    assert truncated == [], f"labels cut off at JupyterLab's width: {truncated}"
+    assert re.search(r"delivered in \d+ s", delivered_text), delivered_text
     assert "Sent: tracking id" in result_text and RECIPIENT in result_text
     assert base64.b64decode(tracking_id).startswith(b"MMS_"), tracking_id
     assert tracking_id in history_text and "Success" in history_text
@@ -112,4 +143,4 @@ def test_send_widget_sends_from_jupyterlab(tmp_path):
     # uncaught exceptions and errors of the widget machinery fail the test; all are kept as an artifact.
     widget_errors = [m for m in errors.messages if m.startswith("pageerror") or WIDGET_ERROR.search(m)]
     assert widget_errors == [], widget_errors
-    assert (ARTIFACTS / SCREENSHOT).stat().st_size > 0
+    assert (ARTIFACTS / SCREENSHOT).stat().st_size > 0 and (ARTIFACTS / FORM_SCREENSHOT).stat().st_size > 0

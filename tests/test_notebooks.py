@@ -155,6 +155,7 @@ def test_quickstart_sends_with_the_widget_and_never_shows_the_key(run_notebook, 
     for tracking_id in tracking_ids:
         assert base64.b64decode(tracking_id).startswith(b"MMS_")
     assert "Success" in text and "postbacks stored" in text
+    assert re.search(r"delivered in \d+ s", text), "the form's row did not follow its message to delivery"
     # The widget's state is saved into the executed notebook: the result shows the tracking id.
     state = json.dumps(nb.metadata.get("widgets", {}))
     assert any(tracking_id in state for tracking_id in tracking_ids)

@@ -34,8 +34,15 @@ def test_ci_runs_exactly_the_readme_test_command():
 def test_readme_demo_command_installs_what_the_demo_writes():
     demo = [c for c in _readme_commands() if c.endswith("skycore-lab demo")]
     assert len(demo) == 1
-    # the demo writes report.xlsx: the command must install the Excel extra
-    assert re.search(r'\.\[(all|excel)\]', demo[0])
+    # a plain install runs the main job: the demo writes report.xlsx, so openpyxl is a core dependency
+    assert re.search(r'pip install (-q )?-e (\.|"\.(\[(all|excel)\])?")( |$)', demo[0]), demo[0]
+    assert "openpyxl" in _requirement_names(_pyproject()["project"]["dependencies"])
+
+
+def test_old_extras_still_install():
+    extras = _pyproject()["project"]["optional-dependencies"]
+    for name in ("excel", "parquet", "all"):  # `pip install "skycore-lab[excel]"` keeps working
+        assert name in extras
 
 
 def _requirement_names(requirements) -> dict[str, str]:

@@ -30,7 +30,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EVIL = "<script>alert(1)</script>"
 ARMS = ("control", "ddm_2min", "ddm_5min")
 SHEETS = ["summary", "rates by carrier", "rates by arm", "rates by carrier × arm", "latency", "comparisons",
-          "deliveries"]  # fmt: skip
+          "deliveries", "provenance"]  # fmt: skip
 
 
 def make_deliveries(n: int = 240, seed: int = 7, arms=ARMS) -> pd.DataFrame:
@@ -157,7 +157,7 @@ def test_html_tables_period_generation_time_and_definitions(html_report, deliver
     for wanted in ("Delivery rates by carrier", "Delivery rates by arm", "Latency (seconds)", "Arm comparisons"):
         assert wanted in headings
     tables = tree.xpath("//table")
-    assert len(tables) == 1 + 3 + 1 + 1  # summary, rates ×3, latency, comparisons
+    assert len(tables) == 1 + 3 + 1 + 1 + 1  # summary, rates ×3, latency, comparisons, provenance footer
     by_arm = tree.xpath('//h3[@id="rates-by-arm"]/following-sibling::table[1]//tbody/tr')
     assert len(by_arm) == len(ARMS)
     meta = tree.xpath('//p[@class="meta"]')[0].text_content()
@@ -229,7 +229,7 @@ def test_xlsx_timestamps_are_naive_utc_and_said_so(tmp_path, deliveries):
 def test_xlsx_without_arm_column_keeps_rates_by_arm_as_overall_row(tmp_path):
     frame = make_deliveries(n=50, arms=None)
     book = openpyxl.load_workbook(export_report(frame, tmp_path / "r.xlsx"), read_only=True)
-    assert book.sheetnames == ["summary", "rates by carrier", "rates by arm", "latency", "deliveries"]
+    assert book.sheetnames == ["summary", "rates by carrier", "rates by arm", "latency", "deliveries", "provenance"]
     rows = list(book["rates by arm"].iter_rows(values_only=True))
     assert len(rows) == 2 and rows[1][0] == NO_ARM_LABEL and rows[1][1] == len(frame)
 
@@ -296,7 +296,7 @@ def test_failed_export_keeps_the_previous_report_and_leaves_no_temp_file(tmp_pat
 def test_error_while_writing_keeps_the_previous_file(tmp_path, monkeypatch):
     from skycore_lab import report
 
-    def broken(content, deliveries, tmp):
+    def broken(content, deliveries, tmp, *_provenance):
         Path(tmp).write_bytes(b"half a workbook")
         raise OSError("disk full")
 

@@ -4,7 +4,9 @@
   manifest) → one row per send, with outcome and latencies;
 * :func:`handset_profiles` (:mod:`.profiles`) — one row per phone number;
 * :func:`read_sending_report` (:mod:`.sending_report`) — the platform's own
-  sending-statistics report, in the shape of :func:`deliveries`.
+  sending-statistics report, in the shape of :func:`deliveries`;
+* :func:`~.reconcile.reconcile` (:mod:`.reconcile`) — the postbacks' sends
+  against that report, send by send.
 
 Shared definitions: :mod:`.times` (reading times, an event's time, the
 latest known time), :mod:`.latency` (every latency, once) and

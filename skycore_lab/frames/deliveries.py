@@ -19,6 +19,7 @@ from .. import columns as col
 from .. import reference as ref
 from ..checks import require_columns
 from ..exceptions import SkycoreValidationError
+from ..provenance import attach_design, attach_sources, design_of, sources_of
 from .latency import latency_seconds
 from .normalize import (
     EVENT_AT,
@@ -247,6 +248,9 @@ def deliveries(
         ddm_latency_s    seconds from the first N501 to the first delivered N502 (float)
         ===============  ==================================================================
 
+        ``frame.attrs`` carries the source files and experiment design recorded
+        in the attrs of ``events`` and ``manifest`` (:mod:`skycore_lab.provenance`).
+
     Notes
     -----
     Rules, where the documentation leaves the choice to us:
@@ -325,4 +329,7 @@ def deliveries(
     fill_place(frame)
     frame = finish_delivery_dtypes(frame[[*col.DELIVERY_COLUMNS, *extra_columns]].copy())
     handle_negative_latencies(frame, negative_latency)
+    frame.attrs.clear()  # pandas may have carried some of the inputs' attrs; set them once, below
+    attach_sources(frame, sources_of(events, manifest))
+    attach_design(frame, design_of(manifest))
     return frame

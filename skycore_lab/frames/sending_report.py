@@ -40,6 +40,7 @@ from lxml import etree
 
 from .. import columns as col
 from ..exceptions import PostbackParseError
+from ..provenance import attach_sources, source_file
 from ..xmlsafe import HARDENED_OPTIONS
 from ..exceptions import SendingReportWarning
 from .latency import latency_seconds
@@ -481,4 +482,6 @@ def read_sending_report(
     for name_ in (MESSAGE_TYPE, DELIVERY_TYPE, SECTION):
         frame[name_] = frame[name_].astype("category")
     handle_negative_latencies(frame, negative_latency, what="messages")
+    if isinstance(path, (str, os.PathLike)):  # a file: record it for the provenance of reports
+        attach_sources(frame, [source_file(path, "sending_report", records=len(frame))])
     return frame

@@ -31,6 +31,7 @@ from typing import Literal
 
 import pandas as pd
 
+from ..provenance import attach_sources, source_file
 from .assemble import Part, finish_frame, typed_part
 from .documents import BadRecord, looks_form_encoded, parse_body, parse_document, split_documents
 from .logs import READ_BUFFER_BYTES, log_parts
@@ -223,6 +224,10 @@ def read_postbacks(
         ``extra``                 object                  dict ``{TAG: text}`` of anything else, or None
         ========================= ======================= ===========================================
 
+        ``frame.attrs["skycore_lab.sources"]`` records each file read (path,
+        size, records, bad lines) for the provenance of reports
+        (:mod:`skycore_lab.provenance`).
+
     Notes
     -----
     Decisions where the documentation is silent:
@@ -261,11 +266,17 @@ def read_postbacks(
     bad = BadLines(on_bad_lines)
     if threads is None:
         threads = min(2, os.cpu_count() or 1)
-    parts = []
+    parts, files = [], []
     for path in _expand_sources(source):
-        parts.extend(part for part in _file_parts(path, bad, buffer_bytes, threads) if part.length)
+        size, skipped = os.path.getsize(path), bad.count  # before reading: a live log may grow meanwhile
+        found = [part for part in _file_parts(path, bad, buffer_bytes, threads) if part.length]
+        parts.extend(found)
+        files.append((path, size, sum(part.length for part in found), bad.count - skipped))
     bad.finish()
-    return finish_frame(parts, drop_duplicates)
+    frame = finish_frame(parts, drop_duplicates)
+    attach_sources(frame, [source_file(path, "postbacks", size=size, records=records, bad_lines=skipped)
+                           for path, size, records, skipped in files])
+    return frame
 
 
 def events_from_bodies(

@@ -22,6 +22,11 @@ class PostbackTail:
     path : str or os.PathLike
         The receiver log the :class:`~skycore_lab.PostbackReceiver` writes.
     on_bad_lines : as in :func:`read_postbacks`, default "warn"
+    from_end : bool, default False
+        Start after the last complete line the file holds now (what is
+        already there is skipped; line numbers then count from there), for
+        readers that only care about what arrives from now on, such as the
+        send form following its sends.
 
     Attributes
     ----------
@@ -40,7 +45,7 @@ class PostbackTail:
     Duplicates are collapsed within each returned batch only.
     """
 
-    def __init__(self, path, *, on_bad_lines: OnBadLines = "warn"):
+    def __init__(self, path, *, on_bad_lines: OnBadLines = "warn", from_end: bool = False):
         self.path = os.fspath(path)
         self.on_bad_lines = on_bad_lines
         BadLines(on_bad_lines)  # validate now, not at the first read
@@ -48,6 +53,26 @@ class PostbackTail:
         self.records_read = 0
         self._line = 1
         self._inode: int | None = None
+        if from_end:
+            self._skip_to_end()
+
+    def _skip_to_end(self) -> None:
+        """Move past the last newline of the file as it is now (nothing if it does not exist yet)."""
+        try:
+            with open(self.path, "rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                self._inode = os.fstat(handle.fileno()).st_ino
+                position = size
+                while position > 0:  # back, block by block, to the last newline
+                    start = max(0, position - READ_BUFFER_BYTES)
+                    handle.seek(start)
+                    cut = handle.read(position - start).rfind(b"\n")
+                    if cut >= 0:
+                        self.offset = start + cut + 1
+                        return
+                    position = start
+        except FileNotFoundError:
+            pass
 
     def __repr__(self) -> str:
         return f"PostbackTail({self.path!r}, offset={self.offset}, records_read={self.records_read})"

@@ -10,7 +10,6 @@ Parquet hold the deliveries frame itself, for other tools.
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from collections.abc import Sequence
 from dataclasses import replace
@@ -19,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import columns as col
+from ..files import atomic_write as _atomic_write
 from ..optional import require
 from .content import (
     COMPARISONS_KEY,
@@ -32,15 +32,21 @@ from .content import (
 )
 from ..exceptions import SkycoreValidationError
 from ..stats.compare import DEFAULT_WITHIN_S
+from .provenance import PROVENANCE_SHEET, provenance_frame, report_provenance, write_parquet, write_sidecar
 
-__all__ = ["export_report", "REPORT_FORMATS", "EXCEL_MAX_ROWS"]
+__all__ = ["export_report", "REPORT_FORMATS", "EXCEL_MAX_ROWS", "REPORT_DEPENDENCIES", "check_report_path"]
 
 #: Supported suffixes (case-insensitive) and what each writes.
 REPORT_FORMATS: dict[str, str] = {
     ".html": "self-contained HTML report (figures inline, opens offline)",
-    ".xlsx": "Excel workbook: summary, rates by …, latency, [comparisons,] deliveries",
+    ".xlsx": "Excel workbook: summary, rates by …, latency, [comparisons,] deliveries, provenance",
     ".csv": "the deliveries frame, timestamps as ISO-8601 UTC",
     ".parquet": "the deliveries frame, dtypes (categories, UTC timestamps) preserved",
+}
+#: Suffix → (module, extra, purpose) of the package a format needs, for :func:`skycore_lab.optional.require`.
+REPORT_DEPENDENCIES: dict[str, tuple[str, str, str]] = {
+    ".xlsx": ("openpyxl", "excel", "writing .xlsx reports"),
+    ".parquet": ("pyarrow", "parquet", "writing .parquet reports"),
 }
 #: Rows an Excel sheet can hold, header included.
 EXCEL_MAX_ROWS = 1_048_576
@@ -60,6 +66,7 @@ def export_report(
     by: Sequence[str] | str = (col.CARRIER, col.ARM),
     within_s: float = DEFAULT_WITHIN_S,
     as_of=None,
+    provenance=None,
 ) -> Path:
     """Write a delivery report; the suffix of ``path`` picks the format.
 
@@ -73,11 +80,11 @@ def export_report(
         inline PNG images, and the definition of every metric. No script and
         nothing external: it opens offline. Every user-provided string
         (title, carrier and arm names…) is HTML-escaped.
-    ``.xlsx`` (needs ``skycore-lab[excel]``)
+    ``.xlsx`` (openpyxl, a core dependency)
         Sheets ``summary`` (counts, period, the UTC note, definitions),
         ``rates by <column>`` for each ``by`` column (plus one across them
         when there are two or more), ``latency``, ``comparisons`` (only with
-        arms) and ``deliveries`` (every row of ``deliveries``). Excel cannot
+        arms), ``deliveries`` (every row of ``deliveries``) and ``provenance``. Excel cannot
         store tz-aware times, so timestamps are written as naive UTC, as the
         summary sheet says.
     ``.csv``
@@ -121,6 +128,20 @@ def export_report(
         When pending sends were last known pending (censoring time); default
         the latest time in the data (see
         :func:`skycore_lab.stats.censored_latencies`).
+    provenance : Provenance or dict, optional
+        What the report was made from, recorded in every format (HTML
+        footer, ``provenance`` sheet, ``<name>.csv.provenance.json`` sidecar,
+        Parquet metadata ``skycore_lab.provenance``; see
+        :mod:`skycore_lab.report.provenance`): the source files with size and
+        SHA-256, record and bad-line counts, the skycore-lab version, the
+        parameters (``as_of``, ``within_s``, ``alpha``: always this export's)
+        and the experiment design. Default: collected from the attrs that
+        :func:`~skycore_lab.read_postbacks`, :func:`~skycore_lab.read_manifest`
+        and :func:`~skycore_lab.deliveries` leave on ``deliveries`` and
+        ``events``; a dict holds more
+        :func:`skycore_lab.provenance.collect_provenance` arguments
+        (``sources=[...]``, ``design=experiment``…); a
+        :class:`~skycore_lab.provenance.Provenance` is used as it is.
 
     Returns
     -------
@@ -143,22 +164,17 @@ def export_report(
     PosixPath('ddm-test.html')
     """
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in REPORT_FORMATS:
-        raise SkycoreValidationError(
-            "path",
-            f"unknown report format {path.suffix or '(no suffix)'!r} in {str(path)!r}; "
-            f"supported suffixes: {', '.join(REPORT_FORMATS)}",
-        )
+    suffix = check_report_path(path)
     if not isinstance(deliveries, pd.DataFrame):
         raise SkycoreValidationError("deliveries", f"expected a pandas DataFrame, got {type(deliveries).__name__}")
+    record = report_provenance(provenance, deliveries, events, within_s=within_s, as_of=as_of)
     if suffix == ".csv":
-        return _atomic_write(path, lambda tmp: _csv_frame(deliveries).to_csv(tmp, index=False))
+        written = _atomic_write(path, lambda tmp: _csv_frame(deliveries).to_csv(tmp, index=False))
+        write_sidecar(written, record)
+        return written
     if suffix == ".parquet":
-        require("pyarrow", "parquet", "writing .parquet reports")
-        return _atomic_write(path, lambda tmp: deliveries.to_parquet(tmp, index=False, engine="pyarrow"))
+        return _atomic_write(path, lambda tmp: write_parquet(deliveries, tmp, record))
     if suffix == ".xlsx":
-        require("openpyxl", "excel", "writing .xlsx reports")
         if len(deliveries) + 1 > EXCEL_MAX_ROWS:
             raise SkycoreValidationError(
                 "deliveries",
@@ -180,44 +196,43 @@ def export_report(
     if suffix == ".html":
         from .htmlpage import render_html
 
-        text = render_html(content, figures or [])
+        text = render_html(content, figures or [], provenance=record)
         written = _atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     else:
-        written = _atomic_write(path, lambda tmp: _write_xlsx(content, deliveries, tmp))
+        written = _atomic_write(path, lambda tmp: _write_xlsx(content, deliveries, tmp, record))
     for category, message in unique:
         warnings.warn(message, category, stacklevel=2)
     return written
 
 
+def check_report_path(path: str | os.PathLike) -> str:
+    """The format suffix of ``path`` (lower case), once its writer's packages are importable.
+
+    Commands call this before any work (``skycore-lab report --out x.parquet``
+    fails at once, not after reading the logs); :func:`export_report` calls it
+    first too.
+
+    Raises
+    ------
+    SkycoreValidationError
+        Unknown suffix; the message lists the supported ones.
+    ImportError
+        The format's package is missing; the message names the extra to install.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in REPORT_FORMATS:
+        raise SkycoreValidationError(
+            "path",
+            f"unknown report format {path.suffix or '(no suffix)'!r} in {str(path)!r}; "
+            f"supported suffixes: {', '.join(REPORT_FORMATS)}",
+        )
+    if suffix in REPORT_DEPENDENCIES:
+        require(*REPORT_DEPENDENCIES[suffix])
+    return suffix
+
+
 # --- writers ---------------------------------------------------------------------------------------
-def _atomic_write(path: Path, write) -> Path:
-    """Write via a temporary file in the same folder, then rename over ``path``."""
-    folder = path.parent if str(path.parent) else Path(".")
-    # keep the suffix: writers such as ExcelWriter check it
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=folder)
-    os.close(handle)
-    try:
-        write(tmp)
-        # mkstemp makes the file private (0600); give it an ordinary file's mode
-        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _umask() -> int:
-    try:  # Linux: read it without changing it (os.umask would, process-wide)
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except OSError:
-        pass
-    return 0o022
-
-
 def _utc_naive(frame: pd.DataFrame) -> pd.DataFrame:
     """tz-aware datetime columns → naive UTC (Excel cannot store a time zone)."""
     out = frame.copy()
@@ -252,13 +267,15 @@ def _sheet_name(key: str) -> str:
     return key[:31]
 
 
-def _write_xlsx(content: ReportContent, deliveries: pd.DataFrame, tmp: str) -> None:
+def _write_xlsx(content: ReportContent, deliveries: pd.DataFrame, tmp: str, provenance=None) -> None:
     sheets: list[tuple[str, pd.DataFrame]] = [(SUMMARY_KEY, _summary_sheet(content))]
     sheets.extend((table.key, table.frame) for table in content.rates)
     sheets.append((content.latency.key, content.latency.frame))
     if content.comparisons is not None:
         sheets.append((COMPARISONS_KEY, content.comparisons.frame))
     sheets.append((DELIVERIES_KEY, deliveries))
+    if provenance is not None:
+        sheets.append((PROVENANCE_SHEET, provenance_frame(provenance)))
     with pd.ExcelWriter(tmp, engine="openpyxl") as writer:
         for key, frame in sheets:
             name = _sheet_name(key)

@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from .. import __version__
 from .. import columns as col
 from .content import DEFINITIONS, ITEM, VALUE, ReportContent, Table, iso as _iso
+from .provenance import provenance_html
 
 # Cell formats, by column name.
 _PERCENT = frozenset({col.RATE, col.CI_LOW, col.CI_HIGH, "control_estimate", "arm_estimate", "diff", "rel_diff"})
@@ -45,6 +46,8 @@ figcaption { color: #555; font-size: 0.9em; }
 dt { font-weight: bold; margin-top: 0.5em; }
 dd { margin-left: 1.5em; }
 .note { color: #555; font-style: italic; }
+footer.provenance { margin-top: 3em; color: #555; font-size: 0.85em; }
+footer.provenance td { word-break: break-all; }
 """
 _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
@@ -168,8 +171,9 @@ def _section(table: Table, level: int = 3) -> str:
     return "\n".join(parts)
 
 
-def render_html(content: ReportContent, figures: list[tuple[str, str]]) -> str:
-    """The report as one HTML5 document."""
+def render_html(content: ReportContent, figures: list[tuple[str, str]], provenance=None) -> str:
+    """The report as one HTML5 document; ``provenance`` (a :class:`~skycore_lab.provenance.Provenance`)
+    becomes its footer."""
     period = "no timestamps"
     if content.first_at is not None:
         period = f"{_esc(_iso(content.first_at))} to {_esc(_iso(content.last_at))}"
@@ -213,6 +217,8 @@ def render_html(content: ReportContent, figures: list[tuple[str, str]]) -> str:
     for term, definition in DEFINITIONS.items():
         out.append(f"<dt>{_esc(term)}</dt><dd>{_esc(definition)}</dd>")
     out.append("</dl>")
+    if provenance is not None:
+        out.append(provenance_html(provenance))
     out.append("</body>")
     out.append("</html>")
     return "\n".join(out) + "\n"
