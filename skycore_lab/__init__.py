@@ -121,6 +121,8 @@ _EXPORTS: dict[str, str] = {
     "ClockSkewWarning": "exceptions",
     "LatencyDataWarning": "exceptions",
     "SendingReportWarning": "exceptions",
+    "KeyExposureWarning": "exceptions",
+    "SendOptionWarning": "exceptions",
     "MissingPostbacksWarning": "exceptions",
     "PlotDataWarning": "exceptions",
     # sandbox and receiver
@@ -184,6 +186,7 @@ if TYPE_CHECKING:  # for IDEs and type checkers: the real imports
     from .dashboard import LiveDashboard
     from .exceptions import (
         ClockSkewWarning,
+        KeyExposureWarning,
         LatencyDataWarning,
         PostbackParseError,
         PostbackParseWarning,
@@ -192,6 +195,7 @@ if TYPE_CHECKING:  # for IDEs and type checkers: the real imports
         ScenarioError,
         MissingPostbacksWarning,
         SendingReportWarning,
+        SendOptionWarning,
         SkycoreAPIError,
         SkycoreError,
         SkycoreRateLimitError,

@@ -10,36 +10,101 @@ Decisions where the public documentation is silent or ambiguous
 ---------------------------------------------------------------
 * **Request forms.** ``method="post"`` sends the XML document in the form
   field ``xml`` (as documented); ``method="get"`` sends the lower-case query
-  keys. GET puts the API key in the URL, so in proxy and server logs: prefer
-  POST outside a sandbox.
+  keys. GET puts the API key in the URL, so in proxy and server logs: the
+  client warns (:class:`~skycore_lab.exceptions.KeyExposureWarning`) when
+  GET is used against a host other than this machine. Both forms are built in
+  one place, :meth:`SendRequest.http_arguments`, in the order of the
+  documented request template (the 2014 RELAX NG schema makes the order
+  free). ``DDMFORCE`` is in no template; it follows ``DDMTIMEOUT``.
 * **Several recipients.** ``to`` may be a list of up to 100 numbers, sent as
-  one comma-separated ``TO``. The answer's shape for several numbers is not
-  documented; we read repeated ``TO``/``TRACKINGID``/``FROM`` elements in
-  request order (what the sandbox writes) and return a list of results.
-* **Retries.** Only where the platform surely did not act: the connection was
-  refused or timed out while connecting (nothing was written), HTTP 502/503/504
-  from a gateway, and the throttling codes E106/E113/E120. Exponential backoff
-  with full jitter. A read time-out is *never* retried: the MMS may have gone
-  out, and a second request would send (and bill) it twice; the client raises
-  :class:`SkycoreTimeoutError` instead. A connection broken after the request
-  was written raises :class:`SkycoreTransportError` with ``may_have_sent=True``.
-* **Secrets.** The API key is held in a masking wrapper: it never appears in
-  ``repr(client)``, in exception messages or in log records (a logging filter
-  masks it in urllib3's request lines, which include GET URLs).
+  one comma-separated ``TO``. The 2013 revision of the page documents the
+  answer: a Success holding one ``<SENDING>`` per number, with
+  ``TRACKINGID``/``TO`` (sent) or ``ERRORCODE``/``TO``/``ERRORINFO``
+  (refused). The client returns one :class:`SendResult` per requested
+  number, in request order, matched by ``TO``: ``status="Success"`` with the
+  tracking id, ``"Failure"`` with ``error_code``/``error_info`` and no tracking
+  id, or ``"Unknown"`` when the answer says nothing usable about the number
+  (no tracking id and no error code: it may have gone out). A partial
+  refusal never raises and no tracking id is ever dropped: a block for a
+  number that was not asked is appended after the requested ones. A
+  ``<SENDING>`` has no ``FROM``: its result's ``sender`` is the requested
+  shortcode (the postbacks' ``FROM`` tells when a country default replaced
+  it). The flat one-number answer (``TRACKINGID``, ``TO``, ``FROM``,
+  ``STATUSDETAILS``) and repeated flat groups are read too. A whole-call
+  ``<STATUS>Failure</STATUS>`` (its ``TO`` lists every number) raises
+  :class:`SkycoreAPIError`, whose ``numbers`` names them. For a single ``to``
+  (not a list), :meth:`SkycoreClient.send_saved_mms` raises for a refusal
+  in either shape, and raises :class:`SkycoreTransportError` with
+  ``may_have_sent=True`` for an ``Unknown``: a Success without a tracking id
+  is never taken for a success.
+* **Retries.** Only where the platform surely did not act: the connection
+  was refused, or timed out while connecting (nothing was written), and the
+  throttling codes E106/E113/E120 (E106's interval is
+  honoured). Exponential backoff with full jitter. Once the request was
+  written, nothing is retried: a read time-out raises
+  :class:`SkycoreTimeoutError`; HTTP 5xx (502/503/504 from a gateway
+  included), a connection broken mid-answer, an unreadable or oversized
+  answer raise :class:`SkycoreTransportError` with ``may_have_sent=True`` —
+  the MMS may have gone out, and a second request could send (and bill) it
+  twice. Send manifests record these as ``Unknown``. HTTP 4xx means the
+  request was refused as such (``may_have_sent=False``, ``Error``).
+* **Redirects.** Never followed to another origin (scheme, host or port):
+  the request carries the API key. A 307/308 to the same origin is followed
+  with the same request (at most 3 times). 301/302/303 are not followed
+  (they would turn the POST into a GET without the request; a 303 may even
+  mean the request was processed): ``may_have_sent=True``.
+* **Answer size.** At most :data:`MAX_ANSWER_BYTES` (1 MiB; a 100-number
+  answer is about 15 KB) are read; a longer answer (or a longer declared
+  ``Content-Length``) raises :class:`SkycoreTransportError` with
+  ``may_have_sent=True`` without reading the rest.
+* **FROM_MASK.** The sendSavedMMS page says an alphanumeric sender is
+  allowed in a few countries, not the US; the sendSMS page says it is cut
+  off after 11 characters. So any non-empty text is sent as given, and a
+  :class:`~skycore_lab.exceptions.SendOptionWarning` says when the platform
+  will cut it off or when a recipient is in the US. **OPERATORID**: the
+  documented ids are digits (``0001470``); any string of digits is sent as
+  written (give the 7-digit id as text: an int loses its leading zeros). The
+  platform answers E651 for an id it does not know.
+* **DDMTIMEOUT** is at most :data:`skycore_lab.reference.MAX_DDM_TIMEOUT_MIN`
+  (a week); the documentation gives no maximum.
+
+Secrets
+-------
+The API key is held in a masking :class:`~skycore_lab.redaction.Secret`: it
+never appears in ``repr(client)``, in exception messages or attributes (every
+text quoted from the server — ERRORCODE, ERRORINFO, TO, STATUSDETAILS, the
+raw answer, HTTP bodies and redirect targets — is masked, also in its
+URL-encoded and XML-escaped forms), or in log records (:data:`LOG_REDACTION`
+masks it in urllib3's request lines, which include GET URLs; it holds the
+keys of live clients only). No frame of this module holds the key in a
+local variable, and the errors it raises carry no ``__context__`` or
+``__cause__`` (the ``requests`` exception of a failed request holds the
+request, key included): ``traceback.print_exc(capture_locals=True)`` and
+IPython's Verbose mode show no key. What we cannot control: the frames
+*inside* ``requests``/``urllib3`` hold the request while it is being sent
+(an exception this module does not handle, such as ``KeyboardInterrupt``
+mid-request, shows them with ``capture_locals``); ``http.client``'s
+``debuglevel`` prints the raw request, key included, to stdout; and the
+caller's own variables (``api_key="…"`` in a notebook cell). Prefer
+``$SKYCORE_API_KEY`` over a key typed into a notebook.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import os
 import random
+import re
 import threading
 import time
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
 from lxml import etree
@@ -47,10 +112,12 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from . import columns as col
 from .ratelimit import RateLimiter
-from .redaction import RedactingFilter, Secret, redact
+from .redaction import RedactingFilter, Secret, SecretRegistry, redact
 from .xmlsafe import XMLSyntaxError, element_text, parse_xml
 from .exceptions import (
     RATE_LIMIT_CODES,
+    KeyExposureWarning,
+    SendOptionWarning,
     SkycoreAPIError,
     SkycoreError,
     SkycoreRateLimitError,
@@ -58,7 +125,7 @@ from .exceptions import (
     SkycoreTransportError,
     SkycoreValidationError,
 )
-from .reference import INTERNATIONAL_NUMBER, MAX_RECIPIENTS
+from .reference import INTERNATIONAL_NUMBER, MAX_DDM_TIMEOUT_MIN, MAX_RECIPIENTS, country_of_number
 
 __all__ = [
     "PRODUCTION_URL",
@@ -68,25 +135,41 @@ __all__ = [
     "SkycoreClient",
     "validate_number",
     "MANIFEST_STATUSES",
+    "RESULT_STATUSES",
+    "MAX_ANSWER_BYTES",
+    "LOG_REDACTION",
 ]
 
 #: The production endpoint (paid accounts only).
 PRODUCTION_URL = "https://secure.skycore.com/API/wxml/1.3/index.php"
-_RETRY_HTTP_STATUSES = frozenset({502, 503, 504})
+#: The most bytes of an answer the client reads (see the module docstring).
+MAX_ANSWER_BYTES = 1 << 20
 _BODY_HEAD_CHARS = 200
+_MAX_REDIRECTS = 3
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+#: The documented sendSMS limit of an alphanumeric sender, beyond which it is cut off.
+_FROM_MASK_CHARS = 11
+
+#: ``status`` of a :class:`SendResult`: sent (with a tracking id), refused
+#: for that number (error code and info), or not known from the answer.
+RESULT_STATUSES = ("Success", "Failure", "Unknown")
 
 #: ``status`` values of a send manifest row:
 #: Success / Failure (the platform's answer), Invalid (refused by the client's
 #: own checks, never sent), Error (no answer, surely not sent), Unknown (no
-#: answer after the request was written: it may have gone out), Cancelled
-#: (the batch was interrupted before this row was sent).
+#: usable answer after the request was written: it may have gone out),
+#: Cancelled (the batch was interrupted before this row was sent).
 MANIFEST_STATUSES = ("Success", "Failure", "Invalid", "Error", "Unknown", "Cancelled")
 
 log = logging.getLogger(__name__)
 
-# One filter for urllib3's request lines, which carry GET URLs (and keys).
-_URL_FILTER = RedactingFilter([])
-logging.getLogger("urllib3.connectionpool").addFilter(_URL_FILTER)
+# Every live client's key, held weakly; one filter for urllib3's request lines,
+# which carry GET URLs (and keys).
+_LIVE_KEYS = SecretRegistry()
+#: The logging filter that masks the keys of live clients (attached to
+#: ``urllib3.connectionpool``; add it to your own handlers if they may see URLs).
+LOG_REDACTION = RedactingFilter(registry=_LIVE_KEYS)
+logging.getLogger("urllib3.connectionpool").addFilter(LOG_REDACTION)
 
 
 # --- validation -------------------------------------------------------------------
@@ -145,8 +228,8 @@ def _require_digits(value: object, field_name: str) -> str:
 def _require_non_negative_int(value: object, field_name: str) -> int:
     if isinstance(value, bool):
         raise SkycoreValidationError(field_name, "expected a non-negative integer, got a bool")
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        return int(value) if len(value.strip()) <= 12 else 10**12  # beyond any limit, without a huge int()
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if not isinstance(value, int):
@@ -154,6 +237,11 @@ def _require_non_negative_int(value: object, field_name: str) -> int:
     if value < 0:
         raise SkycoreValidationError(field_name, f"must not be negative (got {value})")
     return value
+
+
+def _short(value: object, width: int = 24) -> str:
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _check_name(name: object) -> str:
@@ -190,7 +278,8 @@ class DDM:
         ``DDMTITLE``; the platform's default is "Device Discovery".
     timeout_min : int, optional
         ``DDMTIMEOUT``: minutes to wait for the DDM's delivery report before
-        sending the content with generic settings. Platform default 5.
+        sending the content with generic settings. Platform default 5; at most
+        :data:`~skycore_lab.reference.MAX_DDM_TIMEOUT_MIN` (a week).
     force : bool
         ``DDMFORCE=true``: send the DDM even if the handset is cached.
     """
@@ -207,6 +296,9 @@ class DDM:
         text = _require_text(self.text, "ddm.text")
         title = None if self.title is None else _require_text(self.title, "ddm.title")
         timeout = None if self.timeout_min is None else _require_non_negative_int(self.timeout_min, "ddm.timeout_min")
+        if timeout is not None and timeout > MAX_DDM_TIMEOUT_MIN:
+            raise SkycoreValidationError(
+                "ddm.timeout_min", f"at most {MAX_DDM_TIMEOUT_MIN} minutes (a week), got {_short(self.timeout_min)}")
         if not isinstance(self.force, bool):
             raise SkycoreValidationError("ddm.force", f"expected True or False, got {self.force!r}")
         return DDM(text, title, timeout, self.force)
@@ -218,7 +310,10 @@ class SendRequest:
 
     Build it with :meth:`create`, which checks every field and raises
     :class:`SkycoreValidationError` naming the first bad one. :meth:`to_xml`
-    and :meth:`to_query` give the two documented wire forms.
+    and :meth:`to_query` give the two documented wire forms, and
+    :meth:`http_arguments` / :meth:`http_request` the HTTP request the client
+    makes (one place for both forms, so a dry run shows exactly what would go
+    out).
     """
 
     mms_id: str
@@ -278,8 +373,8 @@ class SendRequest:
             return None if value is None else _require_text(value, name)
 
         mask = optional(from_mask, "from_mask")
-        if mask is not None and (len(mask) > 11 or not all(ch.isascii() and (ch.isalnum() or ch == " ") for ch in mask)):
-            raise SkycoreValidationError("from_mask", "an alphanumeric sender has 1 to 11 letters, digits or spaces")
+        if mask is not None:
+            _warn_about_from_mask(mask, numbers)
         request = cls(
             mms_id=mms,
             to=numbers,
@@ -297,113 +392,159 @@ class SendRequest:
         return request
 
     # -- wire forms ------------------------------------------------------------------
-    def _pairs(self) -> list[tuple[str, str | None, str]]:
-        """(XML element, GET key, value) in documented order; custom text/data apart."""
-        pairs = [("MMSID", "mmsid", self.mms_id), ("TO", "to", ",".join(self.to)), ("FROM", "from", self.sender)]
-        if self.campaign_ref is not None:
-            pairs.append(("CAMPAIGNREF", "campaignref", self.campaign_ref))
+    def _fields(self) -> list[tuple[str, str, str, str]]:
+        """``(kind, XML element, GET key, value)`` in the documented template's order.
+
+        ``kind`` is ``""`` for a plain element, ``"slide"`` for a CUSTOMTEXT
+        (element = slide number) and ``"data"`` for a DATA child.
+        """
+        fields = [("", "MMSID", "mmsid", self.mms_id), ("", "TO", "to", ",".join(self.to)),
+                  ("", "FROM", "from", self.sender)]
+        optional = [("FROM_MASK", "from_mask", self.from_mask), ("OPERATORID", "operatorid", self.operator_id),
+                    ("CAMPAIGNREF", "campaignref", self.campaign_ref)]
         if self.ddm is not None:
-            if self.ddm.title is not None:
-                pairs.append(("DDMTITLE", "ddmtitle", self.ddm.title))
-            pairs.append(("DDMTEXT", "ddmtext", self.ddm.text))
-            if self.ddm.timeout_min is not None:
-                pairs.append(("DDMTIMEOUT", "ddmtimeout", str(self.ddm.timeout_min)))
-            if self.ddm.force:
-                pairs.append(("DDMFORCE", "ddmforce", "true"))
-        return pairs
-
-    def _tail(self) -> list[tuple[str, str, str]]:
-        tail = []
+            optional += [("DDMTITLE", "ddmtitle", self.ddm.title), ("DDMTEXT", "ddmtext", self.ddm.text),
+                         ("DDMTIMEOUT", "ddmtimeout", None if self.ddm.timeout_min is None else str(self.ddm.timeout_min)),
+                         ("DDMFORCE", "ddmforce", "true" if self.ddm.force else None)]
+        fields += [("", tag, key, value) for tag, key, value in optional if value is not None]
+        fields += [("slide", str(slide), f"customtext_{slide}", text) for slide, text in self.custom_text]
         if self.custom_subject is not None:
-            tail.append(("CUSTOMSUBJECT", "customsubject", self.custom_subject))
-        if self.from_mask is not None:
-            tail.append(("FROM_MASK", "from_mask", self.from_mask))
-        if self.operator_id is not None:
-            tail.append(("OPERATORID", "operatorid", self.operator_id))
+            fields.append(("", "CUSTOMSUBJECT", "customsubject", self.custom_subject))
+        fields += [("data", name.upper(), f"data_{name.lower()}", value) for name, value in self.data]
         if self.fallback_sms_text is not None:
-            tail.append(("FALLBACKSMSTEXT", "fallbacksmstext", self.fallback_sms_text))
-        return tail
+            fields.append(("", "FALLBACKSMSTEXT", "fallbacksmstext", self.fallback_sms_text))
+        return fields
 
-    def to_xml(self, api_key: str) -> bytes:
+    def to_xml(self, api_key: str | Secret) -> bytes:
         """The POST form's ``<REQUEST>`` document, UTF-8 with declaration."""
         root = etree.Element("REQUEST")
+        data_block = None
 
-        def add(parent, tag: str, text: str, key: str):
+        def add(parent, tag: str, text: str, name: str):
             try:
                 etree.SubElement(parent, tag).text = text
             except ValueError:  # control characters XML 1.0 cannot carry
-                raise SkycoreValidationError(
-                    _PARAMETER_OF_KEY.get(key, key), "contains characters XML cannot carry (control characters)"
-                ) from None
+                raise SkycoreValidationError(name, "contains characters XML cannot carry (control characters)") from None
 
         add(root, "ACTION", "sendSavedMMS", "action")
-        add(root, "API_KEY", api_key, "api_key")
-        for tag, key, value in self._pairs():
-            add(root, tag, value, key)
-        for slide, text in self.custom_text:
-            element = etree.SubElement(root, "CUSTOMTEXT")
-            add(element, "VALUE", text, f"custom_text[{slide}]")
-            add(element, "SLIDE", str(slide), f"custom_text[{slide}]")
-        tail = self._tail()
-        subject, rest = (tail[:1], tail[1:]) if self.custom_subject is not None else ([], tail)
-        for tag, key, value in subject:
-            add(root, tag, value, key)
-        if self.data:
-            block = etree.SubElement(root, "DATA")
-            for name, value in self.data:
-                add(block, name.upper(), value, f"data[{name!r}]")
-        for tag, key, value in rest:
-            add(root, tag, value, key)
+        add(root, "API_KEY", _reveal(api_key), "api_key")
+        for kind, tag, key, value in self._fields():
+            if kind == "slide":
+                element = etree.SubElement(root, "CUSTOMTEXT")
+                add(element, "VALUE", value, f"custom_text[{tag}]")
+                add(element, "SLIDE", tag, f"custom_text[{tag}]")
+            elif kind == "data":
+                if data_block is None:
+                    data_block = etree.SubElement(root, "DATA")
+                add(data_block, tag, value, f"data[{key[len('data_'):]!r}]")
+            else:
+                add(root, tag, value, _PARAMETER_OF_KEY.get(key, key))
         return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
-    def to_query(self, api_key: str) -> list[tuple[str, str]]:
+    def to_query(self, api_key: str | Secret) -> list[tuple[str, str]]:
         """The GET form's ``(key, value)`` pairs, lower-case keys as documented."""
-        query = [("action", "sendsavedmms"), ("api_key", api_key)]
-        query += [(key, value) for _tag, key, value in self._pairs()]
-        tail = [(key, value) for _tag, key, value in self._tail()]
-        query += [(f"customtext_{slide}", text) for slide, text in self.custom_text]
-        query += tail[:1] if self.custom_subject is not None else []
-        query += [(f"data_{name.lower()}", value) for name, value in self.data]
-        query += tail[1:] if self.custom_subject is not None else tail
-        return query
+        return [("action", "sendsavedmms"), ("api_key", _reveal(api_key)),
+                *((key, value) for _kind, _tag, key, value in self._fields())]
+
+    def http_arguments(self, method: str, api_key: str | Secret) -> dict:
+        """Keyword arguments of ``requests.request`` for this request in form ``method`` ("post"/"get").
+
+        ``{"method": "POST", "data": {"xml": …}}`` or ``{"method": "GET",
+        "params": […]}``: everything but the URL. The result holds the key:
+        show it only through :func:`skycore_lab.redaction.redact`.
+        """
+        if method == "post":
+            return {"method": "POST", "data": {"xml": self.to_xml(api_key).decode("utf-8")}}
+        if method == "get":
+            return {"method": "GET", "params": self.to_query(api_key)}
+        raise SkycoreValidationError("method", f"expected 'post' or 'get', got {method!r}")
+
+    def http_request(self, url: str, method: str, api_key: str | Secret) -> requests.Request:
+        """The unsent :class:`requests.Request` (``.prepare()`` gives the exact bytes)."""
+        return requests.Request(url=url, **self.http_arguments(method, api_key))
+
+
+def _reveal(api_key: str | Secret | None) -> str:
+    return (api_key.reveal() if isinstance(api_key, Secret) else api_key) or ""
+
+
+def _warn_about_from_mask(mask: str, numbers: tuple[str, ...]) -> None:
+    if len(mask) > _FROM_MASK_CHARS:
+        warnings.warn(f"from_mask {mask!r} has {len(mask)} characters: the platform cuts it off after "
+                      f"{_FROM_MASK_CHARS} ({mask[:_FROM_MASK_CHARS]!r})", SendOptionWarning, stacklevel=4)
+    in_us = [n for n in numbers if country_of_number(n) == "United States"]
+    if in_us:
+        warnings.warn(f"from_mask: an alphanumeric sender is not supported in the United States ({in_us[0]}"
+                      f"{' and others' if len(in_us) > 1 else ''}); the platform decides what those recipients see",
+                      SendOptionWarning, stacklevel=4)
 
 
 @dataclass(frozen=True)
 class SendResult:
-    """A successful ``sendSavedMMS`` answer for one recipient.
+    """The platform's answer for one recipient of a ``sendSavedMMS`` call.
 
     Attributes
     ----------
     status : str
-        ``"Success"``.
+        One of :data:`RESULT_STATUSES`: ``"Success"`` (sent; ``tracking_id``
+        set), ``"Failure"`` (this number was refused: ``error_code`` and
+        ``error_info`` set, no tracking id) or ``"Unknown"`` (the answer gives
+        neither for this number: it may have gone out; ``error_info`` says why).
     to : str
-        The recipient, as the platform echoed it.
+        The recipient (as the platform echoed it, else as requested).
     sender : str
         The shortcode actually used (``FROM``); it may differ from the one
         requested when the recipient's country has its own default shortcode.
+        The multi-number answer does not say: then the requested one.
     mms_id : str
-    tracking_id : str
-        Opaque id linking this send to its postbacks.
+    tracking_id : str or None
+        Opaque id linking this send to its postbacks (Success only).
     requested_at : datetime
-        UTC time the (successful attempt's) request was sent.
+        UTC time the (answered attempt's) request was sent.
     raw : str
-        The response XML, for the record.
+        The whole response XML, for the record (the API key masked).
+    error_code, error_info : str or None
+        The refusal of this number (``ERRORCODE``/``ERRORINFO`` of its
+        ``<SENDING>``), or why the result is Unknown.
+    status_details : str or None
+        The answer's ``STATUSDETAILS`` ("MMS request accepted and queued for
+        delivery"), when given.
     """
 
     status: str
     to: str
     sender: str
     mms_id: str
-    tracking_id: str
+    tracking_id: str | None
     requested_at: datetime
     raw: str = field(repr=False)
+    error_code: str | None = None
+    error_info: str | None = None
+    status_details: str | None = None
+
+    @property
+    def sent(self) -> bool:
+        """True when the platform took the MMS for this number (``status == "Success"``)."""
+        return self.status == "Success"
 
 
 # --- the client ----------------------------------------------------------------
-class _Retryable(Exception):
-    def __init__(self, error: SkycoreError, wait_hint: float | None = None):
-        self.error = error
-        self.wait_hint = wait_hint
+@dataclass
+class _Outcome:
+    """What one attempt gave: results, or an error (raised by the caller, outside any handler)."""
+
+    results: list[SendResult] | None = None
+    error: SkycoreError | None = None
+    retryable: bool = False
+    wait_hint: float | None = None
+
+    @classmethod
+    def fail(cls, error: SkycoreError) -> _Outcome:
+        return cls(error=error)
+
+    @classmethod
+    def retry(cls, error: SkycoreError, wait_hint: float | None = None) -> _Outcome:
+        return cls(error=error, retryable=True, wait_hint=wait_hint)
 
 
 class SkycoreClient:
@@ -418,16 +559,20 @@ class SkycoreClient:
         Endpoint URL; default ``$SKYCORE_API_URL``, else :data:`PRODUCTION_URL`.
         Point it at :attr:`skycore_lab.Sandbox.url` to work offline.
     method : {"post", "get"}
-        Request form. GET puts the API key in the URL (proxy/server logs).
+        Request form. GET puts the API key in the URL (proxy/server logs):
+        a :class:`~skycore_lab.exceptions.KeyExposureWarning` says so for a
+        host other than this machine.
     timeout : float
         Seconds to wait for the answer once the request is written.
     max_retries : int
         Retries for failures where the platform surely did not send
-        (connection refused, 502/503/504, throttling).
+        (connection refused or timed out while connecting, throttling).
     session : requests.Session, optional
         Bring your own (proxies, certificates); closed by you, not by us.
     backoff : float
         Base of the exponential backoff in seconds (full jitter).
+    max_answer_bytes : int
+        The most bytes of an answer read (:data:`MAX_ANSWER_BYTES`).
     """
 
     def __init__(
@@ -440,9 +585,13 @@ class SkycoreClient:
         max_retries: int = 3,
         session: requests.Session | None = None,
         backoff: float = 0.5,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
     ):
-        key = api_key if api_key is not None else os.environ.get("SKYCORE_API_KEY")
-        self._api_key = Secret(key.strip() if isinstance(key, str) else key)
+        # Wrap the key at once and drop the parameter: a validation error below
+        # must not show it among this frame's locals.
+        self._api_key = Secret(_clean_key(api_key if api_key is not None else os.environ.get("SKYCORE_API_KEY")))
+        del api_key
+        _LIVE_KEYS.add(self._api_key)
         self.base_url = base_url or os.environ.get("SKYCORE_API_URL") or PRODUCTION_URL
         method = str(method).lower()
         if method not in {"post", "get"}:
@@ -455,11 +604,13 @@ class SkycoreClient:
             raise SkycoreValidationError("max_retries", "must not be negative")
         self.max_retries = int(max_retries)
         self.backoff = float(backoff)
+        if max_answer_bytes < 1:
+            raise SkycoreValidationError("max_answer_bytes", "must be positive")
+        self.max_answer_bytes = int(max_answer_bytes)
         self._owns_session = session is None
         self._session = session or self._new_session()
         self._random = random.Random()
-        if self._api_key.reveal():
-            _URL_FILTER.secrets.append(self._api_key.reveal())
+        self._warn_if_key_exposed()
 
     @staticmethod
     def _new_session(pool: int = 16) -> requests.Session:
@@ -470,8 +621,20 @@ class SkycoreClient:
         session.headers["User-Agent"] = "skycore-lab"
         return session
 
-    def __repr__(self) -> str:
-        return f"SkycoreClient(base_url={self.base_url!r}, method={self.method!r}, api_key={self._api_key!r})"
+    def _warn_if_key_exposed(self) -> None:
+        if self.method != "get":
+            return
+        from .server import is_loopback  # deferred: server imports uvicorn
+
+        host = urlsplit(self.base_url).hostname or ""
+        if not is_loopback(host):
+            warnings.warn(
+                f"method='get' puts the API key in the URL, which proxies and the server at {host} log; "
+                "use method='post' outside a sandbox", KeyExposureWarning, stacklevel=3)
+
+    def __repr__(self) -> str:  # also safe on a half-built client (a traceback's locals)
+        return (f"SkycoreClient(base_url={getattr(self, 'base_url', None)!r}, method={getattr(self, 'method', None)!r}, "
+                f"api_key={getattr(self, '_api_key', None)!r})")
 
     def close(self) -> None:
         """Close the HTTP session if this client created it."""
@@ -491,6 +654,7 @@ class SkycoreClient:
         variant = copy.copy(self)
         variant.method = method
         variant._owns_session = False
+        variant._warn_if_key_exposed()
         return variant
 
     def __enter__(self) -> SkycoreClient:
@@ -536,25 +700,33 @@ class SkycoreClient:
             Personalisation fields; ``first_name`` becomes ``<FIRST_NAME>`` in
             XML and ``data_first_name`` in GET.
         from_mask : str, optional
-            Alphanumeric sender (some countries only, not the US).
+            Alphanumeric sender (some countries only, not the US; cut off
+            after 11 characters).
         operator_id : str or int, optional
+            ``OPERATORID``, a documented operator id such as ``"0001470"``.
         fallback_sms_text : str, optional
             Text of the SMS sent when the MMS falls back to an SMS link.
 
         Returns
         -------
-        SendResult, or list of SendResult when ``to`` is a sequence.
+        SendResult, or list of SendResult when ``to`` is a sequence
+            For a sequence: one result per number, in request order, each
+            ``Success``, ``Failure`` (that number refused) or ``Unknown``; a
+            partial refusal never raises.
 
         Raises
         ------
         SkycoreValidationError
             Bad input; nothing was sent.
         SkycoreAPIError, SkycoreRateLimitError
-            The platform refused the request.
+            The platform refused the request (all its numbers; ``numbers``
+            names them), or refused the one number of a single ``to``.
         SkycoreTimeoutError
             No answer in time after the request was written: state unknown.
         SkycoreTransportError
-            Any other failure to get a usable answer.
+            Any other failure to get a usable answer (``may_have_sent`` tells
+            whether the MMS may have gone out), including a Success without a
+            tracking id for a single ``to``.
         """
         request = SendRequest.create(
             mms_id, to, sender, campaign_ref=campaign_ref, ddm=ddm, custom_text=custom_text,
@@ -562,100 +734,210 @@ class SkycoreClient:
             fallback_sms_text=fallback_sms_text,
         )
         results = self.send(request)
-        return results if not isinstance(to, (str, int)) else results[0]
+        if not isinstance(to, (str, int)):
+            return results
+        first = results[0]
+        if first.status == "Failure":
+            raise _api_error(first.error_code or "unknown", first.error_info or "", first.to)
+        if first.status != "Success":
+            raise SkycoreTransportError(
+                f"answer from {self.base_url} for {first.to}: {first.error_info}; the MMS may have gone out: "
+                "check its postbacks before resending", status=200, body_head=first.raw[:_BODY_HEAD_CHARS],
+                may_have_sent=True)
+        return first
 
     def send(self, request: SendRequest) -> list[SendResult]:
-        """Send a prepared :class:`SendRequest`; one result per recipient."""
-        api_key = self._api_key.reveal()
-        if not api_key:
+        """Send a prepared :class:`SendRequest`; one result per recipient, in request order.
+
+        Raises only for the whole call (see :meth:`send_saved_mms`); a number
+        refused in a multi-number answer is a ``Failure`` result.
+        """
+        if not self._api_key:
             raise SkycoreValidationError("api_key", "no API key: pass api_key= or set SKYCORE_API_KEY")
         attempt = 0
         while True:
-            try:
-                return self._attempt(request, api_key)
-            except _Retryable as retry:
-                if attempt >= self.max_retries:
-                    raise retry.error from None
-                delay = self._random.uniform(0, self.backoff * 2**attempt)
-                if retry.wait_hint is not None:
-                    delay = max(delay, retry.wait_hint)
-                log.info("retrying after %s (attempt %d of %d, in %.2f s)", retry.error, attempt + 1, self.max_retries, delay)
-                time.sleep(delay)
-                attempt += 1
+            outcome = self._attempt(request)
+            if outcome.results is not None:
+                return outcome.results
+            if not outcome.retryable or attempt >= self.max_retries:
+                raise outcome.error  # raised here, outside any handler: no __context__ holding the request
+            delay = self._random.uniform(0, self.backoff * 2**attempt)
+            if outcome.wait_hint is not None:
+                delay = max(delay, outcome.wait_hint)
+            log.info("retrying after %s (attempt %d of %d, in %.2f s)", outcome.error, attempt + 1, self.max_retries,
+                     delay)
+            time.sleep(delay)
+            attempt += 1
 
-    def _attempt(self, request: SendRequest, api_key: str) -> list[SendResult]:
+    def _attempt(self, request: SendRequest) -> _Outcome:
         requested_at = datetime.now(timezone.utc)
-        first_to = request.to[0] if len(request.to) == 1 else None
+        url, hops = self.base_url, 0
+        while True:
+            response, failed = self._exchange(request, url)
+            if failed is not None:
+                return failed
+            with contextlib.closing(response):
+                if response.status_code not in _REDIRECT_STATUSES:
+                    return self._answer(response, request, requested_at)
+                url, failed = self._redirect(response, url, hops)
+            if failed is not None:
+                return failed
+            hops += 1
+
+    def _exchange(self, request: SendRequest, url: str) -> tuple[requests.Response | None, _Outcome | None]:
+        """One HTTP exchange; the key is never bound to a local here, and no exception escapes."""
+        failed: _Outcome
         try:
-            if self.method == "post":
-                xml = request.to_xml(api_key).decode("utf-8")
-                response = self._session.post(self.base_url, data={"xml": xml}, timeout=(min(10.0, self.timeout), self.timeout))
-            else:
-                response = self._session.get(self.base_url, params=request.to_query(api_key),
-                                             timeout=(min(10.0, self.timeout), self.timeout))
+            response = self._session.request(
+                url=url, timeout=(min(10.0, self.timeout), self.timeout), stream=True, allow_redirects=False,
+                **request.http_arguments(self.method, self._api_key))
+            return response, None
         except requests.exceptions.ConnectTimeout as exc:
-            raise _Retryable(SkycoreTransportError(f"could not connect to {self.base_url}: {self._clean(exc)}")) from None
+            failed = _Outcome.retry(SkycoreTransportError(f"could not connect to {self.base_url}: {self._clean(exc)}"))
         except requests.exceptions.ReadTimeout:
-            raise SkycoreTimeoutError(
-                f"no answer from {self.base_url} within {self.timeout:g} s after the request was sent: "
-                f"the MMS to {','.join(request.to)} may or may not have gone out; check its postbacks before resending"
-            ) from None
+            failed = _Outcome.fail(self._timeout_error(request))
+        except requests.exceptions.SSLError as exc:
+            failed = _Outcome.fail(SkycoreTransportError(f"TLS failed with {self.base_url}: {self._clean(exc)}"))
         except requests.exceptions.ConnectionError as exc:
             reason = getattr(exc.args[0], "reason", None) if exc.args else None
             if isinstance(reason, (NewConnectionError, ConnectTimeoutError)):
-                raise _Retryable(SkycoreTransportError(f"could not connect to {self.base_url}: {self._clean(exc)}")) from None
-            raise SkycoreTransportError(
-                f"connection to {self.base_url} broke after the request was sent ({self._clean(exc)}): "
-                "the MMS may have gone out; check its postbacks before resending",
-                may_have_sent=True,
-            ) from None
+                failed = _Outcome.retry(
+                    SkycoreTransportError(f"could not connect to {self.base_url}: {self._clean(exc)}"))
+            else:
+                failed = _Outcome.fail(SkycoreTransportError(
+                    f"connection to {self.base_url} broke after the request was sent ({self._clean(exc)}): "
+                    "the MMS may have gone out; check its postbacks before resending", may_have_sent=True))
         except requests.exceptions.RequestException as exc:
-            raise SkycoreTransportError(f"request to {self.base_url} failed: {self._clean(exc)}") from None
-        return self._parse(response, request, requested_at, first_to)
+            failed = _Outcome.fail(SkycoreTransportError(f"request to {self.base_url} failed: {self._clean(exc)}"))
+        return None, failed
 
-    def _clean(self, exc: BaseException) -> str:
-        return redact(str(exc), [self._api_key.reveal()])
+    def _timeout_error(self, request: SendRequest) -> SkycoreTimeoutError:
+        return SkycoreTimeoutError(
+            f"no answer from {self.base_url} within {self.timeout:g} s after the request was sent: "
+            f"the MMS to {','.join(request.to)} may or may not have gone out; check its postbacks before resending")
 
-    def _parse(self, response: requests.Response, request: SendRequest, requested_at: datetime, first_to: str | None) -> list[SendResult]:
-        body = response.text
-        head = self._clean(body[:_BODY_HEAD_CHARS])
-        if response.status_code != 200:
-            error = SkycoreTransportError(
-                f"HTTP {response.status_code} from {self.base_url}: {head!r}", status=response.status_code, body_head=head
-            )
-            if response.status_code in _RETRY_HTTP_STATUSES:
-                raise _Retryable(error, _retry_after(response))
-            raise error
+    def _redirect(self, response: requests.Response, url: str, hops: int) -> tuple[str, _Outcome | None]:
+        """The URL to repeat the request at (a same-origin 307/308), or the error of not following."""
+        status = response.status_code
+        location = response.headers.get("Location")
+        target = urljoin(url, location) if location else None
+        shown = self._clean(target or "(no Location)")
+        same_origin = target is not None and _origin(target) == _origin(url)
+        if status in (307, 308) and same_origin and hops < _MAX_REDIRECTS:
+            if self.method == "get":  # our parameters go again, not the Location's copy of them
+                target = urlunsplit(urlsplit(target)._replace(query="", fragment=""))
+            return target, None
+        if status in (307, 308):
+            why = ("it points to another origin and the request carries the API key"
+                   if not same_origin else f"more than {_MAX_REDIRECTS} redirects")
+            if target is None:
+                why = "it names no target"
+            return url, _Outcome.fail(SkycoreTransportError(
+                f"HTTP {status} redirect from {self.base_url} to {shown} not followed: {why}; nothing was sent. "
+                "If the new address is genuine, make it the client's base_url", status=status))
+        return url, _Outcome.fail(SkycoreTransportError(
+            f"HTTP {status} redirect from {self.base_url} to {shown} not followed: the API takes the request only "
+            "as sent, and the server may have processed it before redirecting; check the postbacks before "
+            "resending", status=status, may_have_sent=True))
+
+    def _read(self, response: requests.Response, request: SendRequest) -> tuple[bytes | None, _Outcome | None]:
+        """The answer's bytes, at most ``max_answer_bytes`` of them."""
+        limit = self.max_answer_bytes
+        too_long = _Outcome.fail(SkycoreTransportError(
+            f"answer from {self.base_url} is larger than {limit:,} bytes: not read; the MMS may have gone out, "
+            "check its postbacks before resending", status=response.status_code, may_have_sent=True))
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            return None, too_long
+        chunks, size = [], 0
         try:
-            root = parse_xml(response.content)
+            for chunk in response.iter_content(chunk_size=65536):
+                size += len(chunk)
+                if size > limit:
+                    return None, too_long
+                chunks.append(chunk)
+        except requests.exceptions.RequestException as exc:
+            if isinstance(exc, requests.exceptions.ConnectionError) and "timed out" in str(exc).lower():
+                return None, _Outcome.fail(self._timeout_error(request))
+            return None, _Outcome.fail(SkycoreTransportError(
+                f"answer from {self.base_url} broke off ({self._clean(exc)}): the MMS may have gone out; "
+                "check its postbacks before resending", status=response.status_code, may_have_sent=True))
+        return b"".join(chunks), None
+
+    def _clean(self, value: object) -> str:
+        """A server's (or an exception's) text, with the key masked."""
+        return redact(str(value), [self._api_key.reveal()])
+
+    def _answer(self, response: requests.Response, request: SendRequest, requested_at: datetime) -> _Outcome:
+        content, failed = self._read(response, request)
+        if failed is not None:
+            return failed
+        charset = requests.utils.get_encoding_from_headers(response.headers)
+        declared_charset = charset if "charset" in response.headers.get("Content-Type", "").lower() else None
+        raw = self._clean(content.decode(declared_charset or "utf-8", errors="replace"))
+        head = raw[:_BODY_HEAD_CHARS]
+        status = response.status_code
+        if status != 200:
+            # 5xx (a gateway's 502/503/504 included) once the request was written:
+            # the platform may have acted. 4xx: the request was refused as such.
+            sent = status >= 500
+            advice = ": the MMS may have gone out; check its postbacks before resending" if sent else ""
+            return _Outcome.fail(SkycoreTransportError(
+                f"HTTP {status} from {self.base_url}: {head!r}{advice}", status=status, body_head=head,
+                may_have_sent=sent))
+        unreadable = None
+        try:
+            root = parse_xml(content)
         except XMLSyntaxError as exc:
-            raise SkycoreTransportError(
-                f"answer from {self.base_url} is not XML ({exc}): {head!r}", status=200, body_head=head
-            ) from None
-        if root.tag != "RESPONSE":
-            raise SkycoreTransportError(f"answer is <{root.tag}>, not <RESPONSE>: {head!r}", status=200, body_head=head)
-        status = element_text(root, "STATUS") or ""
+            unreadable = f"is not XML ({self._clean(exc)})"
+        else:
+            if root.tag != "RESPONSE":
+                unreadable = f"is <{self._clean(root.tag)}>, not <RESPONSE>"
+        if unreadable is not None:
+            return _Outcome.fail(SkycoreTransportError(
+                f"answer from {self.base_url} {unreadable}: {head!r}; the MMS may have gone out, check its "
+                "postbacks before resending", status=200, body_head=head, may_have_sent=True))
+        return self._results(root, request, requested_at, raw)
+
+    def _results(self, root, request: SendRequest, requested_at: datetime, raw: str) -> _Outcome:
+        def clean(value: str | None) -> str | None:
+            return self._clean(value) if value else None
+
+        def text(element, tag: str) -> str | None:
+            return clean(element_text(element, tag))
+
+        status = text(root, "STATUS") or ""
         if status.lower() != "success":
-            code = (element_text(root, "ERRORCODE") or "").upper()
-            info = self._clean(element_text(root, "ERRORINFO") or "")
-            to = element_text(root, "TO") or first_to
-            if code in RATE_LIMIT_CODES:
-                raise _Retryable(SkycoreRateLimitError(code, info, to))
-            raise SkycoreAPIError(code or "unknown", info or status or "failure without error code", to)
-        mms_id = element_text(root, "MMSID") or request.mms_id
-        numbers = [(e.text or "").strip() for e in root.findall("TO")] or list(request.to)
-        tracking = [(e.text or "").strip() for e in root.findall("TRACKINGID")]
-        senders = [(e.text or "").strip() for e in root.findall("FROM")] or [request.sender]
-        if len(tracking) != len(numbers):
-            raise SkycoreTransportError(
-                f"answer has {len(tracking)} tracking ids for {len(numbers)} numbers: {head!r}", status=200, body_head=head
-            )
-        if len(senders) == 1:
-            senders = senders * len(numbers)
-        return [
-            SendResult("Success", number, sender, mms_id, tracking_id, requested_at, body)
-            for number, tracking_id, sender in zip(numbers, tracking, senders, strict=False)
-        ]
+            code = (text(root, "ERRORCODE") or "").upper()
+            info = text(root, "ERRORINFO") or ""
+            to = text(root, "TO") or ",".join(request.to)
+            error = _api_error(code or "unknown", info or status or "failure without error code", to)
+            if isinstance(error, SkycoreRateLimitError):
+                return _Outcome.retry(error, _interval_hint(info))
+            return _Outcome.fail(error)
+        mms_id = text(root, "MMSID") or request.mms_id
+        sender = text(root, "FROM") or request.sender
+        details = text(root, "STATUSDETAILS")
+        blocks = [{tag: text(block, tag) for tag in _BLOCK_TAGS} for block in root.findall("SENDING")]
+        blocks += _flat_blocks(root, clean)
+        results = []
+        for number, block in _match(request.to, blocks):
+            block = block or {}
+            tracking_id = block.get("TRACKINGID")
+            code = (block.get("ERRORCODE") or "").upper() or None
+            if tracking_id:
+                state, info = "Success", block.get("ERRORINFO")
+            elif code:
+                state, info = "Failure", block.get("ERRORINFO") or ""
+            else:
+                state = "Unknown"
+                info = ("the Success answer has no tracking id for this number" if block else
+                        "the Success answer does not mention this number")
+            results.append(SendResult(
+                state, block.get("TO") or number, block.get("FROM") or sender, mms_id, tracking_id or None,
+                requested_at, raw, error_code=code, error_info=info,
+                status_details=block.get("STATUSDETAILS") or details))
+        return _Outcome(results=results)
 
     # -- many sends ------------------------------------------------------------------
     def send_batch(
@@ -702,13 +984,17 @@ class SkycoreClient:
             tracking_id   the platform's tracking id (Success rows only)
             sender        shortcode actually used (requested one if not answered)
             requested_at  UTC time the request was sent (NaT if never sent)
-            error_code    API error code (Failure), else missing
+            error_code    API error code (Failure: the call's, or this number's
+                          refusal in a multi-number answer), else missing
             error_info    error text (Failure/Invalid/Error/Unknown), else missing
             ============  ==========================================================
         """
         numbers = [str(n).strip() if not isinstance(n, str) else n.strip() for n in recipients]
-        # Validate what all sends share with a stand-in recipient.
-        SendRequest.create(mms_id, "10000000000", sender, **send_kwargs)
+        # Validate what all sends share with a stand-in recipient (its country's
+        # warnings are not the recipients': each send warns for its own).
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SendOptionWarning)
+            SendRequest.create(mms_id, "10000000000", sender, **send_kwargs)
         return self.send_each(numbers, mms_id, sender, [send_kwargs] * len(numbers),
                               max_rate_per_s=max_rate_per_s, concurrency=concurrency, progress=progress)
 
@@ -771,7 +1057,8 @@ class SkycoreClient:
                             col.REQUESTED_AT: started})
             else:
                 row.update({col.STATUS: result.status, col.TRACKING_ID: result.tracking_id,
-                            col.SENDER: result.sender, col.REQUESTED_AT: result.requested_at})
+                            col.SENDER: result.sender, col.REQUESTED_AT: result.requested_at,
+                            col.ERROR_CODE: result.error_code, col.ERROR_INFO: result.error_info})
             rows[index] = row
 
         bar = tqdm(total=len(numbers), desc="sending", unit="msg", disable=not progress, leave=True)
@@ -791,6 +1078,85 @@ class SkycoreClient:
         return _manifest_frame(rows, numbers, sender_text)
 
 
+# --- answers --------------------------------------------------------------------
+_BLOCK_TAGS = ("TRACKINGID", "TO", "FROM", "ERRORCODE", "ERRORINFO", "STATUSDETAILS")
+
+
+def _flat_blocks(root, clean) -> list[dict]:
+    """The top-level ``TRACKINGID``/``TO``/``FROM`` groups, paired by position.
+
+    The documented one-number answer has one of each; repeated groups (an
+    undocumented shape) pair the i-th of each. A Success without any
+    non-empty ``TRACKINGID`` gives no block.
+    """
+    def texts(tag: str) -> list[str | None]:
+        return [clean((element.text or "").strip()) for element in root.findall(tag)]
+
+    tracking, tos, froms = texts("TRACKINGID"), texts("TO"), texts("FROM")
+    if not any(tracking):
+        return []
+    return [{"TRACKINGID": tracking_id, "TO": tos[i] if i < len(tos) else None,
+             "FROM": froms[i] if len(froms) == len(tracking) else None}
+            for i, tracking_id in enumerate(tracking)]
+
+
+def _number_key(number: str | None) -> str:
+    return (number or "").strip().lstrip("+")
+
+
+def _match(numbers: tuple[str, ...], blocks: list[dict]) -> list[tuple[str, dict | None]]:
+    """Pair each requested number with its block (by TO, then by position); extra blocks last."""
+    used = [False] * len(blocks)
+    paired: list[tuple[str, dict | None]] = []
+    for number in numbers:
+        match = None
+        for i, block in enumerate(blocks):
+            if not used[i] and _number_key(block.get("TO")) == _number_key(number):
+                match = i
+                break
+        if match is not None:
+            used[match] = True
+        paired.append((number, None if match is None else blocks[match]))
+    # Blocks without a usable TO fill the numbers still unmatched, in order.
+    spare = [i for i, block in enumerate(blocks) if not used[i] and not block.get("TO")]
+    for position, (number, block) in enumerate(paired):
+        if block is None and spare:
+            i = spare.pop(0)
+            used[i] = True
+            paired[position] = (number, blocks[i])
+    # Never drop a tracking id: blocks for numbers not asked come last.
+    for i, block in enumerate(blocks):
+        if not used[i] and block.get("TRACKINGID"):
+            log.warning("the answer names a number that was not requested: %s", block.get("TO"))
+            paired.append((block.get("TO") or "", block))
+    return paired
+
+
+def _api_error(code: str, info: str, to: str | None) -> SkycoreAPIError:
+    kind = SkycoreRateLimitError if code in RATE_LIMIT_CODES else SkycoreAPIError
+    return kind(code, info, to)
+
+
+def _interval_hint(info: str) -> float | None:
+    """E106's interval ("You can call API every 30 seconds."), capped at a minute."""
+    found = re.search(r"every\s+([0-9]+(?:\.[0-9]+)?)\s+seconds?", info or "")
+    return min(float(found.group(1)), 60.0) if found else None
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme)
+
+
+def _clean_key(key: object) -> str | None:
+    return key.strip() if isinstance(key, str) else key
+
+
 def _manifest_frame(rows: list[dict | None], numbers: list[str], sender: str):
     import pandas as pd
 
@@ -802,11 +1168,3 @@ def _manifest_frame(rows: list[dict | None], numbers: list[str], sender: str):
     from .manifest import manifest_frame  # the one definition of the manifest's dtypes
 
     return manifest_frame(pd.DataFrame(filled, columns=list(col.MANIFEST_COLUMNS)))
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    try:
-        return min(float(value), 60.0) if value is not None else None
-    except ValueError:
-        return None

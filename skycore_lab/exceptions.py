@@ -27,6 +27,8 @@ them all::
     ├── ClockSkewWarning              latencies came out negative: two systems' clocks disagree
     ├── LatencyDataWarning            sends without a usable latency were left out, or clipped at 0
     ├── SendingReportWarning          part of a sending-statistics report was read leniently
+    ├── KeyExposureWarning            the API key would travel where others may read it (GET to a remote host)
+    ├── SendOptionWarning             the platform will alter or ignore a send option (FROM_MASK cut off, ...)
     ├── MissingPostbacksWarning       the platform's report has sends (or outcomes) the postbacks lack
     └── PlotDataWarning               some rows were left out of a figure (e.g. times out of range)
 
@@ -53,6 +55,8 @@ __all__ = [
     "ClockSkewWarning",
     "LatencyDataWarning",
     "SendingReportWarning",
+    "KeyExposureWarning",
+    "SendOptionWarning",
     "MissingPostbacksWarning",
     "PlotDataWarning",
     "RATE_LIMIT_CODES",
@@ -93,7 +97,11 @@ class SkycoreAPIError(SkycoreError):
     info : str
         The platform's ``ERRORINFO`` text.
     to : str or None
-        The recipient the failed request was for, when known.
+        The recipient the failed request was for, when known; for a
+        whole-call failure of several numbers, all of them comma-separated
+        (as the platform's ``TO``).
+    numbers : tuple of str
+        The numbers of ``to``, one each (empty when unknown).
     meaning : str or None
         The documented meaning of ``code`` (Appendix B), when known.
     """
@@ -108,6 +116,10 @@ class SkycoreAPIError(SkycoreError):
         detail = info or self.meaning or "no error text"
         where = f" (to={to})" if to else ""
         super().__init__(f"{code}: {detail}{where}")
+
+    @property
+    def numbers(self) -> tuple[str, ...]:
+        return tuple(n.strip() for n in (self.to or "").split(",") if n.strip())
 
     def __reduce__(self):  # keep pickling (multiprocessing, joblib) working
         return (type(self), (self.code, self.info, self.to))
@@ -218,6 +230,16 @@ class LatencyDataWarning(SkycoreWarning):
 
 class SendingReportWarning(SkycoreWarning):
     """Something in a sending report was read leniently or could not be used."""
+
+
+class KeyExposureWarning(SkycoreWarning):
+    """The API key would travel where others may read it: ``method="get"`` puts it in the URL,
+    which proxies and servers log, and the host is not this machine."""
+
+
+class SendOptionWarning(SkycoreWarning):
+    """The platform documents that it alters or ignores a send option as given
+    (a FROM_MASK longer than 11 characters is cut off; FROM_MASK is not supported in the US)."""
 
 
 class MissingPostbacksWarning(SkycoreWarning):

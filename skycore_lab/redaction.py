@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import html
 import logging
+import threading
+import weakref
 from collections.abc import Iterable
 
-__all__ = ["Secret", "mask_secret", "redact", "RedactingFilter"]
+__all__ = ["Secret", "SecretRegistry", "mask_secret", "redact", "RedactingFilter"]
 
 
 def mask_secret(secret: str | None) -> str:
@@ -26,7 +29,7 @@ class Secret:
     when they are the same object.
     """
 
-    __slots__ = ("_value",)
+    __slots__ = ("_value", "__weakref__")
 
     def __init__(self, value: str | None):
         self._value = value
@@ -51,15 +54,48 @@ class Secret:
 
 
 def redact(text: str, secrets: Iterable[str | None]) -> str:
-    """Replace every occurrence of each non-empty secret in ``text`` (also URL-encoded)."""
+    """Replace every occurrence of each non-empty secret in ``text`` (also URL-encoded or XML-escaped)."""
     from urllib.parse import quote, quote_plus
 
     for secret in secrets:
         if not secret:
             continue
-        for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
+        forms = {secret, quote(secret, safe=""), quote_plus(secret), html.escape(secret, quote=False),
+                 html.escape(secret)}
+        for form in sorted(forms, key=len, reverse=True):
             text = text.replace(form, mask_secret(secret))
     return text
+
+
+class SecretRegistry:
+    """The secrets of live holders, held weakly: a holder that is gone is forgotten.
+
+    The client registers each key it is given, so one logging filter can mask
+    every key in use without keeping every key ever used (20,000 clients made
+    and dropped used to leave 20,000 keys to check on every log record).
+    Thread-safe.
+    """
+
+    def __init__(self) -> None:
+        self._holders: weakref.WeakSet[Secret] = weakref.WeakSet()
+        self._lock = threading.Lock()
+
+    def add(self, secret: Secret) -> None:
+        """Remember ``secret`` for as long as it is alive (empty secrets are ignored)."""
+        if secret:
+            with self._lock:
+                self._holders.add(secret)
+
+    def values(self) -> list[str]:
+        """The distinct secret values of the live holders."""
+        with self._lock:
+            holders = list(self._holders)
+        return list(dict.fromkeys(value for holder in holders if (value := holder.reveal())))
+
+    def live_secrets(self) -> int:
+        """How many live holders are registered (holders sharing a value count once each)."""
+        with self._lock:
+            return len(self._holders)
 
 
 class RedactingFilter(logging.Filter):
@@ -67,16 +103,34 @@ class RedactingFilter(logging.Filter):
 
     Attach it to the handlers (or loggers) that may see request URLs, such as
     ``urllib3.connectionpool``, which logs GET URLs with their ``api_key``.
+
+    Parameters
+    ----------
+    secrets : iterable of str
+        Fixed secrets to mask.
+    registry : SecretRegistry, optional
+        Also mask the secrets of the registry's live holders.
     """
 
-    def __init__(self, secrets: Iterable[str | None]):
+    def __init__(self, secrets: Iterable[str | None] = (), *, registry: SecretRegistry | None = None):
         super().__init__()
         self.secrets = [s for s in secrets if s]
+        self.registry = registry
+
+    def live_secrets(self) -> int:
+        """Secret holders the registry keeps alive-checked (0 without a registry)."""
+        return 0 if self.registry is None else self.registry.live_secrets()
+
+    def values(self) -> list[str]:
+        """Every distinct secret this filter masks now."""
+        registered = self.registry.values() if self.registry is not None else []
+        return list(dict.fromkeys([*self.secrets, *registered]))
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
+        secrets = self.values()
+        if secrets:
             message = record.getMessage()
-            cleaned = redact(message, self.secrets)
+            cleaned = redact(message, secrets)
             if cleaned != message:
                 record.msg, record.args = cleaned, None
         return True

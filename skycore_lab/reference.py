@@ -10,26 +10,33 @@ facts from one place:
   notification into a final outcome.
 * **API error codes** (Appendix B): :func:`api_error_codes`,
   :func:`api_error_meaning`.
+* **Operator ids** (the MM7 operator list, ``X-Skycore-Carrier-Id``):
+  :func:`mm7_operator_ids`, the documented ``OPERATORID`` values.
 * **Carrier ids** (Appendix E): :func:`normalize_spid` (the one rule for
   SPIDs written without their leading zeros), :func:`resolve_spid`,
   :func:`spid_lookup`, :data:`AMBIGUOUS_SPIDS`, and the country of a phone
   number, :func:`country_of_number`.
-* **Defaults** the platform documents: :data:`DEFAULT_DDM_TIMEOUT_MIN`,
-  :data:`MAX_RECIPIENTS`.
+* **Defaults and limits**: :data:`DEFAULT_DDM_TIMEOUT_MIN`,
+  :data:`MAX_DDM_TIMEOUT_MIN`, :data:`MAX_RECIPIENTS`.
 
 Tables ship as package data (``_data/*.csv``):
 
 * ``spid_carriers.csv`` (Appendix E): carrier id (SPID) → country, carrier.
-* ``api_error_codes.csv`` (Appendix B): API response error codes.
+* ``api_error_codes.csv`` (Appendix B): API response error codes, with the
+  revision each text comes from (E101–E103 from the last revision listing them).
 * ``postback_codes.csv`` (Appendix D): postback notification codes.
+* ``mm7_operator_ids.csv`` (the MM7 operator list): operator id → operator.
 
 STATUS texts
 ------------
-The API summary documents the codes and the E102 status family; the exact
-STATUS texts of DDM and SMS notifications are not documented, so the
-sandbox writes texts in the same ``Message Sent/Delivered`` style, and
-readers match status *suffixes* (``…/Expired``), which also copes with
-small wording changes.
+The delivery-reports page gives the DDM codes the MMS texts: N101/N501
+"Message Sent", E101/E501 "Message Failed", N102/N502 "Message
+Sent/Delivered", E102/E502 "Message Sent/Failed", "…/Expired",
+"…/Rejected" or "…/NotSupported". The SMS codes (and the SMS/xHTML fallback
+of an MMS) use the same words: N201 "Message Sent", E201 "Message Failed",
+N202 "Message Sent/Delivered", E202 "Message Sent/Failed". Readers match
+status *suffixes* (``…/Expired``), which also copes with small wording
+changes.
 
 SPIDs and countries
 -------------------
@@ -87,7 +94,9 @@ __all__ = [
     "outcome_of",
     "status_outcome",
     # defaults
+    "API_ACTIONS",
     "DEFAULT_DDM_TIMEOUT_MIN",
+    "MAX_DDM_TIMEOUT_MIN",
     "MAX_RECIPIENTS",
     # carriers and countries
     "normalize_spid",
@@ -99,6 +108,7 @@ __all__ = [
     "api_error_codes",
     "api_error_meaning",
     "postback_code_meanings",
+    "mm7_operator_ids",
     "SpidInfo",
     "AMBIGUOUS_SPIDS",
     "INTERNATIONAL_NUMBER",
@@ -135,18 +145,19 @@ SENT_CODES = frozenset({N101, N201})
 DELIVERED_CODES = frozenset({N102, N202})
 FAILED_CODES = frozenset({E101, E102, E201, E202})
 
-#: STATUS text of each code whose text does not depend on the outcome.
+#: STATUS text of each code whose text does not depend on the outcome, as the
+#: delivery-reports page documents them (DDM and SMS codes share the MMS texts).
 STATUS_TEXT = {
     N101: "Message Sent",
     N102: "Message Sent/Delivered",
     E101: "Message Failed",
-    N501: "DDM Sent",
-    N502: "DDM Sent/Delivered",
-    E501: "DDM Failed",
-    E502: "DDM Sent/Failed",
-    N201: "SMS Sent",
-    N202: "SMS Sent/Delivered",
-    E201: "SMS Failed",
+    N501: "Message Sent",
+    N502: "Message Sent/Delivered",
+    E501: "Message Failed",
+    E502: "Message Sent/Failed",
+    N201: "Message Sent",
+    N202: "Message Sent/Delivered",
+    E201: "Message Failed",
 }
 
 #: E102/E202 STATUS texts by outcome.
@@ -196,9 +207,28 @@ def outcome_of(code: str | None, status: str | None) -> str | None:
     return None
 
 
+# --- API actions --------------------------------------------------------------------------
+#: The actions the API documents (one page per method in the table of
+#: contents, ``1.3/README.md`` at ee0b69d, 2015-06-23), lower case: the
+#: ``action`` value is case-insensitive.
+API_ACTIONS = frozenset(a.lower() for a in """
+    addPassData createEmailCampaign createMMSCampaign createUser deletePassData generatePass generatePassById
+    getEmailCampaigns getEmailIds getMmsCampaigns getMmsIds getPassEmailTemplate getPassTemplate getPassTemplateIds
+    getSendingStatistics loginUser removeMMSInboxMessage saveMMS sendPassInEmail sendPassInMMS sendSMS
+    sendSavedEmail sendSavedMMS sendSavedMMSCampaign subscribe unsubscribe subscribeEmail unsubscribeEmail
+    updatePass""".split())
+
+
 # --- documented defaults -----------------------------------------------------------------
 #: DDMTIMEOUT the platform applies when a DDM is sent without one, minutes.
 DEFAULT_DDM_TIMEOUT_MIN = 5
+#: The longest DDMTIMEOUT skycore-lab sends or the sandbox accepts, minutes: a
+#: week. The documentation gives no maximum (the RELAX NG schema says
+#: ``xsd:nonNegativeInteger``); a week is far beyond any useful wait (the
+#: content waits that long for the handset's report) and keeps every message's
+#: life, and so the sandbox's ``wait_idle``, bounded. The sandbox answers E100
+#: beyond it.
+MAX_DDM_TIMEOUT_MIN = 7 * 24 * 60
 #: Numbers one sendSavedMMS call may carry (E623 beyond).
 MAX_RECIPIENTS = 100
 
@@ -490,6 +520,15 @@ def api_error_codes() -> dict[str, str]:
 def api_error_meaning(code: str | None) -> str | None:
     """Documented text of an API *response* error code, or None if unknown."""
     return api_error_codes().get(str(code).strip().upper()) if code else None
+
+
+@functools.cache
+def mm7_operator_ids() -> dict[str, str]:
+    """The documented operator ids (MM7 operator list, ``X-Skycore-Carrier-Id``) → operator name.
+
+    7-digit strings (``"0001470"`` AT&T); the ids ``OPERATORID`` takes.
+    """
+    return {r["operator_id"].strip(): r["operator"].strip() for r in _read_csv("mm7_operator_ids.csv")}
 
 
 @functools.cache

@@ -47,7 +47,7 @@ import pandas as pd
 
 from . import columns as col
 from .redaction import Secret, redact
-from .reference import DEFAULT_DDM_TIMEOUT_MIN
+from .reference import DEFAULT_DDM_TIMEOUT_MIN, MAX_DDM_TIMEOUT_MIN
 from .client import DDM, PRODUCTION_URL, SendRequest, SkycoreClient, validate_number
 from .dashboard import LiveDashboard
 from .livestatus import DELIVERY
@@ -222,7 +222,7 @@ class SendWidget:
         self.ddm_title = _text("DDM title", "skycore-send-ddm-title", "optional (platform default: Device Discovery)")
         self.ddm_text = _make(ipw.Textarea, "skycore-send-ddm-text", description="DDM text", style=_STYLE,
                               layout=dict(_FIELD))
-        self.ddm_timeout = _make(ipw.BoundedIntText, "skycore-send-ddm-timeout", value=DEFAULT_DDM_TIMEOUT_MIN, min=0, max=10080,
+        self.ddm_timeout = _make(ipw.BoundedIntText, "skycore-send-ddm-timeout", value=DEFAULT_DDM_TIMEOUT_MIN, min=0, max=MAX_DDM_TIMEOUT_MIN,
                                  description="DDM timeout (min)", style=_STYLE, layout={"width": "18em"})  # fmt: skip
         self.ddm_force = _make(ipw.Checkbox, "skycore-send-ddm-force", indent=False, layout=dict(_CHECKBOX),
                                description="Force the DDM even if the handset is cached")  # fmt: skip

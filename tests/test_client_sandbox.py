@@ -39,9 +39,22 @@ def test_send_succeeds_and_is_in_the_truth(client, sb):
 
 def test_several_numbers_and_the_country_default_shortcode(client, sb):
     results = client.send_saved_mms(sb.mms_ids[1], [US, CA], sb.shortcodes[0])
-    assert [r.to for r in results] == [US, CA]
-    assert [r.sender for r in results] == [sb.shortcodes[0], sb.account.country_shortcodes["Canada"]]
+    assert [(r.to, r.status) for r in results] == [(US, "Success"), (CA, "Success")]
     assert len({r.tracking_id for r in results}) == 2
+    # The multi-number answer has no FROM (as documented): the result keeps the requested
+    # shortcode, and the truth (like the postbacks' FROM) has the one used.
+    truth = sb.truth().set_index(col.TRACKING_ID)
+    assert [truth.loc[r.tracking_id, col.SENDER] for r in results] == [
+        sb.shortcodes[0], sb.account.country_shortcodes["Canada"]]
+
+
+def test_a_refused_number_among_several_is_a_failure_result(client, sb):
+    results = client.send_saved_mms(sb.mms_ids[0], [US, "17745550100", CA], sb.shortcodes[0])  # 2nd: blacklisted
+    assert [(r.to, r.status, r.error_code) for r in results] == [
+        (US, "Success", None), ("17745550100", "Failure", "E114"), (CA, "Success", None)]
+    assert results[1].tracking_id is None and results[1].error_info
+    truth = sb.truth().set_index(col.TRACKING_ID)
+    assert truth.loc[results[0].tracking_id, col.TO] == US and truth.loc[results[2].tracking_id, col.TO] == CA
 
 
 CASES = {
@@ -52,9 +65,9 @@ CASES = {
     "E114": dict(to="17745550100"),
     "E241": dict(mms_id="424242"),
     "E626": dict(mms_id="2001"),
-    "E628": dict(operator_id="99"),
+    "E628": dict(operator_id="0001610"),  # documented, "Out of Business"
     "E629": dict(mms_id="3001"),
-    "E651": dict(operator_id="12345"),
+    "E651": dict(operator_id="12345"),  # not a documented operator id
     "E713": dict(key="billing"),
     "E714": dict(campaign_ref="nope"),
     "E715": dict(campaign_ref="5001"),

@@ -75,17 +75,19 @@ def test_every_request_form_succeeds_with_the_documented_shape(sb, form):
     else:
         response = requests.post(sb.url, data=base(sb), timeout=10)
     root = answer(response)
-    assert [child.tag for child in root] == ["STATUS", "MMSID", "TRACKINGID", "TO", "FROM"]
+    assert [child.tag for child in root] == ["STATUS", "MMSID", "TRACKINGID", "TO", "FROM", "STATUSDETAILS"]
     assert root.findtext("STATUS") == "Success"
     assert root.findtext("TO") == US and root.findtext("FROM") == sb.shortcodes[0]
     assert base64.b64decode(root.findtext("TRACKINGID")).decode().startswith("MMS_")
 
 
-def test_several_numbers_get_one_tracking_id_each_and_country_default_shortcode(sb):
+def test_several_numbers_get_one_sending_each_and_country_default_shortcode(sb):
     root = answer(post_xml(sb, to=f"{US},{CA}"))
-    assert [e.text for e in root.findall("TO")] == [US, CA]
-    assert [e.text for e in root.findall("FROM")] == [sb.shortcodes[0], sb.account.country_shortcodes["Canada"]]
-    ids = [e.text for e in root.findall("TRACKINGID")]
+    assert [child.tag for child in root] == ["STATUS", "MMSID", "SENDING", "SENDING"]
+    blocks = root.findall("SENDING")
+    assert [[item.tag for item in block] for block in blocks] == [["TRACKINGID", "TO"]] * 2  # no FROM, as documented
+    assert [b.findtext("TO") for b in blocks] == [US, CA]
+    ids = [b.findtext("TRACKINGID") for b in blocks]
     assert len(set(ids)) == 2
     truth = sb.truth().set_index("tracking_id")
     assert truth.loc[ids[1], "sender"] == sb.account.country_shortcodes["Canada"]
@@ -100,6 +102,8 @@ def test_error_info_texts_come_from_appendix_b(sb):
 ERROR_CASES = {
     "E100": lambda sb: requests.get(sb.url, timeout=10),
     "E101": lambda sb: get(sb, action=""),
+    "E102": lambda sb: get(sb, api_key=None),
+    "E103": lambda sb: get(sb, api_key=None, user="someone"),
     "E104": lambda sb: get(sb, api_key="not-the-key"),
     "E105": lambda sb: get(sb, api_key=sb.account.no_rights_key),
     "E107": lambda sb: get(sb, action="sendSMS"),
@@ -131,17 +135,53 @@ def test_every_error_code_is_reachable(sb, code):
     assert len(sb.truth()) == before  # nothing was sent
 
 
+def test_error_texts_are_appendix_b_as_transcribed_in_the_conformance_corpus(sb):
+    import json
+    import os
+
+    corpus = os.path.join(os.path.dirname(__file__), "data", "conformance", "api", "errors-appendix-b.json")
+    with open(corpus, encoding="utf-8") as handle:
+        documented = {code: entry["text"] for code, entry in json.load(handle)["expect"]["codes"].items()}
+    for code, make in ERROR_CASES.items():
+        got, info = error_of(make(sb))
+        if code == "E108":
+            assert info.startswith(documented[code].split("$error")[0]) and info.endswith(".")
+        else:
+            assert (got, info) == (code, documented[code])
+
+
+@pytest.mark.parametrize(("action", "code"), [("sendEverything", "E101"), ("getSendingStatistics", "E107"),
+                                              ("SENDSMS", "E107"), ("sendsavedmms", None)])
+def test_undocumented_actions_are_e101_other_documented_ones_e107(sb, action, code):
+    root = answer(get(sb, action=action))
+    assert root.findtext("ERRORCODE") == code
+
+
 def test_e108_names_the_parser_error_and_e110_names_the_number(sb):
     _, info = error_of(ERROR_CASES["E108"](sb))
     assert info.startswith("XML Parse error: ") and "$error" not in info
-    root = answer(get(sb, to=f"{US},12345"))
+    root = answer(get(sb, to="12345"))
     assert root.findtext("ERRORCODE") == "E110" and root.findtext("TO") == "12345"
+    assert [child.tag for child in root] == ["STATUS", "ERRORCODE", "TO", "ERRORINFO"]  # TO before ERRORINFO
 
 
-def test_one_bad_number_sends_nothing(sb):
+def test_one_bad_number_among_several_is_refused_alone(sb):
     before = len(sb.truth())
-    assert error_of(get(sb, to=f"{US},1774319914"))[0] == "E110"  # 10 digits: wrong length for +1
-    assert len(sb.truth()) == before
+    root = answer(get(sb, to=f"{US},1774319914,{CA}"))  # 10 digits: wrong length for +1
+    assert root.findtext("STATUS") == "Success"
+    blocks = root.findall("SENDING")
+    assert [b.findtext("TO") for b in blocks] == [US, "1774319914", CA]
+    assert [b.findtext("ERRORCODE") for b in blocks] == [None, "E110", None]
+    assert blocks[1].findtext("ERRORINFO") == api_error_codes()["E110"] and blocks[1].find("TRACKINGID") is None
+    sent = sb.truth().iloc[before:]
+    assert sent["to"].tolist() == [US, CA]
+    assert sent["tracking_id"].tolist() == [blocks[0].findtext("TRACKINGID"), blocks[2].findtext("TRACKINGID")]
+
+
+def test_a_whole_call_failure_names_every_number(sb):
+    root = answer(get(sb, to=f"{US},{CA}", mmsid="424242"))
+    assert [child.tag for child in root] == ["STATUS", "ERRORCODE", "TO", "ERRORINFO"]
+    assert root.findtext("ERRORCODE") == "E241" and root.findtext("TO") == f"{US},{CA}"
 
 
 def test_subscribed_number_passes_the_campaign_check(sb):

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from skycore_lab.client import DDM, SendRequest, validate_number
 from skycore_lab.exceptions import SkycoreValidationError
+from skycore_lab.reference import MAX_DDM_TIMEOUT_MIN
 
 VALID = re.compile(r"[1-9][0-9]{6,14}")
 
@@ -45,11 +46,13 @@ def test_slides_must_be_non_negative(slides):
     assert [slide for slide, _ in request.custom_text] == sorted(slides)
 
 
-@given(st.one_of(st.integers(-100, 100), st.floats(allow_nan=True), st.text(max_size=4)))
+@given(st.one_of(st.integers(-100, 100), st.integers(10_000, 10**40), st.floats(allow_nan=True),
+                 st.text(max_size=6), st.sampled_from(["²", "٣", " 7 ", "10080", "10081", "9" * 5000])))
 def test_ddm_timeout_must_be_a_non_negative_integer(timeout):
     ok = (isinstance(timeout, int) and timeout >= 0) or (
         isinstance(timeout, float) and timeout == timeout and timeout.is_integer() and timeout >= 0
-    ) or (isinstance(timeout, str) and timeout.strip().isdigit())
+    ) or (isinstance(timeout, str) and timeout.strip().isascii() and timeout.strip().isdigit())
+    ok = ok and float(timeout) <= MAX_DDM_TIMEOUT_MIN  # at most a week (reference.MAX_DDM_TIMEOUT_MIN)
     if ok:
         assert SendRequest.create(1, "17743199144", 1, ddm=DDM("hi", timeout_min=timeout)).ddm.timeout_min >= 0
     else:

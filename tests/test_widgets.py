@@ -155,13 +155,15 @@ def test_api_error_shows_code_and_documented_meaning(form, fake):
     assert row[col.TRACKING_ID] is None or row.isna()[col.TRACKING_ID]
 
 
-def test_transport_error_is_shown_and_recorded(form, fake):
+@pytest.mark.parametrize(("status", "recorded"), [(400, "Error"), (500, "Unknown")])
+def test_transport_error_is_shown_and_recorded(form, fake, status, recorded):
+    # 4xx: refused as such; 5xx after the request was written: the MMS may have gone out
     api, _ = fake
-    api.replies = [(500, b"oops")]
+    api.replies = [(status, b"oops")]
     fill(form)
     form.send_button.click()
-    assert "HTTP 500" in form.result.value
-    assert form.history.iloc[-1][col.STATUS] == "Error"
+    assert f"HTTP {status}" in form.result.value
+    assert form.history.iloc[-1][col.STATUS] == recorded
 
 
 def test_click_on_invalid_form_sends_nothing_and_records_invalid(form, fake):

@@ -12,6 +12,7 @@ from types import MappingProxyType
 from typing import Mapping
 
 from ..redaction import mask_secret
+from ..reference import mm7_operator_ids
 
 __all__ = ["Account", "make_account"]
 
@@ -47,11 +48,14 @@ class Account:
     blacklisted : frozenset of str
         Numbers the platform refuses: E114.
     operator_ids : tuple of str
-        ``OPERATORID`` values the platform knows and supports.
+        ``OPERATORID`` values the platform knows and supports: the documented
+        operator list (:func:`skycore_lab.reference.mm7_operator_ids`, 7-digit
+        ids such as ``"0001470"`` AT&T) but the unsupported ones.
     unsupported_operator_ids : tuple of str
-        Known ``OPERATORID`` values that are not supported: E628 (numbers on a
-        scenario carrier with ``supported: false`` also get E628). Any other
-        operator id: E651.
+        Documented operator ids the platform does not support: E628 (by
+        default those the list marks "Unused" or "Out of Business"; numbers on
+        a scenario carrier with ``supported: false`` also get E628). Any
+        other operator id: E651.
     """
 
     api_key: str = field(repr=False)
@@ -69,8 +73,8 @@ class Account:
         "5002": None,
     }))
     blacklisted: frozenset = frozenset({"17745550100"})
-    operator_ids: tuple[str, ...] = ("1", "2", "3")
-    unsupported_operator_ids: tuple[str, ...] = ("99",)
+    operator_ids: tuple[str, ...] = field(default_factory=lambda: _documented_operators(supported=True))
+    unsupported_operator_ids: tuple[str, ...] = field(default_factory=lambda: _documented_operators(supported=False))
 
     def __repr__(self) -> str:  # keys masked
         return (f"Account(api_key={mask_secret(self.api_key)!r}, shortcodes={self.shortcodes}, "
@@ -82,6 +86,12 @@ class Account:
         if country != self.shortcode_country and country in self.country_shortcodes:
             return self.country_shortcodes[country]
         return requested
+
+
+def _documented_operators(*, supported: bool) -> tuple[str, ...]:
+    operators = mm7_operator_ids()
+    gone = {i for i, name in operators.items() if "unused" in name.lower() or "out of business" in name.lower()}
+    return tuple(i for i in operators if (i not in gone) is supported)
 
 
 def _key(seed: int, role: str) -> str:

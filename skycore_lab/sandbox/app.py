@@ -9,25 +9,48 @@ Path ``/API/wxml/1.3/index.php`` (as in production). Accepted forms:
 
 API-level failures are HTTP 200 with ``<STATUS>Failure</STATUS>`` (like the
 platform); ERRORINFO is the documented Appendix B text (``$error`` of E108
-replaced by the parser's message, ``X`` of E106 by the interval). Decisions
-where the documentation is silent:
+replaced by the parser's message, ``X`` of E106 by the interval; E101–E103
+from the last revision of Appendix B that lists them).
 
-* Several numbers (``TO`` comma-separated, at most 100, E623 beyond) are
-  checked all first: one bad number fails the whole request (nothing sent,
-  the answer's ``TO`` names it). On success the answer repeats
-  ``TRACKINGID``/``TO``/``FROM`` per number, in request order, after
-  ``STATUS``/``MMSID`` — an undocumented shape; one number gives exactly the
-  documented ``STATUS, MMSID, TRACKINGID, TO, FROM``.
-* An action other than ``sendSavedMMS``: E107 (no rights for this action).
-* A missing or unknown ``FROM``: E111. A bad ``DDMTIMEOUT`` or ``DDMFORCE``
-  value, an unparseable request or a non-``<REQUEST>`` root: E100.
-* CUSTOMTEXT, CUSTOMSUBJECT, DATA, FROM_MASK and FALLBACKSMSTEXT are accepted
-  and do not change the simulation.
+Answers, in the documented shapes:
+
+* one number, sent: ``STATUS, MMSID, TRACKINGID, TO, FROM, STATUSDETAILS``
+  (the current page; STATUSDETAILS "MMS request accepted and queued for
+  delivery");
+* several numbers (``TO`` comma-separated, at most 100, E623 beyond): the
+  2013 page's ``STATUS`` Success, ``MMSID``, then one ``<SENDING>`` per number
+  in request order — ``TRACKINGID, TO`` when sent, ``ERRORCODE, TO,
+  ERRORINFO`` when that number is refused (E110, E114, E715, E628 for an
+  unsupported carrier). A bad number never stops the others. As documented,
+  a SENDING has no FROM (the postbacks carry the shortcode used);
+* a failure of the whole call: ``STATUS, ERRORCODE, TO, ERRORINFO``, TO
+  before ERRORINFO as documented, TO listing every number of the request
+  (omitted when the request has none, or could not be read); one number
+  refused is such a failure.
+
+Decisions where the documentation is silent:
+
+* A missing action, or one the API does not document: E101 ("'action'
+  required/Invalid Action"); another documented action (sendSMS, ...): E107
+  (no rights for this action). No ``api_key``: E102, or E103 when a ``user``
+  is given without ``pass`` (the old user/password login; the sandbox has no
+  users, so ``user`` with ``pass`` is E104).
+* A missing or unknown ``FROM``: E111. A bad ``DDMTIMEOUT`` (not a
+  non-negative integer, or beyond :data:`skycore_lab.reference.MAX_DDM_TIMEOUT_MIN`)
+  or ``DDMFORCE`` value, an unparseable request or a non-``<REQUEST>`` root:
+  E100.
+* An unknown campaign (E714) and an OPERATORID the platform does
+  not know (E651) or does not support (E628) concern the whole call.
+* CUSTOMTEXT, CUSTOMSUBJECT, DATA, FROM_MASK, FALLBACKSMSTEXT and the
+  documented-then-removed DEVICE are accepted and do not change the
+  simulation; unknown parameters (the 2013 page's ``sdata_`` typo) are
+  ignored.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from lxml import etree
@@ -36,15 +59,21 @@ from ..server import read_body
 from ..xmlsafe import XMLSyntaxError, parse_xml
 from ..reference import api_error_codes
 
-__all__ = ["ENDPOINT_PATH", "SandboxApp", "ApiFailure", "parse_request", "response_xml"]
+__all__ = ["ENDPOINT_PATH", "SandboxApp", "ApiFailure", "Sent", "parse_request", "response_xml",
+           "ACCEPTED_DETAILS"]
 
 ENDPOINT_PATH = "/API/wxml/1.3/index.php"
 MAX_BODY = 1 << 20
 _XML_HEADERS = [(b"content-type", b"text/xml; charset=utf-8")]
+#: The current page's STATUSDETAILS of a success answer.
+ACCEPTED_DETAILS = "MMS request accepted and queued for delivery"
 
 
 class ApiFailure(Exception):
-    """An API-level failure: answered as ``<STATUS>Failure</STATUS>``."""
+    """An API-level failure: ``<STATUS>Failure</STATUS>``, or one number's ``<SENDING>`` refusal.
+
+    ``to`` is the number (or the comma-separated numbers) it concerns, when known.
+    """
 
     def __init__(self, code: str, to: str | None = None, *, error: str | None = None, interval: float | None = None):
         self.code = code
@@ -120,27 +149,51 @@ def parse_request(method: str, query: bytes, body: bytes) -> dict:
     raise ApiFailure("E100")
 
 
+@dataclass(frozen=True)
+class Sent:
+    """One number the platform took: its tracking id, and the shortcode used."""
+
+    tracking_id: str
+    to: str
+    sender: str
+
+
 def response_xml(*, failure: ApiFailure | None = None, mms_id: str | None = None,
-                 accepted: list[tuple[str, str, str]] | None = None) -> bytes:
-    """A ``<RESPONSE>``: failure, or success with ``(tracking_id, to, sender)`` per number."""
+                 outcomes: list[Sent | ApiFailure] | None = None) -> bytes:
+    """A ``<RESPONSE>`` in a documented shape (see the module docstring).
+
+    ``failure``: the whole call failed. Else ``outcomes``, one per number in
+    request order: one :class:`Sent` gives the flat one-number answer,
+    several give one ``<SENDING>`` each.
+    """
     root = etree.Element("RESPONSE")
 
-    def add(tag, text):
-        etree.SubElement(root, tag).text = text
+    def add(parent, tag, text):
+        etree.SubElement(parent, tag).text = text
 
     if failure is not None:
-        add("STATUS", "Failure")
-        add("ERRORCODE", failure.code)
-        add("ERRORINFO", failure.info)
+        add(root, "STATUS", "Failure")
+        add(root, "ERRORCODE", failure.code)
         if failure.to:
-            add("TO", failure.to)
+            add(root, "TO", failure.to)
+        add(root, "ERRORINFO", failure.info)
+    elif len(outcomes) == 1 and isinstance(outcomes[0], Sent):
+        (sent,) = outcomes
+        for tag, text in (("STATUS", "Success"), ("MMSID", mms_id), ("TRACKINGID", sent.tracking_id),
+                          ("TO", sent.to), ("FROM", sent.sender), ("STATUSDETAILS", ACCEPTED_DETAILS)):
+            add(root, tag, text)
     else:
-        add("STATUS", "Success")
-        add("MMSID", mms_id)
-        for tracking_id, to, sender in accepted:
-            add("TRACKINGID", tracking_id)
-            add("TO", to)
-            add("FROM", sender)
+        add(root, "STATUS", "Success")
+        add(root, "MMSID", mms_id)
+        for outcome in outcomes:
+            block = etree.SubElement(root, "SENDING")
+            if isinstance(outcome, Sent):
+                add(block, "TRACKINGID", outcome.tracking_id)
+                add(block, "TO", outcome.to)
+            else:
+                add(block, "ERRORCODE", outcome.code)
+                add(block, "TO", outcome.to or "")
+                add(block, "ERRORINFO", outcome.info)
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + etree.tostring(root, encoding="UTF-8")
 
 
@@ -161,11 +214,14 @@ class SandboxApp:
             await _reply(send, 404, b"not found", [(b"content-type", b"text/plain")])
             return
         arrived_wall, arrived_loop = time.time(), _loop_time()
+        params: dict = {}
         try:
             params = parse_request(scope["method"], scope.get("query_string", b""), body)
-            mms_id, accepted = self.platform.handle(params, arrived_wall, arrived_loop)
-            payload = response_xml(mms_id=mms_id, accepted=accepted)
+            mms_id, outcomes = self.platform.handle(params, arrived_wall, arrived_loop)
+            payload = response_xml(mms_id=mms_id, outcomes=outcomes)
         except ApiFailure as failure:
+            if failure.to is None and params.get("to"):
+                failure.to = params["to"]  # a whole-call failure names every number asked
             payload = response_xml(failure=failure)
         await _reply(send, 200, payload, _XML_HEADERS)
 

@@ -17,6 +17,9 @@ from .world import World
 
 __all__ = ["Sandbox"]
 
+# wait_idle's grace beyond the last due post: thread scheduling on a busy machine
+_IDLE_GRACE_S = 5.0
+
 
 class Sandbox:
     """A local Skycore platform: ``sendSavedMMS`` over real HTTP, postbacks in scaled time.
@@ -46,6 +49,10 @@ class Sandbox:
         0 picks a free port.
     host : str
         Interface; loopback unless you mean otherwise.
+    account : Account, optional
+        The platform's account (keys, shortcodes, saved MMS, campaigns);
+        default :func:`~skycore_lab.sandbox.account.make_account` of ``seed``.
+        Give one to replay documented examples with their own key and ids.
 
     Attributes
     ----------
@@ -62,7 +69,8 @@ class Sandbox:
     """
 
     def __init__(self, seed: int = 0, time_scale: float = 60.0, postback_url: str | None = None,
-                 scenario: Scenario | dict | str | None = None, port: int = 0, host: str = "127.0.0.1"):
+                 scenario: Scenario | dict | str | None = None, port: int = 0, host: str = "127.0.0.1",
+                 account: Account | None = None):
         if not time_scale or time_scale <= 0:
             raise SkycoreValidationError("time_scale", f"must be positive, got {time_scale!r}")
         self.seed = int(seed)
@@ -70,7 +78,9 @@ class Sandbox:
         self.postback_url = postback_url
         self.scenario = Scenario.coerce(scenario)
         self.world = World(self.scenario, self.seed)
-        self.account: Account = make_account(self.seed)
+        if account is not None and not isinstance(account, Account):
+            raise SkycoreValidationError("account", f"expected a skycore_lab.sandbox.Account, got {type(account).__name__}")
+        self.account: Account = account if account is not None else make_account(self.seed)
         self._dispatcher = Dispatcher(postback_url, self.scenario["postback"], self.time_scale, self.seed,
                                       learn=lambda number, handset: self._platform.learn(number, handset))
         self._platform = Platform(self.world, self.account, self._dispatcher, self.seed)
@@ -158,16 +168,32 @@ class Sandbox:
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until every scheduled notification was posted or given up; False on time-out.
 
-        Every message's life is bounded (``expiry_s``, ``ddm.report_horizon_s``,
-        then at most ``max_retries`` retries), so this returns within about
-        ``(expiry + retries × retry_delay) / time_scale`` real seconds.
+        Always bounded: besides ``timeout``, it gives up (returning False) once
+        every notification scheduled so far is due and its retries are spent
+        (:meth:`idle_deadline_s`, plus a few seconds' grace). Every message's
+        life is bounded by validated inputs — DDMTIMEOUT at most
+        :data:`~skycore_lab.reference.MAX_DDM_TIMEOUT_MIN`, ``expiry_s`` and
+        ``ddm.report_horizon_s`` at most 30 days, then at most ``max_retries``
+        retries — so that is at most about ``(DDMTIMEOUT × 60 +
+        report_horizon + expiry + retries × retry_delay) / time_scale`` real
+        seconds after the last send.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
+        started = time.monotonic()
+        deadline = None if timeout is None else started + timeout
         while self._dispatcher.pending > 0:
-            if deadline is not None and time.monotonic() >= deadline:
+            now = time.monotonic()
+            idle_by = self._dispatcher.idle_by  # re-read: sends made meanwhile extend it
+            bound = max(started if idle_by is None else idle_by, started) + _IDLE_GRACE_S
+            if (deadline is not None and now >= deadline) or now >= bound:
                 return False
             time.sleep(0.02)
         return True
+
+    def idle_deadline_s(self) -> float | None:
+        """Real seconds from now until every notification scheduled so far is due and its
+        retries are spent (negative once passed); None before the first send."""
+        idle_by = self._dispatcher.idle_by
+        return None if idle_by is None else idle_by - time.monotonic()
 
     # -- ground truth ------------------------------------------------------------------
     def truth(self):

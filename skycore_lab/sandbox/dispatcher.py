@@ -16,7 +16,9 @@ Postback document (what the parser reads)::
     <POSTBACK><ORIGIN>MMS_MT</ORIGIN><CODE>N101</CODE>…<TIMESTAMP>2024-05-01T10:00:03-04</TIMESTAMP></POSTBACK>
 
 elements in the order of the postback schema
-(:data:`skycore_lab.postbacks.schema.FIELDS`, where present), one line unless
+(:data:`skycore_lab.postbacks.schema.FIELDS`, where present: the documented
+order ORIGIN, CODE, SENTAS, STATUS, MMSID, FROM, TO, TRACKINGID, SPID,
+TIMESTAMP, HANDSET, AGGREGATORID, STATUSDETAILS), one line unless
 ``postback.pretty``; sent as the raw body
 (``Content-Type: text/xml``) or as form field ``xml`` per ``postback.format``.
 """
@@ -26,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import time
 from collections.abc import Callable
 
 from lxml import etree
@@ -72,6 +75,9 @@ class Dispatcher:
         self.posted = 0
         self.failed = 0  # given up after the last retry
         self.retries = 0
+        #: ``time.monotonic()`` by which every notification scheduled so far is
+        #: due and its retries are spent; None before the first send.
+        self.idle_by: float | None = None
 
     # -- scheduling (loop thread) ------------------------------------------------------
     def schedule(self, simulation: SendSimulation, arrived_loop_time: float) -> None:
@@ -82,6 +88,8 @@ class Dispatcher:
         if len(notes) > 1 and self._random.random() < self.settings["out_of_order_rate"]:
             post_delays[0], post_delays[-1] = post_delays[-1], post_delays[0]  # e.g. N102 before its N101
         number = simulation.truth["to"]
+        arrived = time.monotonic() - (loop.time() - arrived_loop_time)
+        retry_budget = self._timeout_real + int(self.settings["max_retries"]) * (self._retry_real + self._timeout_real)
         for note, post_delay in zip(notes, post_delays, strict=True):
             if note.learns_handset:
                 loop.call_at(arrived_loop_time + note.delay_s / self.time_scale, self._learn, number, note.learns_handset)
@@ -90,7 +98,9 @@ class Dispatcher:
                 extra = self._random.uniform(1.0, 60.0) if copy else 0.0
                 self.scheduled += 1
                 self.pending += 1
-                loop.call_at(arrived_loop_time + (post_delay + extra) / self.time_scale, self._fire, note)
+                delay = (post_delay + extra) / self.time_scale
+                self.idle_by = max(self.idle_by or 0.0, arrived + delay + retry_budget)
+                loop.call_at(arrived_loop_time + delay, self._fire, note)
 
     def _bind(self) -> asyncio.AbstractEventLoop:
         self._loop = asyncio.get_running_loop()

@@ -1,12 +1,17 @@
 """The sandbox's platform logic: checks a request, accepts sends, keeps the truth.
 
-Order of checks (first failure wins): ``action`` (E101 missing, E107 other
-action), API key (E104 unknown, E105 no API rights), throttling when the
-scenario sets ``rate_limit`` (E113, E106, E120), ``mmsid`` (E620), ``to``
-(E621, E623 beyond 100 numbers), ``from`` (E111), billing (E713), the saved
-MMS (E625 not numeric, E626 encoding, E629 unrecognised content, E241
-unknown), DDM fields (E100), then per number: E110 invalid, E114
-blacklisted, E714/E715 campaign, E628/E651 operator.
+Order of the whole call's checks (first failure wins; nothing is sent):
+``action`` (E101 missing or undocumented, E107 another documented action),
+API key (E102 missing, E103 ``user`` without ``pass``, E104 unknown, E105 no
+API rights), throttling when the scenario sets ``rate_limit`` (E113, E106,
+E120), ``mmsid`` (E620), ``to`` (E621, E623 beyond 100 numbers), ``from``
+(E111), billing (E713), the saved MMS (E625 not numeric, E626 encoding, E629
+unrecognised content, E241 unknown), DDM fields (E100), the campaign (E714
+unknown), the OPERATORID (E651 unknown, E628 not supported). Then each
+number on its own: E110 invalid, E114 blacklisted, E715 not subscribed to
+the campaign, E628 its carrier is not supported. One number refused fails
+the call; among several, a refused number gets its ``<SENDING>`` refusal and
+the others are sent.
 """
 
 from __future__ import annotations
@@ -21,8 +26,8 @@ from datetime import datetime, timezone
 from ..client import DDM
 from ..ratelimit import MIN_INTERVAL, PER_SECOND, TOTAL, RateLimiter
 from .account import Account
-from ..reference import MAX_RECIPIENTS
-from .app import ApiFailure
+from ..reference import API_ACTIONS, MAX_DDM_TIMEOUT_MIN, MAX_RECIPIENTS
+from .app import ApiFailure, Sent
 from .dispatcher import Dispatcher
 from .world import World
 
@@ -67,19 +72,15 @@ class Platform:
         return dict(self._learnt)
 
     # -- the API -----------------------------------------------------------------------
-    def handle(self, params: dict, arrived_wall: float, arrived_loop: float) -> tuple[str, list[tuple[str, str, str]]]:
-        """Accept a sendSavedMMS request: ``(mms_id, [(tracking_id, to, sender), ...])``, or raise ApiFailure."""
-        action = params.get("action", "")
-        if not action:
-            raise ApiFailure("E101")
-        if action.lower() != "sendsavedmms":
-            raise ApiFailure("E107")
-        key = params.get("api_key", "")
+    def handle(self, params: dict, arrived_wall: float, arrived_loop: float) -> tuple[str, list[Sent | ApiFailure]]:
+        """Accept a sendSavedMMS request: ``(mms_id, [Sent or ApiFailure per number])``, or raise ApiFailure.
+
+        A single number's refusal is raised (the whole call failed); among
+        several numbers each refusal is returned in its place.
+        """
+        self._check_action(params.get("action", ""))
+        key = self._check_key(params)
         account = self.account
-        if key not in (account.api_key, account.billing_problem_key, account.no_rights_key):
-            raise ApiFailure("E104")
-        if key == account.no_rights_key:
-            raise ApiFailure("E105")
         refused = self._limiter.admit(time.monotonic())
         if refused == TOTAL:
             raise ApiFailure("E120")
@@ -103,12 +104,43 @@ class Platform:
             raise ApiFailure("E713")
         self._check_mms(mms_id)
         ddm = self._ddm(params)
-        profiles = [self._check_number(number, params) for number in numbers]
+        subscribers = self._campaign(params.get("campaignref", ""))
+        self._check_operator(params.get("operatorid", ""))
+        checked: list = []
+        for number in numbers:
+            try:
+                checked.append(self._check_number(number, subscribers))
+            except ApiFailure as refusal:
+                if len(numbers) == 1:
+                    raise
+                checked.append(refusal)
         requested_at = datetime.fromtimestamp(arrived_wall, timezone.utc)
-        accepted = []
-        for profile in profiles:
-            accepted.append(self._accept(profile, mms_id, sender, ddm, requested_at, arrived_loop))
-        return mms_id, accepted
+        outcomes = [item if isinstance(item, ApiFailure)
+                    else self._accept(item, mms_id, sender, ddm, requested_at, arrived_loop) for item in checked]
+        return mms_id, outcomes
+
+    @staticmethod
+    def _check_action(action: str) -> None:
+        name = action.strip().lower()
+        if not name or name not in API_ACTIONS:
+            raise ApiFailure("E101")
+        if name != "sendsavedmms":
+            raise ApiFailure("E107")
+
+    def _check_key(self, params: dict) -> str:
+        account = self.account
+        key = params.get("api_key", "")
+        if not key:
+            if params.get("user") and not params.get("pass"):
+                raise ApiFailure("E103")
+            if params.get("user"):
+                raise ApiFailure("E104")  # the sandbox has no users
+            raise ApiFailure("E102")
+        if key not in (account.api_key, account.billing_problem_key, account.no_rights_key):
+            raise ApiFailure("E104")
+        if key == account.no_rights_key:
+            raise ApiFailure("E105")
+        return key
 
     def _check_mms(self, mms_id: str) -> None:
         account = self.account
@@ -127,38 +159,45 @@ class Platform:
         if not text:
             return None  # "the DDM settings are not included" without DDMTEXT
         timeout = params.get("ddmtimeout", "")
-        if timeout and not (timeout.isascii() and timeout.isdigit()):
+        # digits only, and at most the documented maximum (checked on the text
+        # first: a huge number must not reach int() or the simulation)
+        if timeout and not (timeout.isascii() and timeout.isdigit() and len(timeout) <= 12
+                            and int(timeout) <= MAX_DDM_TIMEOUT_MIN):
             raise ApiFailure("E100")
         force = params.get("ddmforce", "").lower()
         if force not in _TRUE | _FALSE:
             raise ApiFailure("E100")
         return DDM(text, params.get("ddmtitle") or None, int(timeout) if timeout else None, force in _TRUE)
 
-    def _check_number(self, number: str, params: dict):
-        account = self.account
+    def _campaign(self, campaign: str) -> frozenset | None:
+        """The campaign's subscribers (None: anyone may receive); E714 for an unknown campaign."""
+        if not campaign:
+            return None
+        if campaign not in self.account.campaigns:
+            raise ApiFailure("E714")
+        return self.account.campaigns[campaign]
+
+    def _check_operator(self, operator: str) -> None:
+        if not operator:
+            return
+        if operator in self.account.unsupported_operator_ids:
+            raise ApiFailure("E628")
+        if operator not in self.account.operator_ids:
+            raise ApiFailure("E651")
+
+    def _check_number(self, number: str, subscribers: frozenset | None):
         profile = self.world.profile(number) if number else None
         if profile is None:
-            raise ApiFailure("E110", number or None)
-        if number in account.blacklisted:
+            raise ApiFailure("E110", number)
+        if number in self.account.blacklisted:
             raise ApiFailure("E114", number)
-        campaign = params.get("campaignref", "")
-        if campaign:
-            if campaign not in account.campaigns:
-                raise ApiFailure("E714", number)
-            subscribers = account.campaigns[campaign]
-            if subscribers is not None and number not in subscribers:
-                raise ApiFailure("E715", number)
-        operator = params.get("operatorid", "")
-        if operator:
-            if operator in account.unsupported_operator_ids:
-                raise ApiFailure("E628", number)
-            if operator not in account.operator_ids:
-                raise ApiFailure("E651", number)
+        if subscribers is not None and number not in subscribers:
+            raise ApiFailure("E715", number)
         if not profile.supported:
             raise ApiFailure("E628", number)
         return profile
 
-    def _accept(self, profile, mms_id, sender, ddm, requested_at, arrived_loop) -> tuple[str, str, str]:
+    def _accept(self, profile, mms_id, sender, ddm, requested_at, arrived_loop) -> Sent:
         n = self._next_tracking
         self._next_tracking += 1
         tracking_id = base64.b64encode(f"MMS_{n}".encode()).decode("ascii")
@@ -172,4 +211,4 @@ class Platform:
         with self._lock:
             self.truth_rows.append(simulation.truth)
         self.dispatcher.schedule(simulation, arrived_loop)
-        return tracking_id, number, used_sender
+        return Sent(tracking_id, number, used_sender)

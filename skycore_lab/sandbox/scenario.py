@@ -28,8 +28,9 @@ Keys (default — meaning)
     Required digit count per country; other countries accept 7 to 15 digits.
     A wrong length, or a number of no known country, gets E110.
 ``utc_offsets`` (US: ["-05:00", "-04"], Canada: ["-05:00", "-04"], UK: ["+00:00", "+01"])
-    Offsets postback TIMESTAMPs are rendered in, chosen at random per
-    notification (real traffic shows both ``-05:00`` and bare ``-04``).
+    Offsets postback TIMESTAMPs are rendered in, one chosen at random per
+    send (real traffic shows both ``-05:00`` and bare ``-04``; the
+    notifications of one send share one offset, as in the documented examples).
     ``default_utc_offsets`` (["+00:00"]) for other countries.
 ``handsets`` (12 current handsets with shares)
     The hidden true handset of each number is drawn from these shares.
@@ -65,6 +66,10 @@ Keys (default — meaning)
     any 1-second window), ``{"min_interval_s": 2}`` (E106 when calls come
     closer), ``{"per_day": 1000}`` (E120 once 1000 calls were made).
 
+Simulated delays that bound a message's life (``expiry_s``,
+``ddm.report_horizon_s``, ``postback.retry_delay_s``) are at most 30 days,
+so :meth:`Sandbox.wait_idle` is bounded.
+
 The receiver's time-out: the platform allows 10 s. In accelerated time 10
 simulated seconds can be a few milliseconds, which a busy test machine cannot
 meet, so the real deadline is ``max(timeout_s / time_scale, min_real_timeout_s)``.
@@ -82,7 +87,10 @@ from typing import Any
 from ..exceptions import ScenarioError
 from ..reference import DEFAULT_DDM_TIMEOUT_MIN
 
-__all__ = ["Scenario", "DEFAULTS"]
+__all__ = ["Scenario", "DEFAULTS", "MAX_DELAY_S"]
+
+#: The longest simulated delay a scenario may set (30 days), so every message's life is bounded.
+MAX_DELAY_S = 30 * 86400.0
 
 
 def _carrier(name, spid, share, p_deliver, median, sigma, *, mms=True, receipts=True, supported=True):
@@ -315,6 +323,10 @@ class Scenario:
         for key in ("report_median_s",):
             _number(f"ddm.{key}", settings["ddm"][key], positive=True)
         _number("expiry_s", settings["expiry_s"], positive=True)
+        for key, value in (("expiry_s", settings["expiry_s"]), ("ddm.report_horizon_s", settings["ddm"]["report_horizon_s"]),
+                           ("postback.retry_delay_s", settings["postback"]["retry_delay_s"])):
+            if value > MAX_DELAY_S:
+                _fail(key, f"at most {MAX_DELAY_S:g} simulated seconds (30 days), got {value!r}")
         _number("processing.median_s", settings["processing"]["median_s"], positive=True)
         _number("sms.latency_median_s", settings["sms"]["latency_median_s"], positive=True)
         _number("postback.timeout_s", settings["postback"]["timeout_s"], positive=True)

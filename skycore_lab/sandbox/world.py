@@ -18,8 +18,16 @@ The story of one send (all delays simulated seconds, drawn from the scenario)::
                N502 + handset learnt + content transcoded; later → content goes
                out at the time-out with generic settings (a late N502 still comes)
     content ─ processing ─▶ N101 SENTAS=MMS ─ latency ─▶ N102 (+HANDSET) | E102
-                         or N101 SENTAS=SMS → N201 → N202 | E202   (SMS-link fallback)
+                         or N101 SENTAS=SMS ─ link SMS ─▶ N202 | E202  (SMS/xHTML fallback, under MMS_MT)
                          or E101 (could not send at all)
+
+The notifications have the documented shapes (the delivery-reports page):
+the DDM codes carry the MMS STATUS texts; the SMS/xHTML fallback stays under
+ORIGIN ``MMS_MT`` with the MMS's tracking id — N101 with ``SENTAS`` SMS and a
+STATUSDETAILS, then N202 (or E202) with ``SENTAS`` SMS, an AGGREGATORID, no
+HANDSET and no MMSID; there is no N201 and no ``SMS_MT`` document for it.
+E102, like the documented example, has no SENTAS. Every notification of one
+send is stamped in one UTC offset (the send's ``stamp_offset`` draw).
 
 Receipts: carriers with ``receipts: false`` post no N102/E102/N202/E202/N502;
 the truth then says ``outcome="pending"`` while ``true_outcome`` tells what
@@ -50,7 +58,7 @@ _MASK64 = (1 << 64) - 1
 # Canadian and US area codes used when making numbers up (clearly non-Canadian for the US).
 _US_AREAS = ("201", "212", "213", "305", "312", "415", "469", "512", "617", "702", "713", "774", "818", "917")
 _CA_AREAS = ("416", "514", "604", "613", "403", "780")
-_FALLBACK_DETAILS = "Sent as SMS with a link to the xHTML version of the MMS"
+_FALLBACK_DETAILS = "Handset setting: mms with pass via xHTML"  # the documented N101 (xHTML) example
 _SEND_ERROR_DETAILS = "Error fetching dynamic content"
 _FAILURE_DETAILS = {
     col.OUTCOME_EXPIRED: "Message expired before the handset could be reached",
@@ -266,7 +274,7 @@ class World:
         obs = observables(core, requested)
         one = {k: v[0] for k, v in {**core, **obs}.items()}
         truth = self._truth_row(profile, one, tracking_id, mms_id, sender, cached, ddm, timeout_min, requested_at)
-        notes = self._notifications(profile, one, tracking_id, mms_id, sender, requested[0], rng)
+        notes = self._notifications(profile, one, tracking_id, mms_id, sender, requested[0])
         return SendSimulation(tuple(notes), truth)
 
     @staticmethod
@@ -288,28 +296,31 @@ class World:
             col.HANDSET: p.true_handset if one["handset_reported"] else None,
         }
 
-    def _stamp(self, epoch: float, offsets: list[str], pick: float) -> str:
-        offset = offsets[int(pick * len(offsets)) % len(offsets)]
+    @staticmethod
+    def _stamp(epoch: float, offset: str) -> str:
         sign = -1 if offset.startswith("-") else 1
         hours, _, minutes = offset[1:].partition(":")
         delta = timedelta(hours=int(hours), minutes=int(minutes or 0)) * sign
         local = datetime.fromtimestamp(epoch, timezone.utc) + delta
         return local.strftime("%Y-%m-%dT%H:%M:%S") + offset
 
-    def _notifications(self, p: NumberProfile, one: dict, tracking_id, mms_id, sender, requested: float, rng):
+    def _notifications(self, p: NumberProfile, one: dict, tracking_id, mms_id, sender, requested: float):
         offsets = self.scenario["utc_offsets"].get(p.country, self.scenario["default_utc_offsets"])
+        offset = offsets[int(one["u_offset"] * len(offsets)) % len(offsets)]  # one offset per send
         aggregator = str(100 + p.carrier_index)
         notes: list[Notification] = []
 
-        def add(epoch, origin, code, status, *, sent_as=None, with_mms=True, handset=None, aggregator_id=None,
+        def add(epoch, code, status, *, sent_as=None, with_mms=True, handset=None, aggregator_id=None,
                 details=None, learns=None):
-            fields = [("ORIGIN", origin), ("CODE", code), ("STATUS", status)]
+            # the documented element order (ORIGIN, CODE, SENTAS, STATUS, MMSID, FROM, ...)
+            fields = [("ORIGIN", ref.ORIGIN_MMS), ("CODE", code)]
             if sent_as:
                 fields.append(("SENTAS", sent_as))
+            fields.append(("STATUS", status))
             if with_mms:
                 fields.append(("MMSID", str(mms_id)))
             fields += [("FROM", str(sender)), ("TO", p.number), ("TRACKINGID", tracking_id), ("SPID", p.spid),
-                       ("TIMESTAMP", self._stamp(epoch, offsets, rng.random()))]
+                       ("TIMESTAMP", self._stamp(epoch, offset))]
             if handset:
                 fields.append(("HANDSET", handset))
             if aggregator_id:
@@ -319,36 +330,34 @@ class World:
             at = datetime.fromtimestamp(epoch, timezone.utc)
             notes.append(Notification(at, epoch - requested, tuple(fields), learns))
 
-        mms, sms = ref.ORIGIN_MMS, ref.ORIGIN_SMS
         text = ref.STATUS_TEXT
         if one["ddm_sent"] and one["ddm_send_failed"]:
-            add(ceil_s(requested + one["ddm_at"]), mms, ref.E501, text[ref.E501], details="DDM could not be sent")
+            add(ceil_s(requested + one["ddm_at"]), ref.E501, text[ref.E501], details="DDM could not be sent")
         elif one["ddm_sent"]:
-            add(one["ddm_sent_at"], mms, ref.N501, text[ref.N501])
+            add(one["ddm_sent_at"], ref.N501, text[ref.N501])
             if one["reports"] and one["report_failed"]:
-                add(one["ddm_report_at"], mms, ref.E502, text[ref.E502], details="DDM delivery failed")
+                add(one["ddm_report_at"], ref.E502, text[ref.E502], details="DDM delivery failed")
             elif one["reports"]:
-                add(one["ddm_report_at"], mms, ref.N502, text[ref.N502], handset=p.true_handset,
-                    learns=p.true_handset)
+                add(one["ddm_report_at"], ref.N502, text[ref.N502], handset=p.true_handset, learns=p.true_handset)
         outcome = one["outcome"]
         if one["send_error"]:
-            add(one["failed_at"], mms, ref.E101, text[ref.E101], details=_SEND_ERROR_DETAILS)
+            add(one["failed_at"], ref.E101, text[ref.E101], details=_SEND_ERROR_DETAILS)
         elif one["as_mms"]:
-            add(one["sent_at"], mms, ref.N101, text[ref.N101], sent_as=col.SENT_AS_MMS)
+            add(one["sent_at"], ref.N101, text[ref.N101], sent_as=col.SENT_AS_MMS)
             if outcome == col.OUTCOME_DELIVERED:
-                add(one["delivered_at"], mms, ref.N102, text[ref.N102], sent_as=col.SENT_AS_MMS,
+                add(one["delivered_at"], ref.N102, text[ref.N102], sent_as=col.SENT_AS_MMS,
                     handset=p.true_handset, aggregator_id=aggregator, learns=p.true_handset)
             elif outcome != col.OUTCOME_PENDING:
-                add(one["failed_at"], mms, ref.E102, ref.FAILED_STATUS_TEXT[outcome], sent_as=col.SENT_AS_MMS,
-                    aggregator_id=aggregator, details=_FAILURE_DETAILS[outcome])
-        else:
-            add(one["sent_at"], mms, ref.N101, text[ref.N101], sent_as=col.SENT_AS_SMS, details=_FALLBACK_DETAILS)
-            add(one["sms_sent_at"], sms, ref.N201, text[ref.N201], with_mms=False)
+                add(one["failed_at"], ref.E102, ref.FAILED_STATUS_TEXT[outcome], aggregator_id=aggregator,
+                    details=_FAILURE_DETAILS[outcome])
+        else:  # the SMS/xHTML fallback: still MMS_MT, still this tracking id
+            add(one["sent_at"], ref.N101, text[ref.N101], sent_as=col.SENT_AS_SMS, details=_FALLBACK_DETAILS)
             if outcome == col.OUTCOME_DELIVERED:
-                add(one["delivered_at"], sms, ref.N202, text[ref.N202], with_mms=False, aggregator_id=aggregator)
+                add(one["delivered_at"], ref.N202, text[ref.N202], sent_as=col.SENT_AS_SMS, with_mms=False,
+                    aggregator_id=aggregator)
             elif outcome != col.OUTCOME_PENDING:
-                add(one["failed_at"], sms, ref.E202, ref.FAILED_STATUS_TEXT[col.OUTCOME_FAILED], with_mms=False,
-                    aggregator_id=aggregator, details=_FAILURE_DETAILS[col.OUTCOME_FAILED])
+                add(one["failed_at"], ref.E202, ref.FAILED_STATUS_TEXT[col.OUTCOME_FAILED], sent_as=col.SENT_AS_SMS,
+                    with_mms=False, aggregator_id=aggregator, details=_FAILURE_DETAILS[col.OUTCOME_FAILED])
         notes.sort(key=lambda note: note.delay_s)  # stable: same-second events keep their causal order
         return notes
 
