@@ -443,7 +443,7 @@ def compare_arms(
             n_cells = np.bincount(cells, minlength=size).reshape(k + 1, len(names))
             x_cells = np.bincount(cells, weights=windowed.within, minlength=size).reshape(k + 1, len(names))
 
-    rows = []
+    rows: list[dict] = []
     for i, label in enumerate(labels):
         if i == control_at:
             continue
@@ -460,7 +460,8 @@ def compare_arms(
             rel_diff = float(np.divide(result[DIFF], result[CONTROL_ESTIMATE]))
         rows.append({arm: label, CONTROL: labels[control_at], METRIC: metric, **result, REL_DIFF: rel_diff,
                      N_CONTROL: int(n[control_at]), N_ARM: int(n[i]), WINDOW_S: windowed.window_s})  # fmt: skip
-    table = pd.DataFrame(rows)
-    table[P_ADJUSTED] = adjust_p_values(table[P_VALUE].to_numpy(dtype=float), method)
-    table[SIGNIFICANT] = (table[P_ADJUSTED] < alpha).astype(bool)
-    return table[[arm, *COMPARISON_COLUMNS]].reset_index(drop=True)
+    adjusted = adjust_p_values(np.array([row[P_VALUE] for row in rows], dtype=float), method)
+    for row, value in zip(rows, adjusted, strict=True):
+        row[P_ADJUSTED] = float(value)
+        row[SIGNIFICANT] = bool(value < alpha)
+    return pd.DataFrame({name: [row[name] for row in rows] for name in (arm, *COMPARISON_COLUMNS)})

@@ -114,6 +114,8 @@ def wilson_effective(share: np.ndarray, variance: np.ndarray, known: np.ndarray,
         centre = (share + z * z / (2.0 * n)) / denominator
         half = z / denominator * np.sqrt(share * (1.0 - share) / n + z * z / (4.0 * n * n))
         low, high = np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
+    # At a share of exactly 0 (or 1) that bound is exact, not float noise beside it.
+    low, high = np.where(share <= 0, 0.0, low), np.where(share >= 1, 1.0, high)
     nothing = ~(n > 0) | np.isnan(share)
     return np.where(nothing, np.nan, low), np.where(nothing, np.nan, high)
 
