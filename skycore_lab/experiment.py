@@ -50,6 +50,7 @@ from datetime import datetime, timezone
 from os import PathLike
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -64,6 +65,9 @@ from .stats.compare import (
     METRIC_LATENCY,
     arm_labels,
 )
+
+if TYPE_CHECKING:
+    from .stats import SampleRatioCheck, SampleSizeCheck
 
 __all__ = ["DdmExperiment", "ExperimentResult", "METRIC_ORDER", "PRIMARY_METRIC"]
 
@@ -492,9 +496,9 @@ def _p_text(p: float) -> str:
     return "p < 0.001" if p < 0.001 else f"p = {p:.3g}"
 
 
-def _points(value: float, signed: bool = True) -> str:
+def _points(value: float) -> str:
     """A difference of shares in percentage points: ``+1.2 points``."""
-    return f"{value * 100:+.1f} points" if signed else f"{value:.1%}"
+    return f"{value * 100:+.1f} points"
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -571,8 +575,8 @@ class ExperimentResult:
     within_s: float
     min_effect: float
     share_delivered: pd.DataFrame
-    srm: object  # SampleRatioCheck
-    sample_size: object  # SampleSizeCheck
+    srm: SampleRatioCheck
+    sample_size: SampleSizeCheck
     correction: str = "holm"
     sequential: bool = False
     settle_s: float = math.nan
@@ -733,6 +737,6 @@ class ExperimentResult:
         if axes is None:
             _, axes = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
         plot_delivery_rates(self.deliveries, by=col.ARM, hue=None, ax=axes[0])
-        as_of = None if self.as_of is None else self.as_of
-        plot_latency(self.deliveries, hue=col.ARM, kind="cif", column=col.TOTAL_LATENCY_S, as_of=as_of, ax=axes[1])
+        plot_latency(self.deliveries, hue=col.ARM, kind="cif", column=col.TOTAL_LATENCY_S, as_of=self.as_of,
+                     ax=axes[1])
         return np.asarray(axes)

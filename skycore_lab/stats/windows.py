@@ -143,8 +143,9 @@ def windowed_outcomes(
         The look; None: the frame's latest time.
     need_latency : bool
         A delivered send whose latency is unknown cannot be judged and is
-        left out (with a warning). False: when the frame holds no latency
-        at all, a delivered send counts as delivered within the window.
+        left out (with a warning). False: it counts as delivered within the
+        window (as every delivered send does when the frame holds no
+        latency at all).
     untimed_pending : {"error", "count"}
         Without any time column, pending sends are an error (their age is
         unknown) or counted as not delivered.
@@ -166,6 +167,8 @@ def windowed_outcomes(
     else:
         latency = _in.clip_negative(latency, column, stacklevel=stacklevel)
         within = delivered & (latency <= window_s)
+        if not need_latency:  # a delivery whose latency is unknown cannot be shown late: it counts
+            within |= delivered & np.isnan(latency)
     usable = ~(delivered & np.isnan(latency)) if need_latency else np.ones(len(frame), bool)
     age = _in.ages(frame, column, as_of)
     problems = []
