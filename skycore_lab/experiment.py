@@ -421,7 +421,8 @@ class DdmExperiment:
         position = np.append(np.array([design.index(label) for label in labels], dtype=np.int64), -1)
         frame = frame.assign(**{col.ARM: pd.Categorical.from_codes(position[codes], categories=design)})
 
-        rates = delivery_rates(frame, by=(col.ARM,), confidence=1 - alpha)
+        # Per-arm rates on settled sends only, like the comparisons: a young pending send is not "not delivered".
+        rates = delivery_rates(frame, by=(col.ARM,), confidence=1 - alpha, settle_s=settle_s, as_of=moment)
         latency = latency_summary(frame, by=(col.ARM,), column=col.TOTAL_LATENCY_S, confidence=1 - alpha,
                                   as_of=moment)
         deadlines = sorted({60.0, 300.0, within_s, horizon_s, settle_s})
@@ -539,7 +540,9 @@ class ExperimentResult:
         One row per send of the experiment (:func:`skycore_lab.deliveries`
         columns plus the manifest's, incl. ``arm`` as a categorical in design order).
     rates : DataFrame
-        :func:`skycore_lab.delivery_rates` by arm (every send, pending as not delivered).
+        :func:`skycore_lab.delivery_rates` by arm over the settled sends
+        (``settle_s``): sends at least that old, delivered within it; at
+        the end of an experiment, every send.
     latency : DataFrame
         :func:`skycore_lab.latency_summary` of ``total_latency_s`` by arm:
         time to delivery among delivered sends (pending censored, failures excluded).
@@ -661,11 +664,21 @@ class ExperimentResult:
         looked = f"; looked at {self.as_of:%Y-%m-%d %H:%M:%S} UTC" if self.as_of is not None else ""
         lines.append(f"DDM experiment: {len(self.deliveries):,} sends in {len(self.design.arms)} arms; "
                      f"control arm {self.control!r}{looked}.")
-        for row in self.rates.itertuples(index=False):
-            arm = getattr(row, col.ARM)
-            lines.append(f"  {arm}: {getattr(row, col.DELIVERED):,}/{getattr(row, col.SENT):,} delivered "
+        window = f"{self.settle_s / 60:g} min"
+        rates = {str(getattr(row, col.ARM)): row for row in self.rates.itertuples(index=False)}
+        sends = self.deliveries[col.ARM].value_counts()
+        for arm in self.design.arms:
+            row = rates.get(arm)
+            counted = 0 if row is None else getattr(row, col.SENT)
+            younger = int(sends.get(arm, 0)) - counted
+            later = f"; {younger:,} younger sends not counted yet" if younger else ""
+            if row is None:
+                lines.append(f"  {arm}: no send is {window} old yet ({younger:,} sent)")
+                continue
+            lines.append(f"  {arm}: {getattr(row, col.DELIVERED):,}/{counted:,} delivered within {window} "
                          f"= {getattr(row, col.RATE):.1%} ({level} CI {getattr(row, col.CI_LOW):.1%}–"
-                         f"{getattr(row, col.CI_HIGH):.1%}), {getattr(row, col.PENDING):,} still pending")
+                         f"{getattr(row, col.CI_HIGH):.1%}), {getattr(row, col.PENDING):,} without a delivery "
+                         f"report{later}")
         if not self.srm.flagged:
             lines.append("  " + self.srm.text())
         words = _CORRECTION_WORDS[self.correction].format(alpha=self.alpha)

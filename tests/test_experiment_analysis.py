@@ -81,6 +81,8 @@ def test_a_young_experiment_says_what_is_not_comparable_yet():
     result = _experiment().analyze_deliveries(frame, as_of=at(1500))
     text = result.summary()
     assert "not yet comparable" in text and "nan" not in text.lower()
+    assert "no_ddm: no send is 35 min old yet" in text  # not a rate pulled down by young pending sends
+    assert result.rates.empty
     assert result.primary[stats.N_CONTROL].iloc[0] == 0
     assert result.latency_cost[stats.N_CONTROL].min() > 0  # 10-minute windows have closed for the early sends
 
