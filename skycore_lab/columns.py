@@ -232,6 +232,9 @@ COMPARISON_COLUMNS: tuple[str, ...] = (
     P_VALUE, P_ADJUSTED, SIGNIFICANT, N_CONTROL, N_ARM, TEST, WINDOW_S,
 )  # fmt: skip
 
+# log-rank tests (:func:`skycore_lab.logrank_test`): the standardised statistic
+TEST_STATISTIC = "test_statistic"
+
 # share delivered by time t, failures competing (:func:`skycore_lab.cumulative_incidence`)
 TIME_S = "time_s"
 SHARE_DELIVERED = "share_delivered"

@@ -506,9 +506,7 @@ def _points(value: float) -> str:
 class ExperimentResult:
     """What :meth:`DdmExperiment.analyze` found.
 
-    Reading the result
-    ------------------
-    The verdict rests on four parts, each an attribute a report can read
+    **Reading the result.** The verdict rests on four parts, each an attribute a report can read
     without parsing text:
 
     * **the primary metric** — :attr:`primary`: the delivery-rate
@@ -523,9 +521,7 @@ class ExperimentResult:
       against the control, and :attr:`share_delivered`, the share of sends
       delivered by 1 min, 5 min, the deadline and the settle window.
 
-    One family
-    ----------
-    The verdicts (``significant``) of every comparison — every treatment
+    **One family.** The verdicts (``significant``) of every comparison — every treatment
     arm × the 3 metrics — are adjusted together (``correction``, Holm by
     default), so the chance that the summary reports any difference that is
     not there is at most ``alpha``. The delivery rate is the primary metric:

@@ -263,7 +263,7 @@ def test_logrank_and_km_medians_match_scipy():
     row = result.summary.iloc[0]
     assert (row[col.ARM], row[stats.CONTROL]) == ("ddm", "control")
     assert row[stats.P_VALUE] == pytest.approx(expected.pvalue) and result.p_value == pytest.approx(expected.pvalue)
-    assert row["test_statistic"] == pytest.approx(expected.statistic)
+    assert row[stats.TEST_STATISTIC] == pytest.approx(expected.statistic)
     # KM medians of the time to delivery (failures excluded) agree with scipy's ecdf of the delivered sends
     summary = stats.latency_summary(frame, by=col.ARM).set_index(col.ARM)
     for arm, mask in (("control", ~ddm), ("ddm", ddm)):

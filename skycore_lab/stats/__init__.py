@@ -67,6 +67,7 @@ from ..columns import (
     SENDS,
     SHARE_DELIVERED,
     SRM_COLUMNS,
+    TEST_STATISTIC,
     TIME_S,
     WINDOW_S,
 )
@@ -180,4 +181,5 @@ __all__ = [
     "REFUSED",
     "REFUSAL_CODES",
     "SRM_COLUMNS",
+    "TEST_STATISTIC",
 ]

@@ -235,9 +235,7 @@ def compare_arms(
 ) -> pd.DataFrame:
     """Compare every treatment arm with the control arm.
 
-    Which sends count
-    -----------------
-    A send counts once its **outcome window** has closed at ``as_of`` (its
+    **Which sends count.** A send counts once its outcome window has closed at ``as_of`` (its
     age ≥ the window), and is judged on what happened within the window
     (:mod:`skycore_lab.stats.windows`). Inclusion depends on request times
     only, never on outcomes, so a comparison read mid-test compares like

@@ -18,17 +18,14 @@ import pandas as pd
 from scipy import stats
 
 from .. import columns as col
-from ..columns import CONTROL, N_ARM, N_CONTROL, P_ADJUSTED, P_VALUE
+from ..columns import CONTROL, N_ARM, N_CONTROL, P_ADJUSTED, P_VALUE, TEST_STATISTIC
 from ..exceptions import SkycoreWarning
 from . import inputs as _in
 from .compare import control_index, arm_labels
 from .planning import adjust_p_values, check_correction
 from .results import TestResult
 
-__all__ = ["LogrankResult", "logrank_test", "TEST_STATISTIC"]
-
-#: Column of the log-rank summary: the standardised statistic (scipy's sign: positive when the arm is slower).
-TEST_STATISTIC = "test_statistic"
+__all__ = ["LogrankResult", "logrank_test"]
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -39,8 +36,8 @@ class LogrankResult(TestResult):
     ----------
     summary : DataFrame
         One row per treatment arm: ``<arm>``, ``control``,
-        ``test_statistic``, ``p_value``, ``p_adjusted`` (across arms),
-        ``n_control``, ``n_arm``.
+        ``test_statistic`` (scipy's standardised statistic), ``p_value``,
+        ``p_adjusted`` (across arms), ``n_control``, ``n_arm``.
     p_value : float
         The smallest adjusted p-value (NaN without a comparison).
     """
