@@ -4,7 +4,8 @@ Send test MMS with :class:`SkycoreClient` (against production, or offline
 against a :class:`Sandbox`), store the platform's postbacks with a
 :class:`PostbackReceiver`, read them with :func:`read_postbacks`, turn them
 into one row per send with :func:`deliveries`, and analyse: delivery rates
-with honest intervals (:func:`delivery_rates`), latency with censoring
+with honest intervals (:func:`delivery_rates`), the share delivered by time t
+(:func:`cumulative_incidence`), latency with censoring
 (:func:`latency_summary`), DDM A/B experiments (:class:`DdmExperiment`,
 :func:`compare_arms`), plots and reports (:func:`export_report`). Manifests
 are files (:func:`read_manifest`, :func:`write_manifest`), and the postbacks
@@ -49,9 +50,15 @@ The package, one module or subpackage per responsibility::
     │   └── normalize.py       dtypes, places and clock skew shared by the frames
     ├── stats/             statistics that tell the truth
     │   ├── rates.py           delivery_rates (Wilson)
+    │   ├── incidence.py       cumulative_incidence: share delivered by t (Aalen–Johansen)
     │   ├── latency.py         censored_latencies, latency_summary (Kaplan–Meier)
+    │   ├── windows.py         outcome windows: which sends a comparison may count
     │   ├── compare.py         compare_arms
-    │   ├── planning.py        adjust_p_values, plan_sample_size, power
+    │   ├── proportions.py     Newcombe, z/Fisher, Mantel–Haenszel (CMH) for two rates
+    │   ├── logrank.py         logrank_test
+    │   ├── srm.py             sample_ratio_mismatch
+    │   ├── results.py         the test-result objects' summary, print_summary, HTML
+    │   ├── planning.py        adjust_p_values, plan_sample_size, power, minimum_detectable_effect
     │   ├── sequential.py      the always-valid mixture SPRT
     │   ├── survival.py        Kaplan–Meier quantiles and their bounds
     │   └── inputs.py          reading a deliveries frame: outcomes, censoring times
@@ -145,6 +152,10 @@ _EXPORTS: dict[str, str] = {
     "latency_summary": "stats.latency",
     "censored_latencies": "stats.latency",
     "compare_arms": "stats.compare",
+    "cumulative_incidence": "stats.incidence",
+    "logrank_test": "stats.logrank",
+    "sample_ratio_mismatch": "stats.srm",
+    "minimum_detectable_effect": "stats.planning",
     "plan_sample_size": "stats.planning",
     "power": "stats.planning",
     "adjust_p_values": "stats.planning",
@@ -218,9 +229,13 @@ if TYPE_CHECKING:  # for IDEs and type checkers: the real imports
         adjust_p_values,
         censored_latencies,
         compare_arms,
+        cumulative_incidence,
         delivery_rates,
         latency_summary,
+        logrank_test,
+        minimum_detectable_effect,
         plan_sample_size,
         power,
+        sample_ratio_mismatch,
     )
     from .widgets import SendWidget

@@ -25,6 +25,9 @@ Frames
     The statistics' frames (:func:`skycore_lab.delivery_rates`,
     :func:`skycore_lab.censored_latencies`, :func:`skycore_lab.latency_summary`,
     :func:`skycore_lab.compare_arms`).
+``CUMULATIVE_INCIDENCE_COLUMNS``, ``SRM_COLUMNS``
+    Share delivered by time t (:func:`skycore_lab.cumulative_incidence`) and
+    the sample-ratio-mismatch table (:func:`skycore_lab.sample_ratio_mismatch`).
 """
 
 from __future__ import annotations
@@ -225,11 +228,29 @@ SIGNIFICANT = "significant"
 N_CONTROL = "n_control"
 N_ARM = "n_arm"
 TEST = "test"
+WINDOW_S = "window_s"  # the outcome window a send had to have passed to be counted, seconds
 #: compare_arms columns after the arm column itself.
 COMPARISON_COLUMNS: tuple[str, ...] = (
     CONTROL, METRIC, CONTROL_ESTIMATE, ARM_ESTIMATE, DIFF, REL_DIFF, CI_LOW, CI_HIGH,
-    P_VALUE, P_ADJUSTED, SIGNIFICANT, N_CONTROL, N_ARM, TEST,
+    P_VALUE, P_ADJUSTED, SIGNIFICANT, N_CONTROL, N_ARM, TEST, WINDOW_S,
 )  # fmt: skip
+
+# log-rank tests (:func:`skycore_lab.logrank_test`): the standardised statistic
+TEST_STATISTIC = "test_statistic"
+
+# share delivered by time t, failures competing (:func:`skycore_lab.cumulative_incidence`)
+TIME_S = "time_s"
+SHARE_DELIVERED = "share_delivered"
+AT_RISK = "at_risk"
+SENDS = "sends"
+CUMULATIVE_INCIDENCE_COLUMNS: tuple[str, ...] = (TIME_S, SHARE_DELIVERED, CI_LOW, CI_HIGH, AT_RISK, SENDS)
+
+# sample-ratio-mismatch check (:func:`skycore_lab.sample_ratio_mismatch`); OBSERVED counts sends here
+ASSIGNED = "assigned"
+EXPECTED = "expected"
+REFUSED = "refused"
+REFUSAL_CODES = "refusal_codes"
+SRM_COLUMNS: tuple[str, ...] = (ARM, ASSIGNED, EXPECTED, OBSERVED, REFUSED, REFUSAL_CODES)
 
 # --- sandbox truth ------------------------------------------------------------------
 TRUE_HANDSET = "true_handset"

@@ -17,6 +17,16 @@ Decisions
   the manifest's accepted sends only (a postback URL is often shared with other
   traffic, and an old log may hold earlier runs); sends seen only in the log
   are counted in a note. Without one, every tracking id seen is a send.
+* **Only outcomes that are final.** Everything shown mid-test is chosen by
+  age, never by outcome: the delivery rates count a send once its outcome
+  window (``settle_s``, :mod:`skycore_lab.stats.windows`) has closed, and
+  the curve of the share delivered by time t (Aalen–Johansen,
+  :func:`skycore_lab.cumulative_incidence`) censors each pending send at its
+  age. A young pending send never counts as not delivered.
+* **Sample ratio.** With a manifest that has arms, the sends that went out
+  per arm are checked against the allocation
+  (:func:`skycore_lab.sample_ratio_mismatch`); a mismatch is shown in red
+  above everything else.
 * **Clock skew.** Negative latencies are left out of the curves
   (``negative_latency="nan"``) and counted in a note rather than warned about
   from a background thread.
@@ -48,6 +58,7 @@ from .frames.deliveries import deliveries as make_deliveries
 from .frames.times import event_time, latest_time
 from .postbacks.dedupe import drop_duplicate_events
 from .stats.rates import delivery_rates
+from .stats.windows import check_window, default_settle_s
 
 __all__ = ["LiveDashboard"]
 
@@ -81,11 +92,19 @@ class LiveDashboard:
         call :meth:`refresh` or :meth:`start` yourself.
     latest : int
         How many of the latest notifications to list.
+    settle_s : float, optional
+        Seconds after the request before a send counts in the delivery
+        rates (its outcome window); default
+        :func:`skycore_lab.stats.default_settle_s` (the platform's default
+        DDM timeout plus 30 min). For a DDM experiment pass
+        :attr:`DdmExperiment.settle_s`.
 
     Attributes
     ----------
     widget : ipywidgets.VBox
         The dashboard (DOM class ``skycore-dashboard``); showing the object shows it.
+    srm : SampleRatioCheck or None
+        The sample-ratio check of the manifest's arms (None without arms).
     counters : dict
         ``{"sent", "delivered", "failed", "pending"}`` after the last tick.
         ``sent``: the manifest's accepted sends, else the tracking ids seen;
@@ -100,9 +119,15 @@ class LiveDashboard:
     """
 
     def __init__(self, source, manifest: pd.DataFrame | None = None, refresh_s: float = 2.0, *,
-                 autostart: bool = True, latest: int = 10):  # fmt: skip
+                 autostart: bool = True, latest: int = 10, settle_s: float | None = None):  # fmt: skip
         if not refresh_s > 0:
             raise SkycoreValidationError("refresh_s", f"must be positive, got {refresh_s!r}")
+        self.settle_s = default_settle_s() if settle_s is None else check_window(settle_s, "settle_s")
+        self.srm = None
+        if manifest is not None and col.ARM in manifest.columns and len(manifest):
+            from .stats.srm import sample_ratio_mismatch
+
+            self.srm = sample_ratio_mismatch(manifest)
         self.refresh_s = float(refresh_s)
         self.latest = int(latest)
         self._manifest = manifest
@@ -266,21 +291,32 @@ class LiveDashboard:
             notes.append(f"{others} other send(s) in the log are not in the manifest and not counted")
         if skewed:
             notes.append(f"{skewed} delivered send(s) with clock skew (delivered before sent) left out of the curves")
-        self.counters_html.value = _counters_html(self.counters, notes)
-        self.rates_html.value = self._rates_html(frame)
+        self.counters_html.value = _counters_html(self.counters, notes, self._alarm())
+        as_of = self._as_of(frame)
+        self.rates_html.value = self._rates_html(frame, as_of)
         unknown = frame[col.OUTCOME].astype("str").eq(col.OUTCOME_DELIVERED) & frame[col.LATENCY_S].isna()
-        self._draw_latency(frame[~unknown], self._as_of(frame))
+        self._draw_latency(frame[~unknown], as_of)
         self.latest_html.value = self._latest_html()
 
-    def _rates_html(self, frame: pd.DataFrame) -> str:
-        parts = []
+    def _alarm(self) -> str:
+        """The sample-ratio mismatch line, when flagged ("" otherwise)."""
+        return self.srm.text() if self.srm is not None and self.srm.flagged else ""
+
+    def _rates_html(self, frame: pd.DataFrame, as_of) -> str:
+        """Per group: every send by outcome, and the rate among sends whose window has closed."""
+        parts = [f"<i>Rates count sends at least {self.settle_s / 60:g} min old (delivered within that time); "
+                 "younger sends are still in their outcome window.</i>"]
         groupings = [(col.CARRIER,)] + ([(col.ARM,)] if col.ARM in frame.columns else [])
         for by in groupings:
-            rates = delivery_rates(frame, by=by)
-            shown = rates[[*by, col.SENT, col.DELIVERED, col.FAILED, col.PENDING]].copy()
-            shown[col.RATE] = [f"{r:.1%}" for r in rates[col.RATE]]
-            bounds = zip(rates[col.CI_LOW], rates[col.CI_HIGH], strict=True)
-            shown["95% CI"] = [f"{low:.1%} – {high:.1%}" for low, high in bounds]
+            every = delivery_rates(frame, by=by)
+            settled = delivery_rates(frame, by=by, settle_s=self.settle_s, as_of=as_of)
+            shown = every[[*by, col.SENT, col.DELIVERED, col.FAILED, col.PENDING]].rename(columns={col.SENT: "sends"})
+            settled = settled.rename(columns={col.SENT: "settled"})
+            shown = shown.merge(settled[[*by, "settled", col.RATE, col.CI_LOW, col.CI_HIGH]], on=list(by), how="left")
+            shown["settled"] = shown["settled"].fillna(0).astype("int64")
+            shown[col.RATE] = ["—" if pd.isna(r) else f"{r:.1%}" for r in shown[col.RATE]]
+            bounds = zip(shown.pop(col.CI_LOW), shown.pop(col.CI_HIGH), strict=True)
+            shown["95% CI"] = ["—" if pd.isna(low) else f"{low:.1%} – {high:.1%}" for low, high in bounds]
             parts.append(f"<b>Delivery rate by {html.escape(by[0])}</b>")
             table = shown.to_html(index=False, na_rep="unknown", escape=True, border=0)
             parts.append(table if len(shown) else "no sends")
@@ -299,8 +335,8 @@ class LiveDashboard:
 
         figure = Figure(figsize=(6, 3.2), layout="constrained")
         ax = figure.subplots()
-        plot_latency(frame, hue=col.ARM if col.ARM in frame.columns else None, kind="km", ax=ax, as_of=as_of)
-        ax.set_title("latency (Kaplan–Meier: pending sends censored)", fontsize="medium")
+        plot_latency(frame, hue=col.ARM if col.ARM in frame.columns else None, kind="cif", ax=ax, as_of=as_of)
+        ax.set_title("share delivered by time t (pending sends censored, failures competing)", fontsize="medium")
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", dpi=80)
         png = base64.b64encode(buffer.getvalue()).decode("ascii")
@@ -345,11 +381,13 @@ def _concat_events(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([old, new], ignore_index=True)
 
 
-def _counters_html(counters: dict, notes: list[str]) -> str:
+def _counters_html(counters: dict, notes: list[str], alarm: str = "") -> str:
+    warning = (f'<div class="skycore-dashboard-srm" style="color:#cf222e;font-weight:bold">{html.escape(alarm)}</div>'
+               if alarm else "")  # fmt: skip
     cells = "".join(
         f'<div style="display:inline-block;margin-right:2em"><div style="font-size:1.8em">{value}</div>'
         f"<div>{html.escape(name)}</div></div>"
         for name, value in counters.items()
     )
     extra = "".join(f"<div><i>{html.escape(note)}</i></div>" for note in notes)
-    return f"<div>{cells}</div>{extra}"
+    return f"{warning}<div>{cells}</div>{extra}"

@@ -76,9 +76,14 @@ class DemoResult:
     postbacks: int
 
     def table(self) -> pd.DataFrame:
-        """The short summary table the CLI prints: per arm sends, delivered, rate with CI, KM median."""
-        rates = self.result.rates.set_index(col.ARM)
-        latency = self.result.latency.set_index(col.ARM)
+        """The short summary table the CLI prints, per arm: sends, delivered, pending, rate with its CI,
+        the share delivered by the deadline (failures competing), and the median time to delivery
+        among delivered sends ("not reached" when fewer than half are)."""
+        from .stats import format_seconds
+
+        result = self.result
+        rates = result.rates.set_index(col.ARM)
+        latency = result.latency.set_index(col.ARM)
         table = pd.DataFrame({
             "sends": rates[col.SENT],
             "delivered": rates[col.DELIVERED],
@@ -86,9 +91,12 @@ class DemoResult:
             "rate": rates[col.RATE].map("{:.1%}".format),
             "95% CI": [f"{low:.1%}–{high:.1%}" for low, high in zip(rates[col.CI_LOW], rates[col.CI_HIGH])],
         })
-        if "km_p50" in latency.columns:
-            table["median request→delivery"] = latency["km_p50"].reindex(table.index).map(
-                lambda s: f"{s:.0f} s" if pd.notna(s) else "n/a")
+        share = result.share_delivered
+        by_deadline = share[share[col.TIME_S] == result.within_s].set_index(col.ARM)[col.SHARE_DELIVERED]
+        table[f"delivered by {result.within_s / 60:g} min"] = by_deadline.reindex(table.index).map(
+            lambda v: f"{v:.1%}" if pd.notna(v) else "n/a")
+        if col.KM_P50 in latency.columns:
+            table["median time to delivery (delivered)"] = latency[col.KM_P50].reindex(table.index).map(format_seconds)
         return table
 
 

@@ -27,6 +27,17 @@ Decisions
 * **Latency** is compared on ``total_latency_s`` (request → delivery): the
   DDM wait happens before the MMS is sent, so ``latency_s`` (sent →
   delivered) would hide exactly the cost a longer timeout adds.
+* **Looking while it runs.** Every comparison counts a send only once its
+  outcome window has closed (:mod:`skycore_lab.stats.windows`): the
+  delivery rate after the longest DDM timeout plus 30 min
+  (:attr:`DdmExperiment.settle_s`), the deadline and latency metrics after
+  ``within_s``. ``sequential=True`` makes every test always-valid.
+* **One family.** The summary's verdicts are adjusted together over every
+  arm × metric (Holm by default); the delivery rate is the primary metric
+  (see :class:`ExperimentResult`).
+* **Sample ratio.** Sends that went out per arm are tested against the
+  allocation (:func:`skycore_lab.sample_ratio_mismatch`); a mismatch is the
+  summary's first line.
 """
 
 from __future__ import annotations
@@ -40,6 +51,7 @@ from datetime import datetime, timezone
 from os import PathLike
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -49,9 +61,18 @@ from .client import DDM, SendRequest, validate_number
 from .exceptions import SendOptionWarning, SkycoreValidationError
 from .manifest import EXPERIMENT_FORMAT, manifest_frame, manifest_from_json, manifest_to_json
 from .provenance import attach_design, attach_sources, source_file
-from .stats.compare import DEFAULT_WITHIN_S
+from .stats.compare import (
+    DEFAULT_WITHIN_S,
+    METRIC_DELIVERED_WITHIN,
+    METRIC_DELIVERY_RATE,
+    METRIC_LATENCY,
+    arm_labels,
+)
 
-__all__ = ["DdmExperiment", "ExperimentResult"]
+if TYPE_CHECKING:
+    from .stats import SampleRatioCheck, SampleSizeCheck
+
+__all__ = ["DdmExperiment", "ExperimentResult", "METRIC_ORDER", "PRIMARY_METRIC"]
 
 STRATUM = "stratum"
 ASSIGNMENT_COLUMNS: tuple[str, ...] = (col.TO, col.ARM, STRATUM)
@@ -313,9 +334,21 @@ class DdmExperiment:
         return experiment
 
     # --- analysis ---------------------------------------------------------------
+    @property
+    def settle_s(self) -> float:
+        """The delivery-rate outcome window of this design, seconds: its longest DDM timeout plus
+        :data:`skycore_lab.stats.DEFAULT_DELIVERY_ALLOWANCE_S` (no DDM arm: the allowance alone)."""
+        from .reference import DEFAULT_DDM_TIMEOUT_MIN
+        from .stats.windows import default_settle_s
+
+        timeouts = [DEFAULT_DDM_TIMEOUT_MIN if ddm.timeout_min is None else ddm.timeout_min
+                    for ddm in self.arms.values() if ddm is not None]  # fmt: skip
+        return default_settle_s(timeouts or [0])
+
     def analyze(self, events: pd.DataFrame, *, control: str | None = None, alpha: float = 0.05,
                 within_s: float = DEFAULT_WITHIN_S, sequential: bool = False, as_of=None,
-                min_effect: float = DEFAULT_MIN_EFFECT) -> ExperimentResult:
+                min_effect: float = DEFAULT_MIN_EFFECT, correction: str = "holm", settle_s: float | None = None,
+                horizon_s: float | None = None, strata: str | None = None) -> ExperimentResult:
         """Join postbacks to the manifest and compare the arms.
 
         Parameters
@@ -326,18 +359,32 @@ class DdmExperiment:
         control : str, optional
             The control arm; default the first arm of the design.
         alpha : float
-            Family-wise error rate (Holm-corrected over the arms).
+            Error rate of the verdicts over the whole family of comparisons
+            (every treatment arm × every metric).
         within_s : float
             Deadline of the ``delivered_within`` comparison, in seconds from
             the request.
         sequential : bool
-            Always-valid p-values and intervals, for looking while postbacks
-            still arrive.
+            Always-valid p-values and intervals for every metric, for looking
+            while postbacks still arrive, as often as you like.
         as_of : datetime, optional
-            When the data were looked at (censoring of pending sends);
-            default the latest time in the data.
+            When the data were looked at: sends count in a comparison once
+            their outcome window has closed by then; pending sends are
+            censored there in the curves. Default the latest time in the data.
         min_effect : float
             Change in delivery rate (absolute) the sample-size verdict plans for.
+        correction : {"holm", "bonferroni", "bh", "none"}
+            Adjustment over the family: Holm (default; family-wise error ≤
+            alpha), Bonferroni, Benjamini–Hochberg (false discovery rate ≤
+            alpha: for screens of many arms), or none.
+        settle_s : float, optional
+            Delivery-rate window; default :attr:`DdmExperiment.settle_s`.
+        horizon_s : float, optional
+            Horizon of the latency comparison (restricted mean time to
+            delivery); default ``within_s``.
+        strata : str, optional
+            Column to stratify the rate comparisons by (``"country"``,
+            ``"carrier"``): Mantel–Haenszel differences and CMH tests.
         """
         from .frames import deliveries as make_deliveries
 
@@ -347,71 +394,194 @@ class DdmExperiment:
         frame = make_deliveries(events, sent)
         frame = frame[frame[col.ARM].notna()].reset_index(drop=True)
         return self.analyze_deliveries(frame, control=control, alpha=alpha, within_s=within_s,
-                                       sequential=sequential, as_of=as_of, min_effect=min_effect)
+                                       sequential=sequential, as_of=as_of, min_effect=min_effect,
+                                       correction=correction, settle_s=settle_s, horizon_s=horizon_s, strata=strata)
 
     def analyze_deliveries(self, frame: pd.DataFrame, *, control: str | None = None, alpha: float = 0.05,
                            within_s: float = DEFAULT_WITHIN_S, sequential: bool = False, as_of=None,
-                           min_effect: float = DEFAULT_MIN_EFFECT) -> ExperimentResult:
+                           min_effect: float = DEFAULT_MIN_EFFECT, correction: str = "holm",
+                           settle_s: float | None = None, horizon_s: float | None = None,
+                           strata: str | None = None) -> ExperimentResult:
         """The analysis of :meth:`analyze`, on deliveries that already carry an ``arm`` column.
 
         For deliveries from another source (a sending-statistics report
         joined to the manifest, a CSV export); parameters as :meth:`analyze`.
+        The sample-ratio check uses the manifest when the experiment has
+        one (refused sends included), else the deliveries against the
+        design's equal shares.
         """
-        from .stats import compare_arms, delivery_rates, latency_summary
+        from .stats import (
+            adjust_p_values,
+            check_sample_size,
+            compare_arms,
+            cumulative_incidence,
+            delivery_rates,
+            latency_summary,
+            sample_ratio_mismatch,
+        )
+        from .stats.inputs import check_level, resolve_as_of
+        from .stats.planning import check_correction
+        from .stats.windows import check_window
 
         control = list(self.arms)[0] if control is None else control
         if control not in self.arms:
             raise SkycoreValidationError("control", f"{control!r} is not an arm ({', '.join(self.arms)})")
         if col.ARM not in frame.columns:
             raise SkycoreValidationError(col.ARM, "deliveries need the arm of each send")
-        rates = delivery_rates(frame, by=(col.ARM,), confidence=1 - alpha)
+        alpha = check_level(alpha, "alpha")
+        method = check_correction(correction)
+        within_s = check_window(within_s, "within_s")
+        settle_s = self.settle_s if settle_s is None else check_window(settle_s, "settle_s")
+        horizon_s = within_s if horizon_s is None else check_window(horizon_s, "horizon_s")
+        moment = resolve_as_of(frame, as_of)
+        looked_at = None if moment is None else pd.Timestamp(moment).tz_localize("UTC")
+        codes, labels = arm_labels(frame[col.ARM])  # as strings; 1 and "1" together is an error
+        unknown = sorted(set(labels) - set(self.arms))
+        if unknown:
+            raise SkycoreValidationError(col.ARM, f"arm(s) {unknown} are not in the design ({', '.join(self.arms)})")
+        design = list(self.arms)
+        position = np.append(np.array([design.index(label) for label in labels], dtype=np.int64), -1)
+        frame = frame.assign(**{col.ARM: pd.Categorical.from_codes(position[codes], categories=design)})
+
+        # Per-arm rates on settled sends only, like the comparisons: a young pending send is not "not delivered".
+        rates = delivery_rates(frame, by=(col.ARM,), confidence=1 - alpha, settle_s=settle_s, as_of=moment)
         latency = latency_summary(frame, by=(col.ARM,), column=col.TOTAL_LATENCY_S, confidence=1 - alpha,
-                                  as_of=as_of)
-        comparisons = pd.concat([
-            compare_arms(frame, col.ARM, control, "delivery_rate", alpha, sequential=sequential),
-            compare_arms(frame, col.ARM, control, "latency", alpha, sequential=sequential,
-                         column=col.TOTAL_LATENCY_S, as_of=as_of),
-            compare_arms(frame, col.ARM, control, "delivered_within", alpha, sequential=sequential,
-                         within_s=within_s, column=col.TOTAL_LATENCY_S, as_of=as_of),
-        ], ignore_index=True)
+                                  as_of=moment)
+        deadlines = sorted({60.0, 300.0, within_s, horizon_s, settle_s})
+        share = cumulative_incidence(frame, by=(col.ARM,), times=deadlines, as_of=moment,
+                                     column=col.TOTAL_LATENCY_S, confidence=1 - alpha)
+        options = {"arm": col.ARM, "control": control, "alpha": alpha, "correction": None, "sequential": sequential,
+                   "as_of": moment}  # fmt: skip
+        parts = [
+            compare_arms(frame, metric=METRIC_DELIVERY_RATE, settle_s=settle_s, strata=strata, **options),
+            compare_arms(frame, metric=METRIC_LATENCY, horizon_s=horizon_s, column=col.TOTAL_LATENCY_S, **options),
+            compare_arms(frame, metric=METRIC_DELIVERED_WITHIN, within_s=within_s, column=col.TOTAL_LATENCY_S,
+                         strata=strata, **options),
+        ]
+        comparisons = pd.concat([part for part in parts if len(part)], ignore_index=True) if any(
+            len(part) for part in parts) else parts[0]
+        if len(comparisons):
+            # One family: every arm × metric adjusted together.
+            comparisons[col.P_ADJUSTED] = adjust_p_values(comparisons[col.P_VALUE].to_numpy(dtype=float), method)
+            comparisons[col.SIGNIFICANT] = (comparisons[col.P_ADJUSTED] < alpha).astype(bool)
+
+        if self.manifest is not None and col.ARM in self.manifest.columns:
+            srm = sample_ratio_mismatch(self.manifest)
+        else:
+            srm = sample_ratio_mismatch(frame, allocation=dict.fromkeys(self.arms, 1.0))
+
+        primary = comparisons[comparisons[col.METRIC] == METRIC_DELIVERY_RATE] if len(comparisons) else comparisons
+        if len(primary):
+            control_n = int(primary[col.N_CONTROL].iloc[0])
+            control_x = int(round(float(primary[col.CONTROL_ESTIMATE].iloc[0]) * control_n)) if control_n else 0
+            smallest = int(min(control_n, primary[col.N_ARM].min()))
+        else:
+            control_n = control_x = smallest = 0
+        sample = check_sample_size(control_x, control_n, smallest, min_effect, alpha=alpha, arms=len(self.arms),
+                                   correction=method, metrics=len(METRIC_ORDER), sequential=sequential)  # fmt: skip
         return ExperimentResult(
             deliveries=frame, rates=rates, latency=latency, comparisons=comparisons,
             eligibility=self._eligibility(frame), manifest=self.manifest, design=self, control=control,
-            alpha=alpha, within_s=within_s, min_effect=min_effect)
+            alpha=alpha, within_s=within_s, min_effect=min_effect, share_delivered=share, srm=srm,
+            sample_size=sample, correction=method, sequential=bool(sequential), settle_s=settle_s,
+            horizon_s=horizon_s, as_of=looked_at, strata=strata)
 
     def _eligibility(self, frame: pd.DataFrame) -> pd.DataFrame:
         rows = []
+        arms = frame[col.ARM].astype("object").to_numpy()
+        got = (frame[col.DDM].astype(str) != col.DDM_NONE).to_numpy() if col.DDM in frame.columns else None
         for name, ddm in self.arms.items():
-            sends = frame[frame[col.ARM] == name]
-            got_ddm = int((sends[col.DDM].astype(str) != col.DDM_NONE).sum()) if ddm is not None else None
-            rows.append({col.ARM: name, "sends": len(sends), "ddm_requested": ddm is not None,
-                         "ddm_sent": got_ddm,
-                         "eligible_share": (got_ddm / len(sends)) if ddm is not None and len(sends) else math.nan})
+            mine = arms == name
+            sends = int(mine.sum())
+            got_ddm = int((got & mine).sum()) if ddm is not None and got is not None else None
+            rows.append({col.ARM: name, "sends": sends, "ddm_requested": ddm is not None, "ddm_sent": got_ddm,
+                         "eligible_share": (got_ddm / sends) if got_ddm is not None and sends else math.nan})
         table = pd.DataFrame(rows, columns=list(ELIGIBILITY_COLUMNS))
         table["ddm_sent"] = table["ddm_sent"].astype("Int64")
         return table
+
+
+# --- the result ---------------------------------------------------------------------------
+#: The metrics an experiment compares, in the summary's order; the first is the primary one.
+METRIC_ORDER: tuple[str, ...] = (METRIC_DELIVERY_RATE, METRIC_LATENCY, METRIC_DELIVERED_WITHIN)
+#: The metric the decision turns on: the headline verdict, and the one the sample is planned for.
+PRIMARY_METRIC = METRIC_DELIVERY_RATE
+_CORRECTION_WORDS = {
+    "holm": "Holm over the whole family: the chance of any false verdict is at most {alpha:.0%}",
+    "bonferroni": "Bonferroni over the whole family: the chance of any false verdict is at most {alpha:.0%}",
+    "bh": "Benjamini–Hochberg over the whole family: on average at most {alpha:.0%} of the differences "
+          "reported are false (a screen of many arms; not a family-wise guarantee)",
+    "none": "none: each comparison at {alpha:.0%} on its own, so with several the chance of a false verdict is higher",
+}
+
+
+def _p_text(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3g}"
+
+
+def _points(value: float) -> str:
+    """A difference of shares in percentage points: ``+1.2 points``."""
+    return f"{value * 100:+.1f} points"
 
 
 @dataclass(frozen=True, repr=False, eq=False)
 class ExperimentResult:
     """What :meth:`DdmExperiment.analyze` found.
 
+    **Reading the result.** The verdict rests on four parts, each an attribute a report can read
+    without parsing text:
+
+    * **the primary metric** — :attr:`primary`: the delivery-rate
+      comparisons (``PRIMARY_METRIC``), the decision's headline;
+    * **the sample ratio** — :attr:`srm`: did each arm send as many
+      messages as the allocation says (a flagged mismatch voids the rest);
+    * **power** — :attr:`sample_size`: the sends needed for
+      ``min_effect`` from the control's rate, and the smallest change
+      detectable at the current size;
+    * **the latency cost** — :attr:`latency_cost`: the restricted mean time
+      to delivery and the share delivered within the deadline, per arm
+      against the control, and :attr:`share_delivered`, the share of sends
+      delivered by 1 min, 5 min, the deadline and the settle window.
+
+    **One family.** The verdicts (``significant``) of every comparison — every treatment
+    arm × the 3 metrics — are adjusted together (``correction``, Holm by
+    default), so the chance that the summary reports any difference that is
+    not there is at most ``alpha``. The delivery rate is the primary metric:
+    the summary leads with it, and the sample size is planned for it at the
+    family's per-comparison level. (Gatekeeping the other metrics behind it
+    would leave the latency cost of a DDM untested whenever the rates do not
+    differ, the common case; Holm over all keeps every metric testable.)
+
     Attributes
     ----------
     deliveries : DataFrame
         One row per send of the experiment (:func:`skycore_lab.deliveries`
-        columns plus the manifest's, incl. ``arm``).
+        columns plus the manifest's, incl. ``arm`` as a categorical in design order).
     rates : DataFrame
-        :func:`skycore_lab.delivery_rates` by arm.
+        :func:`skycore_lab.delivery_rates` by arm over the settled sends
+        (``settle_s``): sends at least that old, delivered within it; at
+        the end of an experiment, every send.
     latency : DataFrame
-        :func:`skycore_lab.latency_summary` of ``total_latency_s`` by arm.
+        :func:`skycore_lab.latency_summary` of ``total_latency_s`` by arm:
+        time to delivery among delivered sends (pending censored, failures excluded).
     comparisons : DataFrame
         :func:`skycore_lab.compare_arms` rows for the metrics
-        ``delivery_rate``, ``latency`` and ``delivered_within``.
+        ``delivery_rate``, ``latency`` and ``delivered_within``, with
+        ``p_adjusted`` and ``significant`` over the whole family.
+    share_delivered : DataFrame
+        :func:`skycore_lab.cumulative_incidence` by arm at 60 s, 300 s,
+        ``within_s``, ``horizon_s`` and ``settle_s``.
     eligibility : DataFrame
         Per arm: ``arm, sends, ddm_requested, ddm_sent, eligible_share`` —
         how many sends of a DDM arm actually got a DDM (the others' handsets
         were already cached). Missing for arms without DDM.
+    srm : SampleRatioCheck
+        The sample-ratio-mismatch check (``srm.p_value``, ``srm["p_value"]``,
+        ``srm.flagged``, ``srm.table``).
+    sample_size : SampleSizeCheck
+        The sample-size verdict for the primary metric.
+    control, alpha, within_s, min_effect, correction, sequential, settle_s, horizon_s, as_of, strata
+        How the analysis was run (``as_of``: the look, UTC).
     """
 
     deliveries: pd.DataFrame
@@ -419,61 +589,145 @@ class ExperimentResult:
     latency: pd.DataFrame
     comparisons: pd.DataFrame
     eligibility: pd.DataFrame
-    manifest: pd.DataFrame
+    manifest: pd.DataFrame | None
     design: DdmExperiment
     control: str
     alpha: float
     within_s: float
     min_effect: float
+    share_delivered: pd.DataFrame
+    srm: SampleRatioCheck
+    sample_size: SampleSizeCheck
+    correction: str = "holm"
+    sequential: bool = False
+    settle_s: float = math.nan
+    horizon_s: float = math.nan
+    as_of: pd.Timestamp | None = None
+    strata: str | None = None
 
-    def sample_verdict(self) -> tuple[int, int, float]:
-        """(sends per arm needed to detect ``min_effect``, smallest arm, control rate)."""
-        from .stats import plan_sample_size
+    primary_metric = PRIMARY_METRIC
 
-        control_rate = float(self.rates.loc[self.rates[col.ARM].astype(str) == self.control, col.RATE].iloc[0])
-        smallest = int(self.rates[col.SENT].min())
-        baseline = min(max(control_rate, 0.01), 0.99 - self.min_effect)
-        needed = plan_sample_size(baseline, self.min_effect, alpha=self.alpha, arms=len(self.design.arms))
-        return needed, smallest, control_rate
+    @property
+    def primary(self) -> pd.DataFrame:
+        """The comparisons of the primary metric (delivery rate), one row per treatment arm."""
+        return self._rows(PRIMARY_METRIC)
+
+    @property
+    def latency_cost(self) -> pd.DataFrame:
+        """The comparisons of the latency metrics: restricted mean time to delivery and share within the deadline."""
+        return self._rows(METRIC_LATENCY, METRIC_DELIVERED_WITHIN)
+
+    @property
+    def family_size(self) -> int:
+        """Comparisons in the adjusted family (those with a p-value)."""
+        return int(self.comparisons[col.P_VALUE].notna().sum()) if len(self.comparisons) else 0
+
+    def _rows(self, *metrics: str) -> pd.DataFrame:
+        if not len(self.comparisons):
+            return self.comparisons
+        return self.comparisons[self.comparisons[col.METRIC].isin(metrics)].reset_index(drop=True)
+
+    def sample_verdict(self) -> tuple[int | None, int, float | None]:
+        """(sends per arm needed to detect ``min_effect``, smallest arm, baseline rate used); see :attr:`sample_size`."""
+        check = self.sample_size
+        return check.needed_per_arm, check.smallest_arm, check.baseline_rate
+
+    # --- text ------------------------------------------------------------------------------
+    def _describe(self, metric: str) -> str:
+        if metric == METRIC_DELIVERY_RATE:
+            return f"delivery rate [primary] (delivered within {self.settle_s / 60:g} min of the request)"
+        if metric == METRIC_LATENCY:
+            return (f"mean time to delivery within {self.horizon_s:g} s (a send not delivered by then counts "
+                    f"as {self.horizon_s:g} s)")
+        return f"share delivered within {self.within_s:g} s"
+
+    def _comparison_line(self, row) -> str:
+        what = self._describe(row.metric)
+        shares = row.metric != METRIC_LATENCY
+        if not (row.n_control and row.n_arm) or pd.isna(row.p_value):
+            window = getattr(row, col.WINDOW_S)
+            why = (f"no send of one arm has passed its {window:g} s window yet" if pd.notna(window)
+                   and not (row.n_control and row.n_arm) else "too few sends to compare")
+            return f"  {row.arm} vs {self.control}, {what}: not yet comparable ({why})."
+        if shares:
+            values = f"{row.arm_estimate:.1%} vs {row.control_estimate:.1%}, difference {_points(row.diff)}"
+            interval = f"{row.ci_low * 100:+.1f} to {row.ci_high * 100:+.1f} points"
+        else:
+            values = f"{row.arm_estimate:.0f} s vs {row.control_estimate:.0f} s, difference {row.diff:+.0f} s"
+            interval = f"{row.ci_low:+.0f} to {row.ci_high:+.0f} s"
+        level = f"{1 - self.alpha:.0%}"
+        kind = "always-valid " if self.sequential else ""
+        verdict = "a real difference" if row.significant else "no difference shown"
+        counted = f"{row.n_arm:,} vs {row.n_control:,} sends"
+        return (f"  {row.arm} vs {self.control}, {what}: {values} ({level} {kind}CI {interval}; {counted}); "
+                f"{_p_text(row.p_adjusted)} adjusted — {verdict}.")
 
     def summary(self) -> str:
         """Plain-language findings: which arm wins on what, with intervals.
 
-        Each interval is the plain 95 % (1 − alpha) interval of its own
-        comparison, while the verdict follows the Holm-adjusted p-value over
-        all arms; near the threshold the two can disagree, so both are named.
+        Lines, in order: a sample ratio mismatch when flagged (first, with
+        those words); the experiment; per-arm delivery rates; how the
+        verdicts are adjusted and which metric is primary; every comparison,
+        primary metric first (a comparison whose sends are not old enough
+        yet says so); the time to delivery among delivered sends ("not
+        reached" where the median is not); eligibility; the sample-size
+        verdict with the detectable effect at the current size.
         """
+        from .stats import format_seconds
+
         level = f"{1 - self.alpha:.0%}"
-        lines = [f"DDM experiment: {len(self.deliveries):,} sends in {len(self.design.arms)} arms; "
-                 f"control arm {self.control!r}."]
-        for row in self.rates.itertuples(index=False):
-            arm = getattr(row, col.ARM)
-            lines.append(f"  {arm}: {getattr(row, col.DELIVERED):,}/{getattr(row, col.SENT):,} delivered "
+        lines = []
+        if self.srm.flagged:
+            lines.append(self.srm.text())
+        looked = f"; looked at {self.as_of:%Y-%m-%d %H:%M:%S} UTC" if self.as_of is not None else ""
+        lines.append(f"DDM experiment: {len(self.deliveries):,} sends in {len(self.design.arms)} arms; "
+                     f"control arm {self.control!r}{looked}.")
+        window = f"{self.settle_s / 60:g} min"
+        rates = {str(getattr(row, col.ARM)): row for row in self.rates.itertuples(index=False)}
+        sends = self.deliveries[col.ARM].value_counts()
+        for arm in self.design.arms:
+            row = rates.get(arm)
+            counted = 0 if row is None else getattr(row, col.SENT)
+            younger = int(sends.get(arm, 0)) - counted
+            later = f"; {younger:,} younger sends not counted yet" if younger else ""
+            if row is None:
+                lines.append(f"  {arm}: no send is {window} old yet ({younger:,} sent)")
+                continue
+            lines.append(f"  {arm}: {getattr(row, col.DELIVERED):,}/{counted:,} delivered within {window} "
                          f"= {getattr(row, col.RATE):.1%} ({level} CI {getattr(row, col.CI_LOW):.1%}–"
-                         f"{getattr(row, col.CI_HIGH):.1%}), {getattr(row, col.PENDING):,} still pending")
-        described = {"delivery_rate": "delivery rate", "latency": "median request→delivery time (s)",
-                     "delivered_within": f"share delivered within {self.within_s:g} s"}
-        for row in self.comparisons.itertuples(index=False):
-            what = described.get(row.metric, row.metric)
-            percent = row.metric != "latency"
-            fmt = (lambda v: f"{v:+.1%}") if percent else (lambda v: f"{v:+.0f}")
-            value = (lambda v: f"{v:.1%}") if percent else (lambda v: f"{v:.0f}")
-            verdict = "a real difference" if row.significant else "no difference shown"
-            lines.append(f"  {row.arm} vs {self.control}, {what}: {value(row.arm_estimate)} vs "
-                         f"{value(row.control_estimate)}, difference {fmt(row.diff)} "
-                         f"({level} CI {fmt(row.ci_low)} to {fmt(row.ci_high)}, unadjusted; "
-                         f"p = {row.p_adjusted:.3g}, Holm-adjusted) — {verdict}.")
+                         f"{getattr(row, col.CI_HIGH):.1%}), {getattr(row, col.PENDING):,} without a delivery "
+                         f"report{later}")
+        if not self.srm.flagged:
+            lines.append("  " + self.srm.text())
+        words = _CORRECTION_WORDS[self.correction].format(alpha=self.alpha)
+        mode = " Always-valid (sequential) tests: you may look as often as you like." if self.sequential else ""
+        strata = f" Rate comparisons stratified by {self.strata} (Mantel–Haenszel)." if self.strata else ""
+        lines.append(f"  Primary metric: delivery rate. Verdicts adjusted over {self.family_size} comparisons "
+                     f"({len(self.design.arms) - 1} arms × {len(METRIC_ORDER)} metrics): {words}. Intervals are "
+                     f"per comparison ({level}, unadjusted). A send counts once its outcome window has closed.{mode}"
+                     f"{strata}")
+        if len(self.comparisons):
+            for metric in METRIC_ORDER:
+                for row in self._rows(metric).itertuples(index=False):
+                    lines.append(self._comparison_line(row))
+        medians = []
+        for row in self.latency.itertuples(index=False):
+            median = getattr(row, col.KM_P50) if hasattr(row, col.KM_P50) else math.nan
+            bounds = ""
+            if pd.notna(median):
+                bounds = (f" ({level} CI {format_seconds(getattr(row, col.KM_P50_LOW))}–"
+                          f"{format_seconds(getattr(row, col.KM_P50_HIGH))})")
+            medians.append(f"{getattr(row, col.ARM)} {format_seconds(median)}{bounds}")
+        if medians:
+            lines.append("  Median time to delivery among delivered sends (request → delivery; pending censored, "
+                         "failures excluded): " + ", ".join(medians) + ".")
         for row in self.eligibility.itertuples(index=False):
-            if row.ddm_requested:
+            if row.ddm_requested and not pd.isna(row.ddm_sent):
                 rest = "; the others' handsets were already cached" if row.ddm_sent < row.sends else ""
-                lines.append(f"  {row.arm}: {row.ddm_sent:,} of {row.sends:,} sends got a DDM "
-                             f"({row.eligible_share:.0%}){rest}. Comparisons are intention-to-treat "
-                             "(all sends as assigned).")
-        needed, smallest, control_rate = self.sample_verdict()
-        enough = "large enough" if smallest >= needed else "too small"
-        lines.append(f"  Sample: the smallest arm has {smallest:,} sends; detecting a {self.min_effect:.0%}-point "
-                     f"change from the control's {control_rate:.0%} with 80% power needs {needed:,} per arm, "
-                     f"so the sample is {enough}.")
+                share = f" ({row.eligible_share:.0%})" if pd.notna(row.eligible_share) else ""
+                lines.append(f"  {row.arm}: {row.ddm_sent:,} of {row.sends:,} sends got a DDM{share}{rest}. "
+                             "Comparisons are intention-to-treat (all sends as assigned).")
+        lines.append("  " + self.sample_size.text())
         return "\n".join(lines)
 
     def print_summary(self) -> None:
@@ -483,17 +737,21 @@ class ExperimentResult:
         print(self.comparisons.to_string(index=False))
 
     def __repr__(self) -> str:
-        return f"<ExperimentResult: {len(self.deliveries)} sends, arms {list(self.design.arms)}>"
+        flag = ", SAMPLE RATIO MISMATCH" if self.srm.flagged else ""
+        return f"<ExperimentResult: {len(self.deliveries)} sends, arms {list(self.design.arms)}{flag}>"
 
     def _repr_html_(self) -> str:
         from html import escape
 
-        text = "".join(f"<li>{escape(line.strip())}</li>" for line in self.summary().splitlines()[1:])
-        return (f"<div><p>{escape(self.summary().splitlines()[0])}</p><ul>{text}</ul>"
+        lines = self.summary().splitlines()
+        head = [line for line in lines if not line.startswith("  ")]
+        body = "".join(f"<li>{escape(line.strip())}</li>" for line in lines if line.startswith("  "))
+        first = "".join(f"<p>{escape(line)}</p>" for line in head)
+        return (f"<div>{first}<ul>{body}</ul>"
                 f"{self.comparisons.to_html(index=False, float_format=lambda v: f'{v:.4g}')}</div>")
 
     def plot(self, axes=None):
-        """Delivery rate by arm and request→delivery time curves, side by side.
+        """Delivery rate by arm and the share delivered by time t (request → delivery), side by side.
 
         Parameters
         ----------
@@ -510,5 +768,6 @@ class ExperimentResult:
         if axes is None:
             _, axes = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
         plot_delivery_rates(self.deliveries, by=col.ARM, hue=None, ax=axes[0])
-        plot_latency(self.deliveries, hue=col.ARM, kind="km", column=col.TOTAL_LATENCY_S, ax=axes[1])
+        plot_latency(self.deliveries, hue=col.ARM, kind="cif", column=col.TOTAL_LATENCY_S, as_of=self.as_of,
+                     ax=axes[1])
         return np.asarray(axes)

@@ -245,3 +245,41 @@ def test_accumulated_events_keep_categorical_columns(log):
     dash.refresh()
     assert isinstance(dash.events[col.CODE].dtype, pd.CategoricalDtype)
     assert set(dash.events[col.CODE]) == {"N101", "N102", "E102"}
+
+
+def test_rates_count_only_settled_sends_and_say_so(log):
+    # the last known time is 16:05 (the records' received_at): a's send is an hour old, b's five minutes
+    manifest = pd.DataFrame({
+        col.TO: ["17743199144", "17743199145"],
+        col.STATUS: ["Success", "Success"],
+        col.TRACKING_ID: ["TU1TXzE=", "TU1TXzI="],
+        col.REQUESTED_AT: pd.to_datetime(["2026-11-25T14:59:00Z", "2026-11-25T16:00:00Z"]),
+        col.ARM: ["a", "b"],
+    })  # fmt: skip
+    dash = LiveDashboard(log, manifest=manifest, autostart=False, settle_s=1800)
+    dash.refresh()
+    rates = pd.read_html(pd.io.common.StringIO(dash.rates_html.value))[1]  # by arm
+    rates = rates.set_index(col.ARM)
+    assert rates.loc["a", "settled"] == 1 and rates.loc["a", col.RATE] == "100.0%"
+    # b's send is pending because it is young: not counted as not delivered
+    assert rates.loc["b", "settled"] == 0 and rates.loc["b", col.RATE] == "—"
+    assert "30 min old" in dash.rates_html.value
+    assert dash.srm is not None and not dash.srm.flagged
+
+
+def test_a_sample_ratio_mismatch_is_shown_first(log):
+    n = 400
+    manifest = pd.DataFrame({
+        col.TO: [str(17743190000 + i) for i in range(2 * n)],
+        col.STATUS: ["Success"] * n + ["Failure"] * (n // 4) + ["Success"] * (n - n // 4),
+        col.TRACKING_ID: [f"T{i}" for i in range(n)] + [None] * (n // 4) + [f"U{i}" for i in range(n - n // 4)],
+        col.ERROR_CODE: [None] * n + ["E110"] * (n // 4) + [None] * (n - n // 4),
+        col.REQUESTED_AT: pd.to_datetime(["2026-11-25T14:59:59Z"] * (2 * n)),
+        col.ARM: ["a"] * n + ["b"] * n,
+    })  # fmt: skip
+    dash = LiveDashboard(log, manifest=manifest, autostart=False)
+    dash.refresh()
+    assert dash.srm.flagged
+    html_text = dash.counters_html.value
+    assert html_text.index("sample ratio mismatch") < html_text.index("delivered")
+    assert "E110" in html_text

@@ -171,7 +171,8 @@ def test_ab_test_notebook_plans_runs_and_decides(run_notebook):
     _assert_quiet(nb, "02")
     text = _text(nb)
     assert "sends per arm detect" in text
-    assert "DDM experiment: 1,500 sends in 3 arms; control arm 'no_ddm'." in text
+    assert "DDM experiment: 1,500 sends in 3 arms; control arm 'no_ddm'" in text
+    assert "Primary metric: delivery rate" in text and "Sample: detecting" in text  # the summary's verdict parts
     assert re.search(r"'sent': 1500", text), "the dashboard's last refresh counted every send"
     assert ("delivers" in text) and ("control" in text)  # the decision cell printed its verdict
     assert len([o for o in _outputs(nb, "display_data") if "image/png" in o.data]) >= 1

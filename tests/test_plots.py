@@ -192,9 +192,27 @@ def test_outcomes_only_present_outcomes_drawn(ax):
 
 
 # --- latency ---------------------------------------------------------------------------------------
-def test_latency_km_curves_per_arm_with_bands(ax):
+def test_latency_default_is_the_share_delivered_with_failures_competing(ax):
     frame = make_deliveries()
     assert plots.plot_latency(frame, ax=ax) is ax
+    assert len(ax.lines) == len(ARMS) and len(ax.collections) == len(ARMS)  # step + band per arm
+    assert "share of sends delivered" in ax.get_ylabel()
+    sizes = frame[col.ARM].value_counts()
+    assert legend_texts(ax) == [f"{arm} (n={sizes[arm]})" for arm in ARMS]
+    curves = stats.cumulative_incidence(frame, by=col.ARM, column=col.LATENCY_S).groupby(col.ARM, observed=True)
+    for line, arm in zip(ax.lines, ARMS, strict=True):
+        y = line.get_ydata()
+        assert y[0] == 0 and np.all(np.diff(y) >= -1e-12)
+        assert y[-1] == pytest.approx(curves.get_group(arm)[stats.SHARE_DELIVERED].iloc[-1])
+    # failures compete: the curve ends below the KM curve that censors them
+    km = plot_data.km_curves(frame, None, col.LATENCY_S, 0.95, None)[plot_data.Y].iloc[-1]
+    cif = plot_data.cif_curves(frame, None, col.LATENCY_S, 0.95, None)[plot_data.Y].iloc[-1]
+    assert cif < km
+
+
+def test_latency_km_curves_per_arm_with_bands(ax):
+    frame = make_deliveries()
+    assert plots.plot_latency(frame, kind="km", ax=ax) is ax
     assert len(ax.lines) == len(ARMS) and len(ax.collections) == len(ARMS)  # step + band per arm
     sizes = frame[col.ARM].value_counts()
     assert legend_texts(ax) == [f"{arm} (n={sizes[arm]})" for arm in ARMS]

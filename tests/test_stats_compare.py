@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -127,7 +128,7 @@ def test_zero_control_rate_gives_infinite_rel_diff_not_an_error():
     assert 0 < row[stats.P_VALUE] < 1
 
 
-# --- delivered_within -------------------------------------------------------------------------
+# --- delivered_within ----------------------------------------------------------------------------
 def test_delivered_within_counting_rules():
     frame = pd.DataFrame(
         {
@@ -139,14 +140,80 @@ def test_delivered_within_counting_rules():
             col.FAILED_AT: [pd.NaT, pd.NaT, T0, pd.NaT, pd.NaT, pd.NaT, pd.NaT, pd.NaT, T0],
         }
     )
-    # control pending waited 100 s (> 60: known not within); ddm's two pending waited 100 s as well
+    # every send is 100 s old (> 60: its answer is final); pending sends count as not within
     row = stats.compare_arms(frame, metric="delivered_within", within_s=60, as_of=T0 + pd.Timedelta(seconds=100)).iloc[0]
     assert (row[stats.N_CONTROL], row[stats.CONTROL_ESTIMATE]) == (4, 0.25)
     assert (row[stats.N_ARM], row[stats.ARM_ESTIMATE]) == (5, 0.4)
-    # at 40 s the pending sends' answer is not known yet: left out
+    assert row[stats.WINDOW_S] == 60.0
+    # at 40 s no send's window has closed: none counts, not even the fast deliveries and failures
     young = stats.compare_arms(frame, metric="delivered_within", within_s=60, as_of=T0 + pd.Timedelta(seconds=40))
-    assert (young[stats.N_CONTROL].iloc[0], young[stats.N_ARM].iloc[0]) == (3, 3)
-    assert young[stats.ARM_ESTIMATE].iloc[0] == pytest.approx(2 / 3)
+    assert (young[stats.N_CONTROL].iloc[0], young[stats.N_ARM].iloc[0]) == (0, 0)
+    assert np.isnan(young[stats.P_VALUE].iloc[0])
+
+
+def test_only_sends_whose_window_closed_count_whatever_their_outcome():
+    """Inclusion by age only: a young delivery or failure is left out just like a young pending send."""
+    ages = np.array([120.0, 120.0, 120.0, 30.0, 30.0, 30.0] * 2)
+    frame = pd.DataFrame(
+        {
+            col.ARM: ["control"] * 6 + ["ddm"] * 6,
+            col.OUTCOME: ["delivered", "failed", "pending"] * 4,
+            col.LATENCY_S: [5.0, np.nan, np.nan] * 4,
+            col.SENT_AT: T0 - pd.to_timedelta(ages, unit="s"),
+            col.FAILED_AT: [pd.NaT, T0, pd.NaT] * 4,
+        }
+    )
+    row = stats.compare_arms(frame, metric="delivered_within", within_s=60, as_of=T0).iloc[0]
+    assert (row[stats.N_CONTROL], row[stats.N_ARM]) == (3, 3)
+    assert row[stats.CONTROL_ESTIMATE] == pytest.approx(1 / 3)
+
+
+def test_delivery_rate_counts_settled_sends_delivered_within_the_window():
+    requested = T0 - pd.to_timedelta([4000.0, 4000.0, 4000.0, 100.0, 100.0, 4000.0], unit="s")
+    frame = pd.DataFrame(
+        {
+            col.ARM: ["control", "control", "control", "control", "ddm", "ddm"],
+            col.OUTCOME: ["delivered", "delivered", "pending", "pending", "delivered", "delivered"],
+            col.REQUESTED_AT: requested,
+            col.TOTAL_LATENCY_S: [10.0, 3000.0, np.nan, np.nan, 50.0, 20.0],
+        }
+    )
+    row = stats.compare_arms(frame, settle_s=1800, as_of=T0).iloc[0]
+    # control: 3 settled (the young pending one waits), one delivered within 30 min (the other too late)
+    assert (row[stats.N_CONTROL], row[stats.CONTROL_ESTIMATE]) == (3, pytest.approx(1 / 3))
+    assert (row[stats.N_ARM], row[stats.ARM_ESTIMATE]) == (1, 1.0)
+    assert row[stats.WINDOW_S] == 1800.0
+    # no time column: every send is final (pending counted as not delivered)
+    untimed = stats.compare_arms(frame.drop(columns=[col.REQUESTED_AT])).iloc[0]
+    assert untimed[stats.N_CONTROL] == 4 and np.isnan(untimed[stats.WINDOW_S])
+
+
+def test_negative_latency_is_clipped_and_counted_never_silently_within():
+    frame = pd.DataFrame(
+        {
+            col.ARM: ["control"] * 3 + ["ddm"] * 3,
+            col.OUTCOME: "delivered",
+            col.LATENCY_S: [-5.0, 10.0, 20.0, 30.0, -1.0, 40.0],
+            col.SENT_AT: T0,
+        }
+    )
+    with pytest.warns(stats.LatencyDataWarning, match="set 2 negative latency_s"):
+        row = stats.compare_arms(frame, metric="delivered_within", within_s=15,
+                                 as_of=T0 + pd.Timedelta(hours=1)).iloc[0]  # fmt: skip
+    assert row[stats.CONTROL_ESTIMATE] == pytest.approx(2 / 3)  # 0 (clipped) and 10 s are within 15 s
+
+
+# --- arm labels -------------------------------------------------------------------------------------
+def test_arm_labels_are_strings_and_colliding_labels_are_an_error():
+    frame = _arms({"1": (5, 5), "2": (6, 4)})
+    frame[col.ARM] = frame[col.ARM].map({"1": 1, "2": 2})  # ints
+    result = stats.compare_arms(frame, control=1)
+    assert result[col.ARM].tolist() == ["2"] and result[stats.CONTROL].tolist() == ["1"]
+    frame[col.ARM] = frame[col.ARM].astype(object)
+    frame.loc[0, col.ARM] = "1"  # the int 1 and the text "1": shown alike, counted apart
+    with pytest.raises(SkycoreValidationError, match=r"both read '1'") as info:
+        stats.compare_arms(frame)
+    assert info.value.field == col.ARM
 
 
 # --- latency ---------------------------------------------------------------------------------------
@@ -165,32 +232,48 @@ def _latency_frame(seed: int = 7, n: int = 150, slower: float = 1.5) -> pd.DataF
     )
 
 
-def test_latency_uses_logrank_km_medians_and_a_seeded_bootstrap():
+def test_latency_is_the_restricted_mean_time_to_delivery_with_a_matching_test_and_interval():
     frame = _latency_frame()
-    row = stats.compare_arms(frame, metric="latency", n_boot=400).iloc[0]
+    as_of = T0 + pd.Timedelta(hours=1)
+    row = stats.compare_arms(frame, metric="latency", horizon_s=120, as_of=as_of).iloc[0]
+    # by hand: latency if delivered within the horizon, else the horizon
+    value = np.where((frame[col.OUTCOME] == "delivered") & (frame[col.LATENCY_S] <= 120), frame[col.LATENCY_S], 120.0)
+    ddm = (frame[col.ARM] == "ddm").to_numpy()
+    mean_c, mean_a = value[~ddm].mean(), value[ddm].mean()
+    se = np.sqrt(value[~ddm].var(ddof=1) / (~ddm).sum() + value[ddm].var(ddof=1) / ddm.sum())
+    assert row[stats.TEST] == stats.TEST_RMST and row[stats.WINDOW_S] == 120.0
+    assert (row[stats.CONTROL_ESTIMATE], row[stats.ARM_ESTIMATE]) == pytest.approx((mean_c, mean_a))
+    assert row[stats.DIFF] == pytest.approx(mean_a - mean_c)
+    assert row[stats.P_VALUE] == pytest.approx(2 * sps.norm.sf(abs(mean_a - mean_c) / se))
+    z = sps.norm.ppf(0.975)
+    assert (row[col.CI_LOW], row[col.CI_HIGH]) == pytest.approx((mean_a - mean_c - z * se, mean_a - mean_c + z * se))
+    assert row[stats.SIGNIFICANT] and row[col.CI_LOW] > 0  # 1.5× slower on 150 sends each
+
+
+def test_logrank_and_km_medians_match_scipy():
+    frame = _latency_frame()
+    result = stats.logrank_test(frame)
     censored = stats.censored_latencies(frame)
-    by_arm = {
-        arm: stats.latency_summary(frame[frame[col.ARM] == arm]).iloc[0][stats.KM_P50] for arm in ("control", "ddm")
-    }
-    assert row[stats.TEST] == stats.TEST_LOGRANK
-    assert row[stats.CONTROL_ESTIMATE] == by_arm["control"] and row[stats.ARM_ESTIMATE] == by_arm["ddm"]
-    assert row[stats.DIFF] == pytest.approx(by_arm["ddm"] - by_arm["control"])
     d, o = censored[stats.DURATION_S].to_numpy(), censored[stats.OBSERVED].to_numpy()
     ddm = (frame[col.ARM] == "ddm").to_numpy()
-    expected_p = sps.logrank(
+    expected = sps.logrank(
         sps.CensoredData(uncensored=d[ddm & o], right=d[ddm & ~o]),
         sps.CensoredData(uncensored=d[~ddm & o], right=d[~ddm & ~o]),
-    ).pvalue
-    assert row[stats.P_VALUE] == pytest.approx(expected_p)
-    assert row[col.CI_LOW] < row[stats.DIFF] < row[col.CI_HIGH]
-    assert row[stats.SIGNIFICANT] and row[col.CI_LOW] > 0  # 1.5× slower on 150 sends each
-    again = stats.compare_arms(frame, metric="latency", n_boot=400).iloc[0]
-    assert (again[col.CI_LOW], again[col.CI_HIGH]) == (row[col.CI_LOW], row[col.CI_HIGH])
-    other = stats.compare_arms(frame, metric="latency", n_boot=400, random_state=1).iloc[0]
-    assert other[col.CI_LOW] != row[col.CI_LOW]
+    )
+    row = result.summary.iloc[0]
+    assert (row[col.ARM], row[stats.CONTROL]) == ("ddm", "control")
+    assert row[stats.P_VALUE] == pytest.approx(expected.pvalue) and result.p_value == pytest.approx(expected.pvalue)
+    assert row[stats.TEST_STATISTIC] == pytest.approx(expected.statistic)
+    # KM medians of the time to delivery (failures excluded) agree with scipy's ecdf of the delivered sends
+    summary = stats.latency_summary(frame, by=col.ARM).set_index(col.ARM)
+    for arm, mask in (("control", ~ddm), ("ddm", ddm)):
+        median = sps.ecdf(d[mask & o]).cdf
+        km = summary.loc[arm, stats.KM_P50]
+        assert median.evaluate(km) >= 0.5 > median.evaluate(np.nextafter(km, -np.inf))
+    assert "log-rank" in repr(result) or "p_adjusted" in repr(result)
 
 
-def test_latency_with_an_unreached_median_still_tests_the_curves():
+def test_logrank_tests_the_curves_with_an_unreached_median_and_int_labels():
     rng = np.random.default_rng(2)
     delivered = rng.random(200) < np.repeat([0.8, 0.3], 100)  # the slow arm: 30 % delivered by as_of
     frame = pd.DataFrame(
@@ -201,16 +284,50 @@ def test_latency_with_an_unreached_median_still_tests_the_curves():
             col.SENT_AT: T0,
         }
     )
-    row = stats.compare_arms(frame, metric="latency", as_of=T0 + pd.Timedelta(seconds=100), n_boot=200).iloc[0]
-    assert (row[stats.CONTROL], row[col.ARM]) == (5, 30)
-    assert np.isfinite(row[stats.CONTROL_ESTIMATE]) and np.isnan(row[stats.ARM_ESTIMATE])
-    assert np.isnan(row[stats.DIFF])
-    assert row[stats.P_VALUE] < 0.001 and row[stats.SIGNIFICANT]
+    as_of = T0 + pd.Timedelta(seconds=100)
+    row = stats.logrank_test(frame, as_of=as_of).summary.iloc[0]
+    assert (row[stats.CONTROL], row[col.ARM]) == ("5", "30")
+    assert row[stats.P_VALUE] < 0.001
+    summary = stats.latency_summary(frame, by=col.ARM, as_of=as_of).set_index(col.ARM)
+    assert np.isfinite(summary.loc[5, stats.KM_P50]) and np.isnan(summary.loc[30, stats.KM_P50])
+    # the restricted mean time to delivery still compares them, with an interval
+    latency = stats.compare_arms(frame, metric="latency", horizon_s=60, as_of=as_of).iloc[0]
+    assert latency[stats.SIGNIFICANT] and latency[col.CI_LOW] > 0
 
 
-def test_latency_sequential_is_not_implemented():
-    with pytest.raises(NotImplementedError, match="delivered_within"):
-        stats.compare_arms(_latency_frame(n=10), metric="latency", sequential=True)
+def test_latency_sequential_is_an_always_valid_test_of_the_same_difference():
+    frame = _latency_frame(n=400, slower=2.5)
+    as_of = T0 + pd.Timedelta(hours=1)
+    fixed = stats.compare_arms(frame, metric="latency", horizon_s=120, as_of=as_of).iloc[0]
+    row = stats.compare_arms(frame, metric="latency", horizon_s=120, as_of=as_of, sequential=True).iloc[0]
+    assert row[stats.TEST] == stats.TEST_MSPRT and row[stats.DIFF] == fixed[stats.DIFF]
+    assert row[col.CI_LOW] < fixed[col.CI_LOW] and fixed[col.CI_HIGH] < row[col.CI_HIGH]  # wider: valid at every look
+    assert row[stats.SIGNIFICANT]
+    assert -120 <= row[col.CI_LOW] and row[col.CI_HIGH] <= 120
+
+
+def test_constant_latencies_give_p_1_without_warnings():
+    frame = pd.DataFrame({col.ARM: ["control"] * 50 + ["ddm"] * 50, col.OUTCOME: "delivered",
+                          col.LATENCY_S: 12.5, col.SENT_AT: T0})  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        as_of = T0 + pd.Timedelta(hours=1)
+        row = stats.compare_arms(frame, metric="latency", horizon_s=60, as_of=as_of).iloc[0]
+        seq = stats.compare_arms(frame, metric="latency", horizon_s=60, as_of=as_of, sequential=True).iloc[0]
+        within = stats.compare_arms(frame, metric="delivered_within", within_s=60, as_of=as_of).iloc[0]
+        summary = stats.latency_summary(frame, by=col.ARM)
+    assert row[stats.P_VALUE] == 1.0 and (row[col.CI_LOW], row[col.CI_HIGH]) == (0.0, 0.0)
+    assert seq[stats.P_VALUE] == 1.0 and within[stats.P_VALUE] == 1.0
+    assert (summary[stats.KM_P50] == 12.5).all()
+
+
+def test_zero_deliveries_give_an_interval_from_zero():
+    frame = pd.DataFrame({col.ARM: ["control"] * 40 + ["ddm"] * 40,
+                          col.OUTCOME: ["failed"] * 40 + ["delivered"] * 10 + ["failed"] * 30})  # fmt: skip
+    rates = stats.delivery_rates(frame, by=col.ARM).set_index(col.ARM)
+    assert rates.loc["control", col.CI_LOW] == 0.0 and 0 < rates.loc["control", col.CI_HIGH] < 0.15
+    row = stats.compare_arms(frame).iloc[0]
+    assert row[stats.CONTROL_ESTIMATE] == 0.0 and row[col.CI_LOW] > 0 and np.isfinite(row[col.CI_HIGH])
 
 
 # --- input checks ------------------------------------------------------------------------------------
@@ -224,7 +341,14 @@ def test_latency_sequential_is_not_implemented():
         ({"alpha": 0}, "alpha"),
         ({"correction": "sidak"}, "correction"),
         ({"sequential": True, "mixture_sd": 0}, "mixture_sd"),
-        ({"metric": "latency", "n_boot": 0}, "n_boot"),
+        ({"metric": "latency", "horizon_s": 0}, "horizon_s"),
+        ({"horizon_s": 60}, "horizon_s"),
+        ({"metric": "latency", "settle_s": 60}, "settle_s"),
+        ({"settle_s": -1}, "settle_s"),
+        ({"metric": "latency", "strata": "carrier"}, "strata"),
+        ({"strata": 3}, "strata"),
+        ({"strata": "region"}, "region"),
+        ({"metric": "latency", "exclude_pending": True}, "exclude_pending"),
         ({"arm": "ddm_group"}, "ddm_group"),
         ({"arm": "metric"}, "arm"),
     ],

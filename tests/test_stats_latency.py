@@ -58,15 +58,15 @@ def test_km_quantile_matches_scipy_curve_with_censoring():
     rng = np.random.default_rng(3)
     duration = np.round(rng.exponential(20.0, 300), 0)  # rounded: ties between events and censorings
     observed = rng.random(300) < 0.7
+    as_of = T0 + pd.Timedelta(seconds=1000)
     frame = pd.DataFrame(
         {
-            col.OUTCOME: np.where(observed, "delivered", "failed"),
+            col.OUTCOME: np.where(observed, "delivered", "pending"),  # pending: censored at its age
             col.LATENCY_S: np.where(observed, duration, np.nan),
-            col.SENT_AT: T0,
-            col.FAILED_AT: T0 + pd.to_timedelta(duration, unit="s"),
+            col.SENT_AT: as_of - pd.to_timedelta(duration, unit="s"),
         }
     )
-    row = stats.latency_summary(frame).iloc[0]
+    row = stats.latency_summary(frame, as_of=as_of).iloc[0]
     cdf = sps.ecdf(sps.CensoredData(uncensored=duration[observed], right=duration[~observed])).cdf
     for q, name in ((0.5, stats.KM_P50), (0.9, stats.KM_P90)):
         t = row[name]
@@ -82,7 +82,9 @@ def test_groups_and_bounds_widen_with_confidence():
     narrow = stats.latency_summary(frame, by=col.CARRIER, confidence=0.8)
     wide = stats.latency_summary(frame, by=col.CARRIER, confidence=0.99)
     assert list(wide[col.CARRIER]) == [0, 1]
-    assert (wide[stats.N] == 300).all() and (wide[col.DELIVERED] < 300).all()
+    not_failed = (frame[col.OUTCOME] != "failed").groupby(frame[col.CARRIER]).sum().to_numpy()
+    assert (wide[stats.N].to_numpy() == not_failed).all() and (not_failed < 300).all()  # failures excluded
+    assert (wide[col.DELIVERED] < wide[stats.N]).all()
     assert (wide[stats.KM_P50_LOW] <= narrow[stats.KM_P50_LOW]).all()
     assert (wide[stats.KM_P50_HIGH] >= narrow[stats.KM_P50_HIGH]).all()
     assert (wide[stats.KM_P50] == narrow[stats.KM_P50]).all()
@@ -104,10 +106,29 @@ def test_unreached_quantile_is_nan_with_infinite_high_bound():
 
 
 def test_no_delivery_at_all():
-    frame = pd.DataFrame({col.OUTCOME: ["failed"] * 4, col.SENT_AT: T0, col.FAILED_AT: T0 + pd.Timedelta(seconds=3)})
+    frame = pd.DataFrame({col.OUTCOME: ["pending"] * 4, col.SENT_AT: T0, col.FAILED_AT: T0 + pd.Timedelta(seconds=3)})
     row = stats.latency_summary(frame).iloc[0]
     assert (row[stats.N], row[col.DELIVERED]) == (4, 0)
     assert np.isnan(row[stats.P50]) and np.isnan(row[stats.KM_P50]) and row[stats.KM_P50_HIGH] == np.inf
+
+
+def test_failures_have_no_delivery_time_and_are_excluded_not_censored():
+    """The quantiles are of the time to delivery among delivered sends: a failure is not a late delivery."""
+    frame = pd.DataFrame(
+        {
+            col.ARM: ["a"] * 6 + ["b"] * 2,
+            col.OUTCOME: ["delivered"] * 3 + ["failed"] * 3 + ["expired"] * 2,
+            col.LATENCY_S: [10.0, 20.0, 30.0] + [np.nan] * 5,
+            col.SENT_AT: T0,
+            col.FAILED_AT: T0 + pd.Timedelta(seconds=5),
+        }
+    )
+    summary = stats.latency_summary(frame, by=col.ARM).set_index(col.ARM)
+    assert (summary.loc["a", stats.N], summary.loc["a", col.DELIVERED]) == (3, 3)
+    assert summary.loc["a", stats.KM_P50] == 20.0  # failures censored at 5 s would not move it; excluded, they do not
+    assert summary.loc["b", stats.N] == 0 and np.isnan(summary.loc["b", stats.KM_P50])  # failures only: a row, n = 0
+    assert stats.format_seconds(summary.loc["b", stats.KM_P50]) == "not reached"
+    assert stats.format_seconds(20.0) == "20 s" and stats.format_seconds(np.inf) == "∞"
 
 
 def test_empty_input():

@@ -142,3 +142,60 @@ def test_power_rejects_bad_n_and_infeasible_effect():
     assert info.value.field == "n_per_arm"
     with pytest.raises(SkycoreValidationError, match="leaves"):
         stats.power(100, 0.5, 0.9)
+
+
+# --- sequential planning, detectable effect, the experiment's verdict ------------------------------
+def test_sequential_plans_need_more_sends_and_round_trip():
+    fixed = stats.plan_sample_size(0.90, 0.05)
+    sequential = stats.plan_sample_size(0.90, 0.05, sequential=True)
+    assert 1.5 * fixed < sequential < 2.5 * fixed  # the always-valid test's inflation, about 1.9×
+    assert stats.power(sequential, 0.90, 0.05, sequential=True) >= 0.8
+    assert stats.power(sequential - 1, 0.90, 0.05, sequential=True) < 0.8
+    assert stats.power(fixed, 0.90, 0.05, sequential=True) < 0.8
+    # more comparisons in the family: each planned at a smaller alpha
+    assert stats.plan_sample_size(0.9, 0.05, arms=3, metrics=3) == stats.plan_sample_size(
+        0.9, 0.05, alpha=0.05 / 6, correction=None)
+
+
+@pytest.mark.slow
+def test_planned_sequential_n_reaches_the_power_when_monitoring_all_along():
+    """Looking after every 20 sends per arm with the always-valid test, up to the planned n."""
+    from skycore_lab.stats.sequential import msprt_p_value, shrunk_variance
+
+    n = stats.plan_sample_size(0.90, 0.05, sequential=True)
+    rng = np.random.default_rng(13)
+    step = 20
+    looks = np.arange(step, n + 1, step)
+    x_c = rng.binomial(1, 0.90, (2000, looks[-1])).cumsum(axis=1)[:, looks - 1]
+    x_a = rng.binomial(1, 0.85, (2000, looks[-1])).cumsum(axis=1)[:, looks - 1]
+    diff = (x_a - x_c) / looks
+    p = msprt_p_value(diff, shrunk_variance(x_c, looks, x_a, looks))
+    detected = (p < 0.05).any(axis=1).mean()
+    assert detected >= 0.80, detected
+    assert detected <= 0.95  # not wildly generous either
+
+
+def test_minimum_detectable_effect_inverts_the_plan():
+    for baseline, n, kwargs in ((0.9, 686, {}), (0.5, 400, {"arms": 3}), (0.9, 1500, {"sequential": True})):
+        effect = stats.minimum_detectable_effect(n, baseline, **kwargs)
+        assert stats.power(n, baseline, effect, **kwargs) == pytest.approx(0.8, abs=1e-6)
+        assert abs(stats.plan_sample_size(baseline, effect, **kwargs) - n) <= 1
+    assert stats.minimum_detectable_effect(686, 0.9) == pytest.approx(0.05, abs=1e-3)
+    assert np.isnan(stats.minimum_detectable_effect(2, 0.5))  # two sends detect nothing
+
+
+def test_sample_check_uses_the_control_rate_as_it_is_and_says_so():
+    check = stats.check_sample_size(983, 1000, 1000, 0.05, arms=2, metrics=1)
+    assert check.baseline_rate == pytest.approx(0.983)  # never clamped to 0.99 − effect
+    assert check.directions == pytest.approx((0.933,))  # 0.983 + 0.05 leaves [0, 1]
+    assert check.needed_per_arm == stats.plan_sample_size(0.983, 0.05)
+    text = check.text()
+    assert "98.3%" in text and "93.3%" in text and f"{check.needed_per_arm:,}" in text and "large enough" in text
+    assert "smallest change it can detect" in text
+    whole = stats.check_sample_size(500, 500, 500, 0.05)
+    assert whole.baseline_rate == pytest.approx(500.5 / 501) and "moved half a send" in whole.text()
+    impossible = stats.check_sample_size(5, 10, 10, 0.6)
+    assert impossible.needed_per_arm is None and "no plan" in impossible.text()
+    sequential = stats.check_sample_size(900, 1000, 1000, 0.05, sequential=True)
+    assert sequential.needed_per_arm == stats.plan_sample_size(0.9, 0.05, sequential=True)
+    assert "always-valid" in sequential.text()

@@ -44,6 +44,32 @@ def test_interval_is_scipys_wilson():
     assert row[col.CI_LOW] < row[col.RATE] < row[col.CI_HIGH] < 1.0
 
 
+def test_wilson_closed_form_equals_scipys_binomtest_interval():
+    from skycore_lab.stats.inputs import wilson
+
+    for n in (1, 2, 7, 30, 999):
+        for x in sorted({0, 1, n // 3, n // 2, n - 1, n}):
+            for level in (0.8, 0.9, 0.95, 0.99):
+                ci = sps.binomtest(x, n).proportion_ci(confidence_level=level, method="wilson")
+                assert wilson(x, n, level) == pytest.approx((ci.low, ci.high), abs=1e-12)
+    assert wilson(0, 12, 0.95)[0] == 0.0 and wilson(12, 12, 0.95)[1] == 1.0
+
+
+def test_settled_rates_count_only_sends_whose_window_closed():
+    t0 = pd.Timestamp("2024-05-01", tz="UTC")
+    frame = pd.DataFrame({
+        col.CARRIER: ["A"] * 4,
+        col.OUTCOME: ["delivered", "pending", "pending", "delivered"],
+        col.REQUESTED_AT: t0 - pd.to_timedelta([3600, 3600, 60, 30], unit="s"),
+        col.TOTAL_LATENCY_S: [20.0, np.nan, np.nan, 10.0],
+    })  # fmt: skip
+    everything = stats.delivery_rates(frame).iloc[0]
+    settled = stats.delivery_rates(frame, settle_s=1800, as_of=t0).iloc[0]
+    assert (everything[col.SENT], everything[col.RATE]) == (4, 0.5)
+    # the two young sends (one pending only because it is early) wait for their window
+    assert (settled[col.SENT], settled[col.DELIVERED], settled[col.PENDING], settled[col.RATE]) == (2, 1, 1, 0.5)
+
+
 def test_pending_counted_as_sent_unless_excluded():
     frame = _frame(["delivered"] * 6 + ["failed"] * 2 + ["pending"] * 2)
     default = stats.delivery_rates(frame, by=()).iloc[0]

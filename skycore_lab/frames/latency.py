@@ -79,10 +79,12 @@ LATENCIES: dict[str, Latency] = {
 
 
 def _first_known(frame: pd.DataFrame, names: tuple[str, ...]) -> pd.Series:
+    present = [name for name in names if name in frame.columns]
+    if len(present) == 1:  # the common case: no filling needed (the statistics call this at every look)
+        return as_utc(frame[present[0]], present[0], naive="utc")
     start = pd.Series(pd.NaT, index=frame.index, dtype=col.DATETIME_DTYPE)
-    for name in names:
-        if name in frame.columns:
-            start = start.fillna(as_utc(frame[name], name, naive="utc"))
+    for name in present:
+        start = start.fillna(as_utc(frame[name], name, naive="utc"))
     return start
 
 

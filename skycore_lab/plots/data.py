@@ -196,6 +196,44 @@ def km_curves(deliveries: pd.DataFrame, hue: str | None, column: str, confidence
     return _concat(parts, [HUE, N, X, Y, Y_LOW, Y_HIGH])
 
 
+def cif_curves(deliveries: pd.DataFrame, hue: str | None, column: str, confidence: float, as_of) -> pd.DataFrame:
+    """Tidy curves of the share of sends delivered by time t, failures competing (Aalen–Johansen).
+
+    Columns: ``hue``, ``n`` (sends in the curve), ``x`` (seconds), ``y``
+    (share delivered by x, for a post-step), ``y_low``, ``y_high`` (its
+    pointwise interval), all from :func:`skycore_lab.stats.cumulative_incidence`
+    (one call on the whole frame, so every group is censored at the same
+    ``as_of``). Each curve starts at 0 at its first event time (or at 0 s
+    when sends were delivered at once) and ends at its last event; its
+    plateau is the group's delivery rate once nothing is pending.
+    """
+    from .. import stats  # deferred: stats imports scipy.stats
+
+    frame = deliveries.reset_index(drop=True)
+    by = ()
+    if hue is not None:
+        frame = frame.assign(**{HUE: labels(frame[hue]).to_numpy()})
+        by = (HUE,)
+    curves = stats.cumulative_incidence(frame, by=by, as_of=as_of, column=column, confidence=confidence)
+    parts = []
+    levels = order(deliveries[hue], by_count=False) if hue is not None else [SINGLE]
+    for level in levels:
+        rows = curves[curves[HUE] == level] if hue is not None else curves
+        if rows.empty:
+            continue
+        x = rows[stats.TIME_S].to_numpy(dtype=float)
+        y = rows[stats.SHARE_DELIVERED].to_numpy(dtype=float)
+        low = rows[col.CI_LOW].to_numpy(dtype=float)
+        high = rows[col.CI_HIGH].to_numpy(dtype=float)
+        if len(x) > 1 and x[0] == 0 and y[0] == 0:  # the start row: draw it at the first event instead
+            x = np.concatenate([[x[1]], x[1:]])
+            y, low, high = (np.concatenate([[0.0], v[1:]]) for v in (y, low, high))
+            low[0] = high[0] = 0.0
+        n = int(rows[stats.SENDS].iloc[0])
+        parts.append(pd.DataFrame({HUE: level, N: n, X: x, Y: y, Y_LOW: low, Y_HIGH: high}))
+    return _concat(parts, [HUE, N, X, Y, Y_LOW, Y_HIGH])
+
+
 def ecdf_curves(deliveries: pd.DataFrame, hue: str | None, column: str) -> pd.DataFrame:
     """Tidy empirical CDFs of the delivered sends' latency.
 

@@ -115,7 +115,7 @@ FAMILY_COLORS: dict[str, str] = {
 }
 
 #: Kinds of :func:`plot_latency`.
-LATENCY_KINDS: tuple[str, ...] = ("km", "ecdf", "hist")
+LATENCY_KINDS: tuple[str, ...] = ("cif", "km", "ecdf", "hist")
 
 NO_DATA = "no data"
 _LATENCY_LABELS = {
@@ -370,7 +370,7 @@ def _duration_axis(ax: Axes, x: np.ndarray) -> bool:
 def plot_latency(
     deliveries: pd.DataFrame,
     hue: str | None = col.ARM,
-    kind: str = "km",
+    kind: str = "cif",
     ax: Axes | None = None,
     *,
     column: str = col.LATENCY_S,
@@ -384,16 +384,20 @@ def plot_latency(
     ----------
     deliveries : DataFrame
         A deliveries frame (:func:`skycore_lab.deliveries`); see
-        :func:`skycore_lab.stats.censored_latencies` for the columns "km" needs.
+        :func:`skycore_lab.stats.censored_latencies` for the columns "cif" and "km" need.
     hue : str or None, default ``"arm"``
         Column splitting the sends into curves (None, or ``"arm"`` when absent: one curve).
-    kind : {"km", "ecdf", "hist"}, default "km"
-        * ``"km"``: share delivered by time *t*, 1 − Kaplan–Meier survival
-          (:func:`scipy.stats.ecdf` on
-          :func:`skycore_lab.stats.censored_latencies`, the single definition
-          of censoring), with a ``confidence`` pointwise log-log band. Sends
-          not (yet) delivered count as censored, so the curve does not
-          pretend that pending sends never deliver — use it to compare arms.
+    kind : {"cif", "km", "ecdf", "hist"}, default "cif"
+        * ``"cif"``: share of sends delivered by time *t*
+          (:func:`skycore_lab.stats.cumulative_incidence`: Aalen–Johansen,
+          failures a competing event, pending sends censored at their age),
+          with its ``confidence`` pointwise band. Its plateau is the delivery
+          rate — use it to compare arms.
+        * ``"km"``: 1 − Kaplan–Meier survival with every undelivered send
+          censored (:func:`scipy.stats.ecdf` on
+          :func:`skycore_lab.stats.censored_latencies`), with a log-log band:
+          how fast delivery would be if nothing failed. It overstates the
+          share delivered when sends fail.
         * ``"ecdf"``: empirical CDF of *delivered sends only* (the y label says so).
         * ``"hist"``: histogram of delivered sends only, as each group's share
           per bin, on log-spaced bins shared by the groups (latencies are
@@ -403,7 +407,7 @@ def plot_latency(
     column : str, default ``"latency_s"``
         Latency column: ``latency_s``, ``total_latency_s`` or ``ddm_latency_s``.
     confidence : float, default 0.95
-        Level of the KM band.
+        Level of the band ("cif", "km").
     as_of : datetime, optional
         Censoring time of pending sends, passed to ``censored_latencies``.
     bins : int, default 30
@@ -412,9 +416,9 @@ def plot_latency(
     Returns
     -------
     Axes
-        ``ax``. "km" and "ecdf": one step line per group, labelled
-        ``"<level> (n=…)"`` (``"n=…"`` without hue); "km" also one filled band
-        per group; "hist": one filled step patch per group. The x axis is
+        ``ax``. "cif", "km" and "ecdf": one step line per group, labelled
+        ``"<level> (n=…)"`` (``"n=…"`` without hue); "cif" and "km" also one
+        filled band per group; "hist": one filled step patch per group. The x axis is
         logarithmic with duration ticks (``30 s``, ``5 min``…) when some
         latency is positive (0 s latencies, clock skew clipped by
         ``censored_latencies``, sit at the left edge), linear seconds
@@ -441,7 +445,8 @@ def plot_latency(
     ax.set_xlabel(what)
     ax.set_ylabel(
         {
-            "km": "share delivered by time t (Kaplan–Meier)",
+            "cif": "share of sends delivered by time t",
+            "km": "share delivered by time t (Kaplan–Meier, failures censored)",
             "ecdf": "share of delivered sends (delivered only)",
             "hist": "share of delivered sends per bin (delivered only)",
         }[kind]
@@ -453,14 +458,16 @@ def plot_latency(
     require_columns(deliveries, [col.OUTCOME], "deliveries", field="deliveries")
     hue = _resolve_hue(deliveries, hue)
 
-    if kind == "km":
+    if kind == "cif":
+        tidy = data.cif_curves(deliveries, hue, column, confidence, as_of)
+    elif kind == "km":
         tidy = data.km_curves(deliveries, hue, column, confidence, as_of)
     elif kind == "ecdf":
         tidy = data.ecdf_curves(deliveries, hue, column)
     else:
         tidy = data.histograms(deliveries, hue, column, int(bins))
     if tidy.empty:
-        return _no_data(ax, NO_DATA if kind == "km" else "no delivered sends")
+        return _no_data(ax, NO_DATA if kind in ("cif", "km") else "no delivered sends")
 
     levels = list(dict.fromkeys(tidy[data.HUE]))
     for level, color in zip(levels, _series_colors(len(levels)), strict=True):
@@ -475,7 +482,7 @@ def plot_latency(
             )  # fmt: skip
             continue
         ax.step(rows[data.X], rows[data.Y], where="post", color=color, label=label)
-        if kind == "km":
+        if kind in ("cif", "km"):
             ax.fill_between(
                 rows[data.X], rows[data.Y_LOW], rows[data.Y_HIGH], step="post", color=color, alpha=0.2, linewidth=0
             )

@@ -61,23 +61,28 @@ DEFINITIONS: dict[str, str] = {
         "ten minutes is not among them."
     ),
     "KM censoring": (
-        "Kaplan–Meier estimates count every undelivered send as censored: a failure at its failure time, a "
-        "pending send at the last moment the data know about. An undelivered send says its latency exceeds "
-        "the time waited, instead of being dropped."
+        "The Kaplan–Meier quantiles (km_*) describe the time to delivery of the sends that are delivered: a "
+        "pending send counts as censored at the last moment the data know about (it says its latency exceeds "
+        "the time waited, instead of being dropped); failures are left out, having no delivery time."
     ),
     "km_p50, km_p90": (
-        "Kaplan–Meier median and 90th percentile of latency, seconds, with 95 % bounds (Brookmeyer–Crowley, "
-        "log-log); empty when the curve never reaches the quantile, a high bound of ∞ when its band does not."
+        "Kaplan–Meier median and 90th percentile of the time to delivery among delivered sends (pending "
+        "censored, failures excluded), seconds, with 95 % bounds (Brookmeyer–Crowley, log-log); 'not reached' "
+        "when the curve never reaches the quantile, a high bound of ∞ when its band does not."
     ),
-    "n": "Sends with a known latency or censoring time.",
+    "n": "Delivered and pending sends with a known latency or censoring time (failures are not counted).",
     "share delivered by time t": (
-        "The latency figure: 1 − Kaplan–Meier survival of latency, with its 95 % pointwise band. With failures "
-        "censored it estimates how fast messages get delivered, not the share of all sends delivered by t "
-        "(failures never are): for that, read the delivery rates and delivered_within."
+        "The latency figure: the share of all sends delivered by time t (Aalen–Johansen cumulative incidence: "
+        "failures are a competing event, a pending send is censored at its age), with a 95 % pointwise "
+        "interval (delta-method variance, Wilson form). Its plateau is the delivery rate."
     ),
     "delivered_within": (
-        "Share of sends delivered within the deadline; failures count as not within, pending sends count once "
-        "they have waited that long (younger ones are left out)."
+        "Share of sends delivered within the deadline, among sends at least that old (chosen by age, never "
+        "by outcome): failures and still-pending sends count as not within."
+    ),
+    "delivery_rate (comparisons)": (
+        "Share of sends delivered within the outcome window (the longest DDM timeout plus 30 min; 35 min by "
+        "default) among sends at least that old, so that young pending sends never count as not delivered."
     ),
     "diff, ci_low, ci_high (comparisons)": (
         "Treatment arm − control, with Newcombe's hybrid score interval at 95 %."
@@ -176,7 +181,8 @@ def _latency(deliveries: pd.DataFrame, by: tuple[str, ...], as_of, notes: list[s
         LATENCY_KEY,
         "Latency (seconds)",
         frame[columns],
-        "One row over all sends, then one per group; km_* count undelivered sends as censored.",
+        "One row over all sends, then one per group; km_* are the time to delivery among delivered sends "
+        "(pending sends censored, failures excluded).",
     )
 
 
@@ -202,7 +208,8 @@ def _comparisons(deliveries: pd.DataFrame, within_s: float, as_of, notes: list[s
         COMPARISONS_KEY,
         "Arm comparisons",
         frame,
-        f"Each treatment arm against the control; delivered_within uses a deadline of {within_s:g} s.",
+        f"Each treatment arm against the control; delivered_within uses a deadline of {within_s:g} s. A send "
+        "counts once its outcome window (window_s) has closed.",
     )
 
 

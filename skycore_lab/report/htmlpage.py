@@ -29,6 +29,7 @@ from .provenance import provenance_html
 _PERCENT = frozenset({col.RATE, col.CI_LOW, col.CI_HIGH, "control_estimate", "arm_estimate", "diff", "rel_diff"})
 _P_VALUES = frozenset({"p_value", "p_adjusted"})
 _SECONDS_SUFFIXES = ("p50", "p90", "p99", "_low", "_high")
+_KM_QUANTILES = frozenset({col.KM_P50, col.KM_P90})  # NaN there: the curve never reached the quantile
 
 _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif;
@@ -85,8 +86,8 @@ def draw_figures(
         )
     if col.LATENCY_S in deliveries.columns and col.OUTCOME in deliveries.columns:
         figures.append(
-            ("Share delivered by time t (Kaplan–Meier, undelivered sends censored), with 95 % bands",
-             _png(lambda ax: plots.plot_latency(deliveries, hue=hue, kind="km", as_of=as_of, ax=ax), (8, 4.2)))
+            ("Share of sends delivered by time t (failures competing, pending sends censored), with 95 % bands",
+             _png(lambda ax: plots.plot_latency(deliveries, hue=hue, kind="cif", as_of=as_of, ax=ax), (8, 4.2)))
         )  # fmt: skip
     if events is not None:
         freq = _timeline_freq(events)
@@ -117,7 +118,7 @@ def _timeline_freq(events: pd.DataFrame) -> str:
 def _cell(name: str, value) -> tuple[str, bool]:
     """(text, is_number) of one table cell."""
     if value is None or (not isinstance(value, str) and pd.api.types.is_scalar(value) and pd.isna(value)):
-        return "—", False
+        return ("not reached" if name in _KM_QUANTILES else "—"), False
     if isinstance(value, (bool, np.bool_)):
         return ("yes" if value else "no"), False
     if isinstance(value, (int, np.integer)):

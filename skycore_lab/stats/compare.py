@@ -1,4 +1,11 @@
-"""A/B comparison of experiment arms (:func:`compare_arms`)."""
+"""A/B comparison of experiment arms (:func:`compare_arms`).
+
+Every metric counts a send only once its outcome window has closed
+(:mod:`.windows`), so a comparison read while postbacks still arrive uses
+only sends whose answer is final, chosen by their age and never by their
+outcome. Counts are aggregated per arm (and stratum) before any statistic
+is computed: a million sends cost a few array passes.
+"""
 
 from __future__ import annotations
 
@@ -25,79 +32,87 @@ from ..columns import (
     REL_DIFF,
     SIGNIFICANT,
     TEST,
+    WINDOW_S,
 )
 from .planning import adjust_p_values, check_correction
-from .sequential import DEFAULT_MIXTURE_SD, confidence_sequence, msprt_p_value, shrunk_variance
-from .survival import km_quantile_of_resamples, km_quantiles, sort_for_km
+from .proportions import TEST_CMH, TEST_FISHER, TEST_Z, mantel_haenszel, newcombe_interval, two_proportion_test
+from .sequential import DEFAULT_MIXTURE_SD, confidence_sequence, msprt_p_value, shrunk_mean_variance, shrunk_variance
+from .windows import check_window, default_settle_s, windowed_outcomes
 from ..exceptions import SkycoreValidationError, SkycoreWarning
+
+__all__ = ["compare_arms", "arm_labels", "control_index", "newcombe_interval"]
 
 # --- vocabularies -----------------------------------------------------------------------
 METRIC_DELIVERY_RATE = "delivery_rate"
 METRIC_LATENCY = "latency"
 METRIC_DELIVERED_WITHIN = "delivered_within"
 METRICS: tuple[str, ...] = (METRIC_DELIVERY_RATE, METRIC_LATENCY, METRIC_DELIVERED_WITHIN)
+#: Metrics compared as two proportions (and so stratifiable).
+RATE_METRICS: tuple[str, ...] = (METRIC_DELIVERY_RATE, METRIC_DELIVERED_WITHIN)
 
-TEST_Z = "z_test"
-TEST_FISHER = "fisher_exact"
 TEST_MSPRT = "msprt"
 TEST_LOGRANK = "logrank"
+TEST_RMST = "rmst_z"
+TESTS: tuple[str, ...] = (TEST_Z, TEST_FISHER, TEST_CMH, TEST_MSPRT, TEST_RMST)
 
-#: Default deadline of ``delivered_within``, seconds: the documented default DDM
-#: timeout (5 min) plus as long again for the content to arrive.
+#: Default deadline of ``delivered_within`` (and horizon of ``latency``), seconds:
+#: the documented default DDM timeout (5 min) plus as long again for the content to arrive.
 DEFAULT_WITHIN_S = 600.0
 
 #: Arm labels taken as the control when ``control`` is not given (case-insensitive).
 CONTROL_LABELS: tuple[str, ...] = ("control", "no_ddm", "no-ddm", "none", "baseline")
 
-# Fisher's exact test replaces the z-test when an expected 2×2 cell is below this.
-_MIN_EXPECTED = 5.0
-# Elements per bootstrap batch (resamples × sends), to bound memory.
-_BOOTSTRAP_BATCH_ELEMENTS = 2_000_000
-
 
 # --- arms --------------------------------------------------------------------------------
-def _arm_order(labels: pd.Series) -> list:
-    """Arms in category order for a categorical column, else order of appearance."""
-    present = labels.dropna()
-    if isinstance(labels.dtype, pd.CategoricalDtype):
-        seen = set(present.unique())
-        return [category for category in labels.cat.categories if category in seen]
-    return list(pd.unique(present))
+def arm_labels(values: pd.Series, field: str = col.ARM) -> tuple[np.ndarray, list[str]]:
+    """Each row's arm as a position into the arms' labels, normalised to strings.
+
+    Returns ``(codes, labels)``: ``codes`` is −1 for a missing label;
+    ``labels`` are ``str`` of the distinct values, in category order for a
+    categorical column (categories present only), else in order of first
+    appearance. Two distinct values that read the same (``1`` and ``"1"``)
+    are an error: they would be shown as one arm and counted as two.
+    """
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    uniques = list(np.asarray(uniques, dtype=object))
+    order = list(range(len(uniques)))
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        rank = {category: i for i, category in enumerate(values.cat.categories)}
+        order.sort(key=lambda i: rank[uniques[i]])
+    labels = [str(uniques[i]) for i in order]
+    seen: dict[str, object] = {}
+    for i in order:
+        text = str(uniques[i])
+        if text in seen:
+            raise SkycoreValidationError(
+                field,
+                f"arm labels {seen[text]!r} ({type(seen[text]).__name__}) and {uniques[i]!r} "
+                f"({type(uniques[i]).__name__}) both read {text!r}; give every arm one label",
+            )
+        seen[text] = uniques[i]
+    remap = np.empty(len(uniques) + 1, dtype=np.int64)
+    remap[np.array(order, dtype=np.int64)] = np.arange(len(order))
+    remap[-1] = -1
+    return remap[codes], labels
 
 
-def _control_index(order: list, control) -> int:
+def control_index(labels: list[str], control) -> int:
+    """Position of the control among ``labels`` (:func:`arm_labels`): ``control`` as a string, else
+    the first label in :data:`CONTROL_LABELS`, else the first arm."""
     if control is not None:
-        for i, label in enumerate(order):
-            if label == control:
-                return i
-        raise SkycoreValidationError("control", f"{control!r} is not one of the arms {order}")
-    for i, label in enumerate(order):
-        if str(label).strip().lower() in CONTROL_LABELS:
+        wanted = str(control)
+        if wanted in labels:
+            return labels.index(wanted)
+        raise SkycoreValidationError("control", f"{control!r} is not one of the arms {labels}")
+    for i, label in enumerate(labels):
+        if label.strip().lower() in CONTROL_LABELS:
             return i
     return 0
 
 
-# --- proportions ---------------------------------------------------------------------------
-def newcombe_interval(x_c: int, n_c: int, x_a: int, n_a: int, confidence: float) -> tuple[float, float]:
-    """Newcombe's hybrid score interval for p_arm − p_control, from two Wilson intervals."""
-    p_c, p_a = x_c / n_c, x_a / n_a
-    low_c, high_c = _in.wilson(x_c, n_c, confidence)
-    low_a, high_a = _in.wilson(x_a, n_a, confidence)
-    diff = p_a - p_c
-    return (
-        diff - math.sqrt((p_a - low_a) ** 2 + (high_c - p_c) ** 2),
-        diff + math.sqrt((high_a - p_a) ** 2 + (p_c - low_c) ** 2),
-    )
-
-
-def _two_proportion_p_value(x_c: int, n_c: int, x_a: int, n_a: int) -> tuple[float, str]:
-    table = np.array([[x_a, n_a - x_a], [x_c, n_c - x_c]], dtype=float)
-    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / table.sum()
-    if expected.min() < _MIN_EXPECTED:
-        return float(stats.fisher_exact(table.astype(int), alternative="two-sided").pvalue), TEST_FISHER
-    pooled = (x_a + x_c) / (n_a + n_c)
-    z = (x_a / n_a - x_c / n_c) / math.sqrt(pooled * (1.0 - pooled) * (1.0 / n_a + 1.0 / n_c))
-    return float(2.0 * stats.norm.sf(abs(z))), TEST_Z
+# --- the statistics per pair of arms -------------------------------------------------------
+def _nan_result(test: str = "") -> dict:
+    return {col.CI_LOW: math.nan, col.CI_HIGH: math.nan, P_VALUE: math.nan, TEST: test}
 
 
 def _compare_proportions(x_c, n_c, x_a, n_a, alpha, sequential, mixture_sd) -> dict:
@@ -105,7 +120,7 @@ def _compare_proportions(x_c, n_c, x_a, n_a, alpha, sequential, mixture_sd) -> d
     estimate_a = x_a / n_a if n_a else math.nan
     row = {CONTROL_ESTIMATE: estimate_c, ARM_ESTIMATE: estimate_a, DIFF: estimate_a - estimate_c}
     if not (n_c and n_a):
-        return row | {col.CI_LOW: math.nan, col.CI_HIGH: math.nan, P_VALUE: math.nan, TEST: ""}
+        return row | _nan_result()
     if sequential:
         variance = shrunk_variance(x_c, n_c, x_a, n_a)
         p_value = float(msprt_p_value(row[DIFF], variance, mixture_sd))
@@ -113,78 +128,90 @@ def _compare_proportions(x_c, n_c, x_a, n_a, alpha, sequential, mixture_sd) -> d
         test = TEST_MSPRT
     else:
         low, high = newcombe_interval(x_c, n_c, x_a, n_a, 1.0 - alpha)
-        p_value, test = _two_proportion_p_value(x_c, n_c, x_a, n_a)
+        p_value, test = two_proportion_test(x_c, n_c, x_a, n_a)
     return row | {col.CI_LOW: low, col.CI_HIGH: high, P_VALUE: p_value, TEST: test}
 
 
-def _within_counts(frame, outcome, column, within_s, as_of) -> tuple[np.ndarray, np.ndarray]:
-    """Per send: delivered within ``within_s``, and whether that is known yet."""
-    delivered = outcome == col.OUTCOME_DELIVERED
-    pending = outcome == col.OUTCOME_PENDING
-    latency = np.full(len(frame), np.nan)
-    if delivered.any():
-        _in.require(frame, [column], "for the latency of delivered sends")
-        latency = _in.delivered_latency(frame, column)
-    success = delivered & (latency <= within_s)
-    known = np.isin(outcome, col.FAILURE_OUTCOMES) | (delivered & np.isfinite(latency))
-    unusable = delivered & ~np.isfinite(latency)
-    if pending.any():
-        waited, _ = _in.censored_durations(frame, column, as_of, outcome, needed="pending")
-        known |= pending & (waited >= within_s)
-        unusable |= pending & np.isnan(waited)
-    if unusable.any():
-        warnings.warn(
-            f"left out {int(unusable.sum())} send(s) whose {column} or pending time is unknown",
-            _in.LatencyDataWarning,
-            stacklevel=3,
-        )
-    return success, known
+def _compare_stratified(x_c, n_c, x_a, n_a, alpha, sequential, mixture_sd) -> dict:
+    """Per-stratum counts (arrays) → the Mantel–Haenszel difference, Sato interval, CMH test."""
+    total_c, total_a = n_c.sum(), n_a.sum()
+    row = {CONTROL_ESTIMATE: x_c.sum() / total_c if total_c else math.nan,
+           ARM_ESTIMATE: x_a.sum() / total_a if total_a else math.nan}  # fmt: skip
+    result = mantel_haenszel(x_c, n_c, x_a, n_a, 1.0 - alpha)
+    row[DIFF] = result["diff"]
+    if not result["strata"]:
+        return row | _nan_result()
+    if sequential:
+        # The MH difference with the independent-binomial variance of the shrunk
+        # per-stratum rates: never 0, as the always-valid test needs.
+        both = (n_c > 0) & (n_a > 0)
+        weight = n_a[both] * n_c[both] / (n_a[both] + n_c[both])
+        per_stratum = shrunk_variance(x_c[both], n_c[both], x_a[both], n_a[both])
+        variance = float((weight**2 * per_stratum).sum() / weight.sum() ** 2)
+        p_value = float(msprt_p_value(row[DIFF], variance, mixture_sd))
+        low, high = (float(v) for v in confidence_sequence(row[DIFF], variance, alpha, mixture_sd))
+        return row | {col.CI_LOW: low, col.CI_HIGH: high, P_VALUE: p_value, TEST: TEST_MSPRT}
+    return row | {col.CI_LOW: result["ci_low"], col.CI_HIGH: result["ci_high"], P_VALUE: result["p_value"],
+                  TEST: TEST_CMH}  # fmt: skip
 
 
-# --- latency -------------------------------------------------------------------------------
-def _median_diff_interval(d_c, o_c, d_a, o_a, confidence, n_boot, random_state) -> tuple[float, float]:
-    """Percentile bootstrap interval of KM median(arm) − KM median(control)."""
-    if min(len(d_c), len(d_a)) < 2:
-        return math.nan, math.nan
-    sorted_c, sorted_a = sort_for_km(d_c, o_c), sort_for_km(d_a, o_a)
+def _compare_means(summary_c, summary_a, horizon, alpha, sequential, mixture_sd) -> dict:
+    """(n, mean, Σ(v − mean)²) of each arm's restricted times → mean difference, interval and test.
 
-    def median_diff(index_c, index_a, axis=-1):
-        return km_quantile_of_resamples(*sorted_a, index_a, 0.5) - km_quantile_of_resamples(*sorted_c, index_c, 0.5)
-
-    batch = max(1, min(n_boot, _BOOTSTRAP_BATCH_ELEMENTS // max(len(d_c), len(d_a))))
-    with warnings.catch_warnings(), np.errstate(invalid="ignore"):
-        # Resamples whose medians are both unreached give NaN; the interval then says so.
-        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
-        result = stats.bootstrap(
-            (np.arange(len(d_c)), np.arange(len(d_a))),
-            median_diff,
-            n_resamples=n_boot,
-            batch=batch,
-            vectorized=True,
-            paired=False,
-            confidence_level=confidence,
-            method="percentile",
-            rng=np.random.default_rng(random_state),
-        )
-    return float(result.confidence_interval.low), float(result.confidence_interval.high)
-
-
-def _compare_latency(d_c, o_c, d_a, o_a, alpha, n_boot, random_state) -> dict:
-    median_c = km_quantiles(d_c, o_c, (0.5,))[0][0]
-    median_a = km_quantiles(d_a, o_a, (0.5,))[0][0]
-    row = {CONTROL_ESTIMATE: median_c, ARM_ESTIMATE: median_a, DIFF: median_a - median_c, TEST: TEST_LOGRANK}
-    if not (len(d_c) and len(d_a)) or not (o_c.any() or o_a.any()):
-        return row | {col.CI_LOW: math.nan, col.CI_HIGH: math.nan, P_VALUE: math.nan, TEST: ""}
-    p_value = stats.logrank(
-        x=stats.CensoredData(uncensored=d_a[o_a], right=d_a[~o_a]),
-        y=stats.CensoredData(uncensored=d_c[o_c], right=d_c[~o_c]),
-    ).pvalue
-    low, high = _median_diff_interval(d_c, o_c, d_a, o_a, 1.0 - alpha, n_boot, random_state)
-    return row | {col.CI_LOW: low, col.CI_HIGH: high, P_VALUE: float(p_value)}
+    Fixed horizon: z-test and Wald interval on the same estimate and
+    standard error, so ``p < alpha`` exactly when the interval excludes 0.
+    """
+    (n_c, mean_c, ss_c), (n_a, mean_a, ss_a) = summary_c, summary_a
+    diff = mean_a - mean_c
+    row = {CONTROL_ESTIMATE: mean_c, ARM_ESTIMATE: mean_a, DIFF: diff}
+    if sequential:
+        if not (n_c and n_a):
+            return row | _nan_result()
+        variance = float(shrunk_mean_variance(n_c, mean_c, ss_c, horizon) + shrunk_mean_variance(n_a, mean_a, ss_a, horizon))
+        p_value = float(msprt_p_value(diff, variance, mixture_sd))
+        low, high = (float(v) for v in confidence_sequence(diff, variance, alpha, mixture_sd, bound=horizon))
+        return row | {col.CI_LOW: low, col.CI_HIGH: high, P_VALUE: p_value, TEST: TEST_MSPRT}
+    if n_c < 2 or n_a < 2:
+        return row | _nan_result()
+    se = math.sqrt(ss_c / (n_c - 1) / n_c + ss_a / (n_a - 1) / n_a)
+    if se <= 1e-9 * max(horizon, 1.0):  # nothing varies (constant latencies): equal, or certainly different
+        same = abs(diff) <= 1e-9 * max(horizon, 1.0)
+        return row | {col.CI_LOW: diff, col.CI_HIGH: diff, P_VALUE: 1.0 if same else 0.0, TEST: TEST_RMST}
+    z = stats.norm.ppf(1.0 - alpha / 2.0)
+    p_value = float(2.0 * stats.norm.sf(abs(diff) / se))
+    return row | {col.CI_LOW: diff - z * se, col.CI_HIGH: diff + z * se, P_VALUE: p_value, TEST: TEST_RMST}
 
 
 def _empty_result(arm: str) -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series(dtype=object) for name in (arm, *COMPARISON_COLUMNS)})
+
+
+def _check_arguments(arm, metric, within_s, horizon_s, settle_s, sequential, mixture_sd, strata, exclude_pending):
+    if not isinstance(arm, str):
+        raise SkycoreValidationError("arm", f"expected the name of the arm column, got {arm!r}")
+    if arm in COMPARISON_COLUMNS:
+        raise SkycoreValidationError("arm", f"an arm column named {arm!r} would clash with an output column")
+    if metric not in METRICS:
+        raise SkycoreValidationError("metric", f"expected one of {list(METRICS)}, got {metric!r}")
+    for name, value, wanted in (("within_s", within_s, METRIC_DELIVERED_WITHIN), ("horizon_s", horizon_s, METRIC_LATENCY),
+                                ("settle_s", settle_s, METRIC_DELIVERY_RATE)):  # fmt: skip
+        if value is not None and metric != wanted:
+            raise SkycoreValidationError(name, f"applies to metric={wanted!r} only, not {metric!r}")
+    if metric == METRIC_DELIVERED_WITHIN:
+        if within_s is None:
+            raise SkycoreValidationError("within_s", "delivered_within needs a deadline in seconds > 0, got None")
+        check_window(within_s, "within_s")
+    if exclude_pending and metric != METRIC_DELIVERY_RATE:
+        raise SkycoreValidationError("exclude_pending", f"applies to metric='delivery_rate' only, not {metric!r}")
+    if strata is not None:
+        if not isinstance(strata, str):
+            raise SkycoreValidationError("strata", f"expected the name of a column (carrier, country...), got {strata!r}")
+        if metric not in RATE_METRICS:
+            raise SkycoreValidationError("strata", f"stratified comparisons are for {list(RATE_METRICS)}, not {metric!r}")
+    if sequential and mixture_sd is not None and (
+        isinstance(mixture_sd, bool) or not isinstance(mixture_sd, (int, float)) or not 0 < mixture_sd < math.inf
+    ):
+        raise SkycoreValidationError("mixture_sd", f"must be a positive number, got {mixture_sd!r}")
 
 
 # --- the public function ---------------------------------------------------------------------
@@ -198,24 +225,36 @@ def compare_arms(
     sequential: bool = False,
     *,
     within_s: float | None = None,
+    horizon_s: float | None = None,
+    settle_s: float | None = None,
     column: str = col.LATENCY_S,
     as_of=None,
     exclude_pending: bool = False,
-    mixture_sd: float = DEFAULT_MIXTURE_SD,
-    n_boot: int = 1000,
-    random_state: int | None = 0,
+    strata: str | None = None,
+    mixture_sd: float | None = None,
 ) -> pd.DataFrame:
     """Compare every treatment arm with the control arm.
+
+    **Which sends count.** A send counts once its outcome window has closed at ``as_of`` (its
+    age ≥ the window), and is judged on what happened within the window
+    (:mod:`skycore_lab.stats.windows`). Inclusion depends on request times
+    only, never on outcomes, so a comparison read mid-test compares like
+    with like: a young pending send is neither "not delivered" nor chosen
+    over a young fast delivery. Each row's ``window_s`` says which window
+    applied. A frame with no time column at all (no way to know ages)
+    counts every send as final.
 
     Parameters
     ----------
     deliveries : DataFrame
-        One row per send; needs the ``arm`` column and ``outcome``, plus
-        ``column`` (and the time columns, for censoring) for ``latency`` and
-        ``delivered_within``. Rows without an arm label are left out with a
-        warning.
+        One row per send; needs the ``arm`` column and ``outcome``, the time
+        columns that start the windows' clocks (``requested_at`` for
+        ``delivery_rate``, the start of ``column`` otherwise), ``column``
+        for ``latency`` and ``delivered_within``, and ``strata`` when given.
+        Rows without an arm label are left out with a warning.
     arm : str
-        Column naming each send's arm.
+        Column naming each send's arm. Labels are compared as strings
+        (:func:`arm_labels`): ``1`` and ``"1"`` in one column is an error.
     control : optional
         The control arm's label. Default: the first arm whose label is one
         of ``CONTROL_LABELS`` (``"control"``, ``"no_ddm"``, ``"none"``, ...,
@@ -223,65 +262,82 @@ def compare_arms(
         for a categorical column, else by first appearance; result rows
         follow that order.
     metric : {"delivery_rate", "latency", "delivered_within"}
-        ``delivery_rate``: delivered / sent (pending counted as not delivered
-        unless ``exclude_pending``). p-value from the pooled two-proportion
-        z-test, or ``scipy.stats.fisher_exact`` when an expected cell of the
-        2×2 table is below 5; interval: Newcombe's hybrid score interval
-        (from the two Wilson intervals), which keeps near-nominal coverage
-        even for rates near 0 or 1, unlike the Wald interval. (At the
-        margin the exact test and the score interval can disagree on
-        significance; ``significant`` follows the p-value.)
-
-        ``latency``: estimates are Kaplan–Meier medians of ``column`` (every
-        undelivered send censored, see :func:`censored_latencies`), ``diff``
-        their difference with a percentile bootstrap interval
-        (``scipy.stats.bootstrap``, ``n_boot`` resamples, seeded by
-        ``random_state``), p-value from ``scipy.stats.logrank`` (the whole
-        curves, not only the medians). A median the curve never reaches is
-        NaN; the bootstrap counts it as ``inf``, so the interval may be
-        infinite or NaN.
+        ``delivery_rate``: share of sends delivered within ``settle_s`` of
+        the request, among sends at least ``settle_s`` old (a send still
+        pending then counts as not delivered; ``exclude_pending`` leaves
+        those out). p-value from the pooled two-proportion z-test, or
+        ``scipy.stats.fisher_exact`` when an expected cell of the 2×2 table
+        is below 5; interval: Newcombe's hybrid score interval (from the two
+        Wilson intervals), which keeps near-nominal coverage even for rates
+        near 0 or 1. (At the margin the exact test and the score interval
+        can disagree on significance; ``significant`` follows the p-value.)
 
         ``delivered_within``: share of sends delivered within ``within_s``
-        seconds — the number a DDM-timeout decision turns on, since a longer
-        timeout can deliver more but later. Failures count as not within.
-        A pending send counts as not within once it has waited ``within_s``
-        (up to ``as_of``); younger pending sends are left out, their answer
-        is not known yet. Tested like ``delivery_rate``.
+        seconds of ``column``'s clock start, among sends at least
+        ``within_s`` old — the number a DDM-timeout decision turns on, since
+        a longer timeout can deliver more but later. Failures count as not
+        within. Tested like ``delivery_rate``.
+
+        ``latency``: the restricted mean time to delivery up to
+        ``horizon_s`` (RMST): each send counts as its latency if delivered
+        within the horizon, else as the whole horizon (failed and
+        undelivered sends waited it all), among sends at least
+        ``horizon_s`` old. Estimates are the arms' means in seconds,
+        ``diff`` their difference (positive: the arm is slower), with a
+        z-test and a Wald interval from the same estimate and standard error
+        (each arm's sample variance / n): the test rejects exactly when the
+        interval excludes 0. Constant latencies give p = 1 (equal) or 0.
+        It sums up the whole curve of the share delivered up to the horizon
+        (its area), so it weighs speed and reach together.
     alpha : float
         Significance level: ``significant = p_adjusted < alpha``. Intervals
         are at level 1 − alpha per comparison (not adjusted).
-    correction : {"holm", "bonferroni", "none", None}
-        Multiple-comparison adjustment across the treatment arms
-        (:func:`adjust_p_values`).
+    correction : {"holm", "bonferroni", "bh", "none", None}
+        Multiple-comparison adjustment across the treatment arms of this
+        call (:func:`adjust_p_values`); ``"bh"`` controls the false
+        discovery rate instead of the family-wise error.
+        :meth:`skycore_lab.DdmExperiment.analyze` adjusts over every arm and
+        metric at once instead.
     sequential : bool
-        Always-valid p-values and confidence sequences (a normal-mixture
-        SPRT, :mod:`skycore_lab.stats.sequential`) for the proportion metrics, so
-        that analysts may look after every batch of sends and stop whenever
-        they like while keeping the error rate at ``alpha``. Each look is
-        valid on its own; keeping the running minimum of the p-value (and
-        the running intersection of the intervals) across looks is valid too.
-        Use it with ``delivered_within``: a send's answer there is final once
-        ``within_s`` has passed, whereas under ``delivery_rate`` pending sends
-        still turn into deliveries, which at an early look penalises the arm
-        with slower delivery. Not available for ``latency``
-        (NotImplementedError): no sound always-valid log-rank test is
-        implemented here.
+        Always-valid p-values and confidence sequences (the normal-mixture
+        SPRT, :mod:`skycore_lab.stats.sequential`) for every metric, so that
+        analysts may look whenever they like — after every batch, or
+        continuously — and stop when they like while keeping the error rate
+        at ``alpha``. Each look is valid on its own; keeping the running
+        minimum of the p-value (and the running intersection of the
+        intervals) across looks is valid too. The outcome windows make the
+        counted sends a growing sample of final outcomes, which the test
+        needs.
     within_s : float
         Deadline in seconds; required for (and only for) ``delivered_within``.
+    horizon_s : float, optional
+        Horizon of ``latency`` (default :data:`DEFAULT_WITHIN_S`).
+    settle_s : float, optional
+        Window of ``delivery_rate``, from the request; default
+        :func:`skycore_lab.stats.windows.default_settle_s` (the platform's
+        default DDM timeout plus 30 min). An experiment passes its longest
+        DDM timeout plus the allowance.
     column : str
-        Latency column for ``latency`` and ``delivered_within``.
+        Latency column for ``latency`` and ``delivered_within`` (its clock
+        starts their windows).
     as_of : timestamp-like, optional
-        When pending sends were last known pending; default the latest time
-        in the frame (see :func:`censored_latencies`).
+        The moment of the look; default the latest time in the frame.
     exclude_pending : bool
-        ``delivery_rate`` only: leave pending sends out of the counts.
-    mixture_sd : float
-        Standard deviation τ of the normal mixture (in rate points) for
-        ``sequential``; fix it before the experiment starts.
-    n_boot : int
-        Bootstrap resamples for ``latency``.
-    random_state : int or None
-        Seed of the bootstrap; fixed by default so results repeat.
+        ``delivery_rate`` only: leave out the sends still pending when their
+        window closed (a carrier without delivery receipts) instead of
+        counting them as not delivered.
+    strata : str, optional
+        Column to stratify by (``"carrier"``, ``"country"``, ...) for the
+        rate metrics: the Mantel–Haenszel rate difference, its interval by
+        Sato's variance, and the Cochran–Mantel–Haenszel test
+        (:mod:`skycore_lab.stats.proportions`). Missing values form their
+        own stratum. With ``sequential``, the always-valid test on the MH
+        difference.
+    mixture_sd : float, optional
+        Standard deviation τ of the sequential test's normal mixture, in
+        the metric's units: rate points (default 0.05) or seconds for
+        ``latency`` (default 5 % of the horizon). Fix it before the
+        experiment starts.
 
     Returns
     -------
@@ -296,9 +352,11 @@ def compare_arms(
         ``metric`` : str
             The metric compared.
         ``control_estimate``, ``arm_estimate`` : float
-            Rate (or share within the deadline, or KM median latency in s).
+            Rate, share within the deadline, or restricted mean time to
+            delivery in seconds (with ``strata``: the crude rates).
         ``diff`` : float
-            ``arm_estimate − control_estimate``.
+            ``arm_estimate − control_estimate`` (with ``strata``: the
+            Mantel–Haenszel adjusted difference).
         ``rel_diff`` : float
             ``diff / control_estimate`` (±inf or NaN when that is 0).
         ``ci_low``, ``ci_high`` : float
@@ -310,89 +368,98 @@ def compare_arms(
         ``n_control``, ``n_arm`` : int
             Sends counted in each arm.
         ``test`` : str
-            ``z_test``, ``fisher_exact``, ``msprt`` or ``logrank``; empty when
-            an arm had nothing to compare.
+            ``z_test``, ``fisher_exact``, ``cmh``, ``rmst_z`` or ``msprt``;
+            empty when an arm had nothing to compare.
+        ``window_s`` : float
+            The outcome window a send had to have passed, seconds (NaN
+            when the frame had no times to apply it).
+
+    Warns
+    -----
+    LatencyDataWarning
+        Sends left out because a needed time or latency is unknown, and
+        negative latencies set to 0 (never silently "within").
+    SkycoreWarning
+        Rows without an arm label were left out.
     """
     frame = _in.check_frame(deliveries)
-    if not isinstance(arm, str):
-        raise SkycoreValidationError("arm", f"expected the name of the arm column, got {arm!r}")
-    if arm in COMPARISON_COLUMNS:
-        raise SkycoreValidationError("arm", f"an arm column named {arm!r} would clash with an output column")
-    if metric not in METRICS:
-        raise SkycoreValidationError("metric", f"expected one of {list(METRICS)}, got {metric!r}")
+    _check_arguments(arm, metric, within_s, horizon_s, settle_s, sequential, mixture_sd, strata, exclude_pending)
     alpha = _in.check_level(alpha, "alpha")
     method = check_correction(correction)
-    if metric == METRIC_DELIVERED_WITHIN:
-        if within_s is None or not (isinstance(within_s, (int, float)) and 0 < within_s < math.inf):
-            raise SkycoreValidationError("within_s", f"delivered_within needs a deadline in seconds > 0, got {within_s!r}")
-    elif within_s is not None:
-        raise SkycoreValidationError("within_s", f"applies to metric='delivered_within' only, not {metric!r}")
-    if sequential and metric == METRIC_LATENCY:
-        raise NotImplementedError(
-            "sequential=True is implemented for 'delivery_rate' and 'delivered_within' only; for latency, use a "
-            "fixed-horizon analysis or compare delivered_within at the deadline that matters"
-        )
-    if sequential and not (isinstance(mixture_sd, (int, float)) and 0 < mixture_sd < math.inf):
-        raise SkycoreValidationError("mixture_sd", f"must be a positive number, got {mixture_sd!r}")
-    if metric == METRIC_LATENCY and (isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 1):
-        raise SkycoreValidationError("n_boot", f"must be a positive integer, got {n_boot!r}")
+    if metric == METRIC_DELIVERY_RATE:
+        window = check_window(settle_s, "settle_s") if settle_s is not None else default_settle_s()
+    elif metric == METRIC_DELIVERED_WITHIN:
+        window = float(within_s)
+    else:
+        window = check_window(horizon_s, "horizon_s") if horizon_s is not None else DEFAULT_WITHIN_S
+    if mixture_sd is None:
+        mixture_sd = DEFAULT_MIXTURE_SD * (window if metric == METRIC_LATENCY else 1.0)
 
     if len(frame) == 0:  # no sends, nothing to compare (and no column to require)
         return _empty_result(arm)
     _in.require(frame, [arm], "to tell the arms apart")
-    labels = frame[arm]
-    unlabelled = labels.isna().to_numpy()
+    if strata is not None:
+        _in.require(frame, [strata], "to stratify by")
+    codes, labels = arm_labels(frame[arm], arm)
+    unlabelled = codes < 0
     if unlabelled.any():
         warnings.warn(f"left out {int(unlabelled.sum())} send(s) with no {arm!r} label", SkycoreWarning, stacklevel=2)
-    data = frame.loc[~unlabelled]
-    order = _arm_order(labels[~unlabelled])
-    if len(order) < 2:
-        if control is not None and control not in order:
-            raise SkycoreValidationError("control", f"{control!r} is not one of the arms {order}")
+    if len(labels) < 2:
+        if control is not None and str(control) not in labels:
+            raise SkycoreValidationError("control", f"{control!r} is not one of the arms {labels}")
         return _empty_result(arm)
-    control_at = _control_index(order, control)
-    control_label = order[control_at]
-    values = data[arm].to_numpy(dtype=object)
-    masks = [values == label for label in order]
-
+    control_at = control_index(labels, control)
+    data = frame.loc[~unlabelled] if unlabelled.any() else frame
+    codes = codes[~unlabelled]
     outcome = _in.outcomes(data)
-    has_pending = bool((outcome == col.OUTCOME_PENDING).any())
-    # The default as_of is the whole frame's last known moment, unlabelled rows included.
-    as_of = _in.resolve_as_of(frame, as_of) if has_pending and metric != METRIC_DELIVERY_RATE else None
-    if metric == METRIC_LATENCY:
-        duration, observed, keep = _in.censor(data, column, as_of)
-        masks = [mask & keep for mask in masks]
-    else:
-        if metric == METRIC_DELIVERY_RATE:
-            success = outcome == col.OUTCOME_DELIVERED
-            counted = outcome != col.OUTCOME_PENDING if exclude_pending else np.ones(len(data), bool)
-        else:
-            success, counted = _within_counts(data, outcome, column, float(within_s), as_of)
-        masks = [mask & counted for mask in masks]
+    # The look: the whole frame's last known moment (unlabelled rows included) unless given.
+    moment = _in.resolve_as_of(frame, as_of)
 
-    rows = []
-    in_control = masks[control_at]
-    for i, label in enumerate(order):
+    clock = col.TOTAL_LATENCY_S if metric == METRIC_DELIVERY_RATE else column
+    windowed = windowed_outcomes(
+        data, outcome, clock, window, moment, need_latency=metric != METRIC_DELIVERY_RATE,
+        untimed_pending="count" if metric == METRIC_DELIVERY_RATE else "error", stacklevel=3,
+    )  # fmt: skip
+    counted = windowed.counted
+    if exclude_pending:
+        counted = counted & (outcome != col.OUTCOME_PENDING)
+    k = len(labels)
+    arm_code = np.where(counted, codes, k)  # k: not counted
+    n = np.bincount(arm_code, minlength=k + 1)[:k]
+    if metric == METRIC_LATENCY:
+        value = np.where(counted, np.where(windowed.within, windowed.latency, window), 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            means = np.bincount(arm_code, weights=value, minlength=k + 1)[:k] / n
+        centred = np.where(counted, value - np.append(means, 0.0)[arm_code], 0.0)
+        squares = np.bincount(arm_code, weights=centred * centred, minlength=k + 1)[:k]
+    else:
+        x = np.bincount(arm_code, weights=windowed.within, minlength=k + 1)[:k]
+        if strata is not None:
+            stratum, names = pd.factorize(data[strata], use_na_sentinel=False)
+            cells = arm_code * len(names) + stratum
+            size = (k + 1) * len(names)
+            n_cells = np.bincount(cells, minlength=size).reshape(k + 1, len(names))
+            x_cells = np.bincount(cells, weights=windowed.within, minlength=size).reshape(k + 1, len(names))
+
+    rows: list[dict] = []
+    for i, label in enumerate(labels):
         if i == control_at:
             continue
-        in_arm = masks[i]
         if metric == METRIC_LATENCY:
-            result = _compare_latency(
-                duration[in_control], observed[in_control], duration[in_arm], observed[in_arm],
-                alpha, n_boot, random_state,
-            )  # fmt: skip
+            result = _compare_means((n[control_at], means[control_at], squares[control_at]),
+                                    (n[i], means[i], squares[i]), window, alpha, sequential, mixture_sd)  # fmt: skip
+        elif strata is not None:
+            result = _compare_stratified(x_cells[control_at], n_cells[control_at].astype(float), x_cells[i],
+                                         n_cells[i].astype(float), alpha, sequential, mixture_sd)  # fmt: skip
         else:
-            result = _compare_proportions(
-                int(success[in_control].sum()), int(in_control.sum()), int(success[in_arm].sum()), int(in_arm.sum()),
-                alpha, sequential, mixture_sd,
-            )  # fmt: skip
+            result = _compare_proportions(int(round(x[control_at])), int(n[control_at]), int(round(x[i])), int(n[i]),
+                                          alpha, sequential, mixture_sd)  # fmt: skip
         with np.errstate(divide="ignore", invalid="ignore"):
             rel_diff = float(np.divide(result[DIFF], result[CONTROL_ESTIMATE]))
-        rows.append(
-            {arm: label, CONTROL: control_label, METRIC: metric, **result, REL_DIFF: rel_diff,
-             N_CONTROL: int(in_control.sum()), N_ARM: int(in_arm.sum())}
-        )  # fmt: skip
-    table = pd.DataFrame(rows)
-    table[P_ADJUSTED] = adjust_p_values(table[P_VALUE].to_numpy(dtype=float), method)
-    table[SIGNIFICANT] = (table[P_ADJUSTED] < alpha).astype(bool)
-    return table[[arm, *COMPARISON_COLUMNS]].reset_index(drop=True)
+        rows.append({arm: label, CONTROL: labels[control_at], METRIC: metric, **result, REL_DIFF: rel_diff,
+                     N_CONTROL: int(n[control_at]), N_ARM: int(n[i]), WINDOW_S: windowed.window_s})  # fmt: skip
+    adjusted = adjust_p_values(np.array([row[P_VALUE] for row in rows], dtype=float), method)
+    for row, value in zip(rows, adjusted, strict=True):
+        row[P_ADJUSTED] = float(value)
+        row[SIGNIFICANT] = bool(value < alpha)
+    return pd.DataFrame({name: [row[name] for row in rows] for name in (arm, *COMPARISON_COLUMNS)})

@@ -8,6 +8,8 @@ someone exported), and names the column when one is missing or unreadable.
 
 from __future__ import annotations
 
+import functools
+import math
 import warnings
 from collections.abc import Sequence
 
@@ -45,9 +47,26 @@ def require(frame: pd.DataFrame, names: Sequence[str], why: str) -> None:
 
 
 def wilson(successes: int, trials: int, confidence: float) -> tuple[float, float]:
-    """Wilson score interval of a proportion (scipy's binomtest)."""
-    ci = stats.binomtest(int(successes), int(trials)).proportion_ci(confidence_level=confidence, method="wilson")
-    return float(ci.low), float(ci.high)
+    """Wilson score interval of a proportion.
+
+    The closed form that ``scipy.stats.binomtest(x, n).proportion_ci(method="wilson")``
+    evaluates (``tests/test_stats_rates.py`` checks the two agree to 1e-12),
+    without ``binomtest``'s p-value search, which costs milliseconds a call:
+    comparisons and summaries ask for many intervals.
+    """
+    x, n = int(successes), int(trials)
+    z = _z(confidence)
+    p = x / n
+    denominator = 1.0 + z * z / n
+    centre = (p + z * z / (2.0 * n)) / denominator
+    half = z / denominator * math.sqrt(p * (1.0 - p) / n + z * z / (4.0 * n * n))
+    # At 0 (or all) successes the bound is exactly 0 (or 1), not float noise beside it.
+    return (0.0 if x == 0 else max(0.0, centre - half)), (1.0 if x == n else min(1.0, centre + half))
+
+
+@functools.lru_cache(maxsize=64)
+def _z(confidence: float) -> float:
+    return float(stats.norm.ppf(0.5 + confidence / 2.0))
 
 
 def check_level(value, field: str) -> float:
@@ -66,18 +85,22 @@ def outcomes(frame: pd.DataFrame) -> np.ndarray:
     Case and surrounding blanks are forgiven (``" Delivered"``); a missing or
     unknown outcome is an error, not a guess: a blank cell could be a pending
     send or a lost failure, and the two move a delivery rate differently.
+    The distinct values are read once (``pandas.factorize``), so a million
+    rows cost one pass, not a million string operations.
     """
     require(frame, [col.OUTCOME], "to tell delivered, failed and pending sends apart")
-    values = frame[col.OUTCOME].astype("str").str.strip().str.lower()
-    known = values.isin(col.OUTCOMES).to_numpy()
-    if not known.all():
-        bad = values[~known]
-        shown = sorted({str(v) for v in bad.head(1000)})[:5]
+    codes, uniques = pd.factorize(frame[col.OUTCOME], use_na_sentinel=True)
+    names = np.array([str(value).strip().lower() for value in np.asarray(uniques, dtype=object)], dtype=object)
+    known = np.isin(names, col.OUTCOMES) if len(names) else np.zeros(0, bool)
+    bad = (codes < 0) | ~np.append(known, False)[codes]
+    if bad.any():
+        shown = sorted({str(v) for v in frame[col.OUTCOME].to_numpy(dtype=object)[bad][:1000]})[:5]
         raise SkycoreValidationError(
             col.OUTCOME,
-            f"{len(bad)} row(s) have a missing or unknown outcome (e.g. {shown}); expected one of {list(col.OUTCOMES)}",
+            f"{int(bad.sum())} row(s) have a missing or unknown outcome (e.g. {shown}); expected one of "
+            f"{list(col.OUTCOMES)}",
         )
-    return values.to_numpy(dtype=object)
+    return names[codes] if len(names) else np.array([], dtype=object)
 
 
 def _timestamps(frame: pd.DataFrame, name: str) -> np.ndarray:
@@ -200,6 +223,62 @@ def censor(frame: pd.DataFrame, column: str, as_of) -> tuple[np.ndarray, np.ndar
     duration, observed = censored_durations(frame, column, as_of, outcome)
     duration, keep = clean_durations(duration, outcome, column)
     return duration, observed, keep
+
+
+#: Kinds of end of a send's follow-up, for competing-risks estimates (:func:`competing_events`).
+CENSORED_KIND, DELIVERED_KIND, FAILED_KIND = 0, 1, 2
+
+
+def competing_events(frame: pd.DataFrame, column: str, as_of) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Durations, event kinds and usable rows for a competing-risks estimate.
+
+    Delivered sends end at ``column`` (kind 1), failures at ``failed_at``
+    (kind 2, the competing event), pending sends are censored at ``as_of``
+    (kind 0). Durations come from :func:`censored_durations` (the one
+    censoring rule) and :func:`clean_durations` (negative ones clipped to 0
+    and unknown ones left out, with one warning that counts both).
+    """
+    outcome = outcomes(frame)
+    as_of = resolve_as_of(frame, as_of) if (outcome == col.OUTCOME_PENDING).any() else None
+    duration, delivered = censored_durations(frame, column, as_of, outcome)
+    duration, keep = clean_durations(duration, outcome, column)
+    kind = np.where(delivered, DELIVERED_KIND, np.where(np.isin(outcome, col.FAILURE_OUTCOMES), FAILED_KIND, 0))
+    return duration, kind.astype(np.int8), keep
+
+
+def ages(frame: pd.DataFrame, column: str, as_of) -> np.ndarray | None:
+    """Seconds each send's ``column`` clock had run at ``as_of`` (NaN where its start is unknown).
+
+    ``as_of`` None means the frame's latest time. None when the frame has no
+    start column for that clock, or no time at all: the sends' ages are
+    then unknown.
+    """
+    try:
+        start = _start_times(frame, column)
+    except SkycoreValidationError:
+        return None
+    moment = resolve_as_of(frame, as_of)
+    if moment is None:
+        return None
+    return _seconds(moment - start)
+
+
+def clip_negative(values: np.ndarray, column: str, stacklevel: int = 3) -> np.ndarray:
+    """``values`` with negative entries set to 0, warning how many there were.
+
+    A negative latency is a clock-skew artefact, not a fast delivery; it is
+    counted and said, never silently taken as "within the deadline".
+    """
+    negative = np.less(values, 0, where=~np.isnan(values), out=np.zeros(len(values), bool))
+    if negative.any():
+        warnings.warn(
+            f"set {int(negative.sum())} negative {column} value(s) to 0 (timestamps out of order: clock skew "
+            "between systems?)",
+            LatencyDataWarning,
+            stacklevel=stacklevel,
+        )
+        values = np.where(negative, 0.0, values)
+    return values
 
 
 def groups(frame: pd.DataFrame, keys: tuple[str, ...]):

@@ -1,5 +1,5 @@
-"""Latency with censoring: every undelivered send counts (:func:`censored_latencies`,
-:func:`latency_summary`)."""
+"""Latency with censoring: every undelivered send counts (:func:`censored_latencies`),
+and the time to delivery among delivered sends (:func:`latency_summary`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from ..columns import DURATION_S, LATENCY_SUMMARY_COLUMNS, N, OBSERVED
 from . import inputs as _in
 from .survival import km_quantiles
 
-__all__ = ["censored_latencies", "latency_summary"]
+__all__ = ["censored_latencies", "latency_summary", "format_seconds", "NOT_REACHED"]
 
 
 def censored_latencies(deliveries: pd.DataFrame, column: str = col.LATENCY_S, as_of=None) -> pd.DataFrame:
@@ -31,9 +31,9 @@ def censored_latencies(deliveries: pd.DataFrame, column: str = col.LATENCY_S, as
 
     Censoring a failure at its failure time assumes the failure says nothing
     about how long delivery would have taken; the Kaplan–Meier curve then
-    estimates how long delivery takes, not the share of all sends delivered
-    by a time t (failures never are): for that, use :func:`delivery_rates` or
-    ``compare_arms(metric="delivered_within")``.
+    estimates how long delivery would take if nothing failed, not the share
+    of all sends delivered by a time t (failures never are): for that, use
+    :func:`cumulative_incidence` (failures as a competing event).
 
     Parameters
     ----------
@@ -83,15 +83,24 @@ def censored_latencies(deliveries: pd.DataFrame, column: str = col.LATENCY_S, as
 def latency_summary(
     deliveries: pd.DataFrame, by=(), column: str = col.LATENCY_S, *, confidence: float = 0.95, as_of=None
 ) -> pd.DataFrame:
-    """Latency quantiles per group, naive and censoring-aware.
+    """Time to delivery among delivered sends, per group: naive and Kaplan–Meier quantiles.
+
+    What the quantiles measure: **the time to delivery of the sends that are
+    delivered** — failures excluded (a failed send has no delivery time),
+    pending sends censored at their age (they may still deliver). They say
+    how fast delivery is when it happens, not how many sends are delivered
+    by a time t: for that, the share delivered with failures as a competing
+    event, use :func:`cumulative_incidence` (its plateau is the delivery
+    rate).
 
     ``p50``/``p90``/``p99`` are quantiles of delivered sends only: what an
     analyst would compute by dropping the rest. They are biased fast — a
     send still pending after ten minutes is not among them. ``km_*`` are
     Kaplan–Meier quantiles (``scipy.stats.ecdf`` on ``CensoredData``) that
-    count every undelivered send as censored at its last known time (see
+    count every pending send as censored at its last known time (see
     :func:`censored_latencies`); quantile q is the smallest t with
-    F(t) ≥ q, F = 1 − S.
+    F(t) ≥ q, F = 1 − S. A quantile the curve never reaches is NaN in the
+    frame and "not reached" in text (:func:`format_seconds`).
 
     The bounds invert the curve's pointwise log-log interval
     (Brookmeyer–Crowley): the low bound is the first time the upper band
@@ -115,20 +124,23 @@ def latency_summary(
     Returns
     -------
     DataFrame
-        One row per group with at least one usable send, sorted by key; no
-        sends give an empty frame with these columns:
+        One row per group, sorted by key; no sends give an empty frame with
+        these columns:
 
         ``<by…>``
             The group keys.
         ``n`` : int
-            Sends with a known latency or censoring time.
+            Delivered and pending sends with a known latency or censoring
+            time (failures are not counted; 0 for a group of failures only,
+            whose quantiles are then NaN).
         ``delivered`` : int
             Delivered sends among them (observed latencies).
         ``p50``, ``p90``, ``p99`` : float
             Quantiles of the delivered sends' latency, seconds (NaN if none).
         ``km_p50``, ``km_p90`` : float
-            Kaplan–Meier median and 90th percentile, seconds; NaN when the
-            curve never reaches the quantile (too many sends undelivered).
+            Kaplan–Meier median and 90th percentile of the time to delivery,
+            seconds, pending sends censored, failures excluded; NaN when the
+            curve never reaches the quantile (too many sends still pending).
         ``km_p50_low``, ``km_p50_high``, ``km_p90_low``, ``km_p90_high`` : float
             Their confidence bounds; a low bound is NaN and a high bound
             ``inf`` when the band never reaches the quantile.
@@ -139,11 +151,19 @@ def latency_summary(
     if len(frame) == 0:
         return _in.empty_frame(keys, LATENCY_SUMMARY_COLUMNS, (N, col.DELIVERED))
     _in.require(frame, keys, "to group by")
-    duration, observed, keep = _in.censor(frame, column, as_of)
-    kept = frame.loc[keep]
-    duration, observed = duration[keep], observed[keep]
+    # Failures have no delivery time: out before any time column is asked for
+    # (a group of failures only still gets its row, with n = 0).
+    not_failed = ~np.isin(_in.outcomes(frame), col.FAILURE_OUTCOMES)
+    usable = np.zeros(len(frame), bool)
+    duration = np.full(len(frame), np.nan)
+    observed = np.zeros(len(frame), bool)
+    if not_failed.any():
+        d, o, keep = _in.censor(frame.loc[not_failed], column, as_of)
+        usable[not_failed] = keep
+        duration[not_failed], observed[not_failed] = d, o
     rows = []
-    for key, pos in _in.groups(kept, keys):
+    for key, pos in _in.groups(frame, keys):
+        pos = pos[usable[pos]]
         d, o = duration[pos], observed[pos]
         delivered = d[o]
         naive = np.quantile(delivered, [0.5, 0.9, 0.99]) if delivered.size else [np.nan] * 3
@@ -151,3 +171,17 @@ def latency_summary(
         rows.append((*key, len(pos), int(o.sum()), *map(float, naive), m, m_lo, m_hi, p, p_lo, p_hi))
     result = pd.DataFrame(rows, columns=[*keys, *LATENCY_SUMMARY_COLUMNS])
     return result.astype({N: "int64", col.DELIVERED: "int64"})
+
+
+#: What :func:`format_seconds` writes for a quantile the curve never reaches.
+NOT_REACHED = "not reached"
+
+
+def format_seconds(value, digits: int = 0) -> str:
+    """Seconds as text for summaries: ``"42 s"``, ``"∞"``, or "not reached" for NaN (an unreached quantile)."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return NOT_REACHED
+    value = float(value)
+    if np.isinf(value):
+        return "∞"
+    return f"{value:,.{digits}f} s"

@@ -7,14 +7,22 @@ import pandas as pd
 
 from .. import columns as col
 from . import inputs as _in
+from .windows import check_window, windowed_outcomes
 
 __all__ = ["delivery_rates"]
 
 
 def delivery_rates(
-    deliveries: pd.DataFrame, by=(col.CARRIER,), confidence: float = 0.95, exclude_pending: bool = False
-) -> pd.DataFrame:
+    deliveries: pd.DataFrame, by=(col.CARRIER,), confidence: float = 0.95, exclude_pending: bool = False, *,
+    settle_s: float | None = None, as_of=None,
+) -> pd.DataFrame:  # fmt: skip
     """Delivery rate per group with Wilson score intervals.
+
+    By default every send counts, with its outcome as known now: the rate
+    of a finished experiment. While sends are still young, pass
+    ``settle_s``: only sends whose outcome window has closed count
+    (:mod:`skycore_lab.stats.windows`), so that the rate is not pulled down
+    by young sends that are pending only because it is early.
 
     Parameters
     ----------
@@ -30,6 +38,14 @@ def delivery_rates(
         delivered, the conservative choice: a carrier that sends no delivery
         receipts leaves delivered messages "pending" forever, and excluding
         them would report that carrier on its few receipts only.
+    settle_s : float, optional
+        Count only sends at least ``settle_s`` old at ``as_of`` (from the
+        request), and as delivered only those delivered within
+        ``settle_s`` — the rate :func:`compare_arms` compares. Without any
+        time column every send counts.
+    as_of : timestamp-like, optional
+        The moment of the look for ``settle_s``; default the latest time in
+        the frame.
 
     Returns
     -------
@@ -41,11 +57,14 @@ def delivery_rates(
         ``<by…>``
             The group keys.
         ``sent`` : int
-            Sends counted in the rate (pending included unless excluded).
+            Sends counted in the rate (pending included unless excluded;
+            with ``settle_s``, the settled sends only).
         ``delivered``, ``failed``, ``pending`` : int
             Sends by outcome; ``failed`` counts every failure outcome
             (failed, expired, rejected, not_supported). ``pending`` is
-            reported even when excluded from ``sent``.
+            reported even when excluded from ``sent``. With ``settle_s``:
+            among the settled sends, delivered within the window, failed,
+            and neither (still pending, or delivered after the window).
         ``rate`` : float
             ``delivered / sent``.
         ``ci_low``, ``ci_high`` : float
@@ -61,6 +80,16 @@ def delivery_rates(
     delivered = outcome == col.OUTCOME_DELIVERED
     failed = np.isin(outcome, col.FAILURE_OUTCOMES)
     pending = outcome == col.OUTCOME_PENDING
+    if settle_s is not None:
+        window = check_window(settle_s, "settle_s")
+        windowed = windowed_outcomes(frame, outcome, col.TOTAL_LATENCY_S, window, as_of, need_latency=False,
+                                     untimed_pending="count", stacklevel=3)  # fmt: skip
+        counted = windowed.counted
+        delivered = windowed.within
+        failed = failed & counted
+        pending = counted & ~delivered & ~failed
+        frame = frame.loc[counted]
+        delivered, failed, pending = delivered[counted], failed[counted], pending[counted]
     rows = []
     for key, pos in _in.groups(frame, keys):
         n_delivered, n_failed, n_pending = int(delivered[pos].sum()), int(failed[pos].sum()), int(pending[pos].sum())
