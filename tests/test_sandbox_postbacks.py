@@ -15,7 +15,8 @@ from skycore_lab import columns as col
 from skycore_lab.server import ServerThread, read_body
 from skycore_lab.sandbox import Sandbox
 
-ORDER = ["ORIGIN", "CODE", "STATUS", "SENTAS", "MMSID", "FROM", "TO", "TRACKINGID", "SPID", "TIMESTAMP", "HANDSET",
+# the documented examples' order (POSTBACK_DELIVERY_REPORTS.md: SENTAS before STATUS)
+ORDER = ["ORIGIN", "CODE", "SENTAS", "STATUS", "MMSID", "FROM", "TO", "TRACKINGID", "SPID", "TIMESTAMP", "HANDSET",
          "AGGREGATORID", "STATUSDETAILS"]
 FAST = 3600.0  # one simulated hour per real second: a message's whole life takes ~2 s
 

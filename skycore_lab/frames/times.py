@@ -9,7 +9,11 @@ Three definitions the rest of skycore-lab calls rather than re-derives:
 * :func:`latest_time` — the last moment the data know about, the latest
   time in a deliveries frame's time columns (:data:`TIME_COLUMNS`) and in
   its events: pending sends are censored there, and the period of a report
-  ends there (:func:`data_period`).
+  ends there (:func:`data_period`);
+* :data:`PLAUSIBLE_TIMES` and :func:`implausible` — the times a notification
+  can have: the parser flags others (``time_out_of_range``) at read time,
+  and plots leave them out (a year 9999 or 0001 stamp is data to keep, not
+  a date an axis can draw).
 """
 
 from __future__ import annotations
@@ -19,12 +23,42 @@ import pandas as pd
 from .. import columns as col
 from ..exceptions import SkycoreValidationError
 
-__all__ = ["TIME_COLUMNS", "EVENT_TIME_COLUMNS", "as_utc", "event_time", "latest_time", "data_period"]
+__all__ = [
+    "TIME_COLUMNS",
+    "EVENT_TIME_COLUMNS",
+    "PLAUSIBLE_TIMES",
+    "as_utc",
+    "event_time",
+    "implausible",
+    "latest_time",
+    "data_period",
+]
 
 #: Time columns of a deliveries frame that say when something happened to a send.
 TIME_COLUMNS: tuple[str, ...] = (col.REQUESTED_AT, col.FIRST_EVENT_AT, col.SENT_AT, col.DELIVERED_AT, col.FAILED_AT)
 #: Time columns of an events frame.
 EVENT_TIME_COLUMNS: tuple[str, ...] = (col.TIMESTAMP, col.RECEIVED_AT)
+
+
+#: ``[start, end)`` of the times a notification can carry (UTC). The
+#: platform's API v1.3 dates from 2010, the documentation's oldest example
+#: from 2010; a century either way of "now" is kept readable, anything
+#: outside (year 0001, 9999, a zero clock) is flagged, never dropped.
+PLAUSIBLE_TIMES: tuple[pd.Timestamp, pd.Timestamp] = (
+    pd.Timestamp("2000-01-01", tz="UTC"),
+    pd.Timestamp("2100-01-01", tz="UTC"),
+)
+
+
+def implausible(times: pd.Series) -> pd.Series:
+    """Whether each time (tz-aware) lies outside :data:`PLAUSIBLE_TIMES`; missing → False.
+
+    The rule the parser's ``time_out_of_range`` flag applies and that plots
+    use to leave such times out.
+    """
+    values = times.dt.tz_convert("UTC").astype(col.DATETIME_DTYPE)
+    start, end = PLAUSIBLE_TIMES
+    return (values.notna() & ((values < start) | (values >= end))).astype(bool)
 
 
 def as_utc(series: pd.Series, field: str, *, naive: str = "refuse") -> pd.Series:

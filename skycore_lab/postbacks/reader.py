@@ -22,7 +22,6 @@ by :mod:`.assemble`, with the dedupe of :mod:`.dedupe`.
 from __future__ import annotations
 
 import glob
-import gzip
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -33,13 +32,16 @@ import pandas as pd
 
 from .assemble import Part, finish_frame, typed_part
 from .documents import BadRecord, looks_form_encoded, parse_body, parse_document, split_documents
-from .logs import READ_BUFFER_BYTES, log_parts
-from .records import Batch, BadLines, OnBadLines, Rows
+from .logs import MAX_RECORD_BYTES, READ_BUFFER_BYTES, GzipRecords, log_parts, oversized_reason
+from .records import Batch, BadLines, DataNotes, OnBadLines, Rows
 
 __all__ = ["read_postbacks", "events_from_bodies"]
 
 
 # --- files of documents and form lines ----------------------------------------------------------
+_HEAD_BYTES = 1024  # what a bad-record callback gets of an oversized record
+
+
 def document_batch(data: bytes, source: str, bad: BadLines) -> Batch:
     rows = Rows(source)
     line, seen = 1, 0
@@ -50,12 +52,15 @@ def document_batch(data: bytes, source: str, bad: BadLines) -> Batch:
         piece = piece.strip(b" \t\r\n")
         if piece.startswith(b"\xef\xbb\xbf"):
             piece = piece[3:]
+        if len(piece) > MAX_RECORD_BYTES:
+            bad(piece[:_HEAD_BYTES], source, line, oversized_reason(len(piece)))
+            continue
         try:
-            fields, extra = parse_document(piece)
+            parsed = parse_document(piece)
         except BadRecord as exc:
             bad(piece, source, line, str(exc))
             continue
-        rows.add(fields, extra, line)
+        rows.add_parsed(parsed, line, inner_lines=True)
     return rows.batch()
 
 
@@ -67,12 +72,15 @@ def form_lines_batch(data: bytes, source: str, bad: BadLines) -> Batch:
             line = line[3:]
         if not line or line.startswith(b"#"):
             continue
+        if len(line) > MAX_RECORD_BYTES:
+            bad(line[:_HEAD_BYTES], source, number, oversized_reason(len(line)))
+            continue
         try:
-            fields, extra = parse_body(line)
+            parsed = parse_body(line)
         except BadRecord as exc:
             bad(line, source, number, str(exc))
             continue
-        rows.add(fields, extra, number)
+        rows.add_parsed(parsed, number)
     return rows.batch()
 
 
@@ -100,23 +108,39 @@ def _detect(head: bytes) -> Literal["log", "xml", "form", "empty"]:
 
 
 def _open(path: str):
-    return gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
+    # .gz: a reader that stops at damage instead of raising (GzipRecords.damage says where)
+    return GzipRecords(path) if path.endswith(".gz") else open(path, "rb")
+
+
+def _read_all(handle) -> bytes:
+    chunks = []
+    while True:
+        chunk = handle.read(1 << 20)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
 
 
 def _file_parts(path: str, bad: BadLines, buffer_bytes: int, threads: int) -> Iterator[Part]:
-    with _open(path) as handle:
-        head = handle.read(64 * 1024)
+    handle = _open(path)
+    try:
+        head = handle.read(64 * 1024) or b""
         kind = _detect(head)
-        if kind == "empty":
-            return
         if kind == "log":
-            handle.seek(0)
+            handle.close()
+            handle = _open(path)  # from the start (a GzipRecords cannot seek back)
             yield from log_parts(handle, path, bad, buffer_bytes, threads)
             return
         # document and form files are read whole (they are the small formats)
-        data = head + handle.read()
-    batch = form_lines_batch(data, path, bad) if kind == "form" else document_batch(data, path, bad)
-    yield typed_part(batch)
+        data = head + _read_all(handle)
+        damage = getattr(handle, "damage", None)
+    finally:
+        handle.close()
+    if kind != "empty":
+        batch = form_lines_batch(data, path, bad) if kind == "form" else document_batch(data, path, bad)
+        yield typed_part(batch)
+    if damage is not None:
+        bad(b"", path, data.count(b"\n") + 1, damage + "; every complete record before it was read")
 
 
 def _expand_sources(source) -> list[str]:
@@ -265,7 +289,10 @@ def read_postbacks(
     for path in _expand_sources(source):
         parts.extend(part for part in _file_parts(path, bad, buffer_bytes, threads) if part.length)
     bad.finish()
-    return finish_frame(parts, drop_duplicates)
+    notes = DataNotes()
+    frame = finish_frame(parts, drop_duplicates, notes)
+    notes.finish()
+    return frame
 
 
 def events_from_bodies(
@@ -300,14 +327,20 @@ def events_from_bodies(
     for number, body in enumerate(bodies, start=1):
         stamp = next(stamps, None) if stamps is not None else None
         data = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+        if len(data) > MAX_RECORD_BYTES:
+            bad(data[:_HEAD_BYTES], name, number, oversized_reason(len(data)))
+            continue
         try:
-            fields, extra = parse_body(data.strip())
+            parsed = parse_body(data.strip())
         except BadRecord as exc:
             bad(data, name, number, str(exc))
             continue
         if isinstance(stamp, datetime):
             stamp = stamp.isoformat()  # naive: no offset, read as UTC
-        rows.add(fields, extra, number, stamp or "")
+        rows.add_parsed(parsed, number, stamp or "")
     bad.finish()
     batch = rows.batch()
-    return finish_frame([typed_part(batch)] if len(batch) else [], drop_duplicates)
+    notes = DataNotes()
+    frame = finish_frame([typed_part(batch)] if len(batch) else [], drop_duplicates, notes)
+    notes.finish()
+    return frame
