@@ -97,6 +97,8 @@ def typed_part(batch: Batch) -> Part:
         naive, offset = np.zeros(len(batch), bool), np.full(len(batch), NO_OFFSET, np.int16)
     notes = list(batch.notes)
     stamps, naive, inferred = _created_offsets(stamps, naive, offset, extras, batch.lines, notes)
+    if naive is not None and not naive.any():
+        naive = None
     columns[col.TIMESTAMP] = stamps
     if batch.received_at is not None:
         columns[col.RECEIVED_AT] = batch.received_at
@@ -202,21 +204,32 @@ def finish_frame(parts: list[Part], drop_duplicates: bool, notes: DataNotes | No
     kinds = {name: pa.string() for name in (*TEXT_COLUMNS, *CATEGORY_COLUMNS)}
     kinds.update({col.TIMESTAMP: TS_TYPE, col.RECEIVED_AT: TS_TYPE, col.LINE: pa.int64()})
     columns = {name: pa.chunked_array([p.columns[name] for p in parts], type=kind) for name, kind in kinds.items()}
-    extras = np.full(sum(lengths), None, dtype=object)
-    flags = {name: np.zeros(sum(lengths), dtype=bool) for name in col.EVENT_FLAGS}
-    naive = np.zeros(sum(lengths), dtype=bool)
+    total = sum(lengths)
+    extras = np.full(total, None, dtype=object)
+    # the flags' rows, as indices: most reads have none, and then no array is made
+    recovered, inferred, naive_rows = [], [], []
     base = 0
     for part in parts:
         for i, value in part.extras.items():
             extras[base + i] = value
         if part.recovered is not None:
-            flags[col.RECOVERED][base + part.recovered] = True
+            recovered.append(base + part.recovered)
         if part.inferred is not None:
-            flags[col.TIMESTAMP_INFERRED][base : base + part.length] = part.inferred
-        if part.naive is not None:
-            naive[base : base + part.length] = part.naive
+            inferred.append(base + np.flatnonzero(part.inferred))
+        if part.naive is not None and part.naive.any():
+            naive_rows.append(base + np.flatnonzero(part.naive))
         base += part.length
-    any_naive = bool(naive.any())
+
+    def mask(rows: list) -> np.ndarray | None:
+        if not rows:
+            return None
+        marked = np.zeros(total, dtype=bool)
+        marked[np.concatenate(rows)] = True
+        return marked
+
+    flags = {col.RECOVERED: mask(recovered), col.TIMESTAMP_INFERRED: mask(inferred)}
+    naive = mask(naive_rows)
+    any_naive = naive is not None
     offsets = np.concatenate([p.stamp_offset for p in parts]) if any_naive else None
     first_naive = None
     if any_naive:
@@ -270,17 +283,18 @@ def finish_frame(parts: list[Part], drop_duplicates: bool, notes: DataNotes | No
     data[col.COUNTRY] = _string_categories(country)
 
     if index is not None:
-        flags = {name: values[index] for name, values in flags.items()}
-        naive = naive[index]
+        flags = {name: None if values is None else values[index] for name, values in flags.items()}
+        naive = naive[index] if naive is not None else None
         offsets = offsets[index] if offsets is not None else None
-    implausible = np.zeros(len(naive), dtype=bool)
+    implausible = np.zeros(len(data[col.TRACKING_ID]), dtype=bool)
     for name in (col.TIMESTAMP, col.RECEIVED_AT):
         values = _take(columns, name, index).to_numpy().astype("datetime64[us]")
         micros = values.view(np.int64)
-        if name == col.TIMESTAMP and any_naive and naive.any():
+        if name == col.TIMESTAMP and naive is not None and naive.any():
             micros = micros.copy()
             taken, assumed = _send_offsets(micros, naive, offsets, data[col.TRACKING_ID])
-            flags[col.TIMESTAMP_INFERRED] |= naive
+            inferred_now = flags[col.TIMESTAMP_INFERRED]
+            flags[col.TIMESTAMP_INFERRED] = naive if inferred_now is None else inferred_now | naive
             source, line = first_naive
             if taken:
                 notes.add(source, Note("inferred", line, "their send's offset"), taken)
@@ -297,7 +311,8 @@ def finish_frame(parts: list[Part], drop_duplicates: bool, notes: DataNotes | No
     if implausible.any():
         first = int(np.flatnonzero(implausible)[0])
         notes.add(str(data[col.SOURCE][first]), Note("implausible", int(data[col.LINE][first])), int(implausible.sum()))
-    data.update(flags)
+    for name, values in flags.items():
+        data[name] = values if values is not None else np.zeros(len(implausible), dtype=bool)
     # a Series of dtype object: pandas would otherwise scan a million Nones for datetimes
     data[col.EXTRA] = pd.Series(extras[index] if index is not None else extras, dtype=object, copy=False)
     return pd.DataFrame({name: data[name] for name in col.EVENT_FRAME_COLUMNS}, copy=False)

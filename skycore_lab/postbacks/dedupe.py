@@ -92,16 +92,21 @@ def keep_index(
 
 
 def _notifications(columns: dict[str, pa.ChunkedArray], extras: np.ndarray, rows: np.ndarray) -> pd.DataFrame:
-    """Every notification field of ``rows`` (timestamps as µs, ``extra`` as sorted JSON), for exact comparison."""
+    """Every notification field of ``rows`` as integer codes (equal values, equal codes; missing -1;
+    timestamps as µs; ``extra`` as sorted JSON), for an exact comparison without Python strings."""
     take = pa.array(rows)
     fields = [c for c in col.EVENT_COLUMNS[: col.EVENT_COLUMNS.index(col.RECEIVED_AT)] if c in columns]
     data = {}
     for name in fields:
-        values = columns[name].take(take)
+        values = columns[name].take(take).combine_chunks()
         if pa.types.is_timestamp(values.type):  # as integers: year 0000 is no Python datetime
             values = pc.fill_null(values.cast(pa.int64()), np.iinfo(np.int64).min)
+        else:
+            values = pc.fill_null(pc.dictionary_encode(values).indices, -1)
         data[name] = values.to_numpy(zero_copy_only=False)
-    data[col.EXTRA] = [json.dumps(e, sort_keys=True, default=str) if e else "" for e in extras[rows]]
+    data[col.EXTRA] = pd.factorize(
+        np.array([json.dumps(e, sort_keys=True, default=str) if e else "" for e in extras[rows]], dtype=object)
+    )[0]
     return pd.DataFrame(data, copy=False)
 
 
