@@ -9,8 +9,10 @@ benchmarks' log generator. Its order is the element order of the
 documented examples (``POSTBACK_DELIVERY_REPORTS.md``: ORIGIN, CODE, SENTAS,
 STATUS, MMSID, FROM, TO, TRACKINGID, SPID, TIMESTAMP, HANDSET, AGGREGATORID,
 STATUSDETAILS), the order the fast path proves and the sandbox writes.
-Records in any other order (the sandbox wrote STATUS before SENTAS until
-2026) are read by the general path, to the same fields.
+Records in any other order are read by the general path, to the same
+fields; the order the sandbox wrote until 2026 (STATUS before SENTAS,
+:data:`.grammar.OLD_ORDER`) is still proven there by a regular expression,
+without lxml.
 
 Adding a postback field takes its column name in :mod:`skycore_lab.columns`
 (and its place in ``EVENT_COLUMNS``) and one row here.
