@@ -2,7 +2,7 @@
 
 Each ``tests/data/conformance/postbacks/<name>.xml`` is one example as
 published (typos included) and ``<name>.expected.json`` its reading, written
-from the documentation's text (see ``tests/data/conformance/README.md``).
+from the documentation's text (see ``tests/data/conformance/postbacks/README.md``).
 Every file goes through every entry point — ``read_postbacks`` on the file,
 on a directory, on a receiver log holding it as a body; ``events_from_bodies``;
 ``PostbackTail`` — and must give the expected events, bad records and

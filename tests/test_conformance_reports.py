@@ -4,7 +4,7 @@ Each ``tests/data/conformance/reports/<name>.xml`` is one Appendix C example as
 published (unclosed steps, ``</BATCH>`` after a self-closed ``<BATCH/>``,
 ``carrier="AT&T"``…), or all of one revision's examples inside the
 ``<RESPONSE>`` the page says holds them; ``<name>.expected.json`` lists each
-message's documented outcome (see ``tests/data/conformance/README.md``).
+message's documented outcome (see ``tests/data/conformance/postbacks/README.md``).
 Strict reading refuses what is not well-formed; ``recover=True`` reads every
 message, repaired one by one, and says so.
 """

@@ -184,7 +184,7 @@ class _Builder:
             self.loose_text(element, f"{key}/{TEXT_KEY}")
         else:
             self.attributes(element, key)
-            self.field(key, _text(element)) if path else self.field(tag, _text(element))
+            self.field(key, _text(element))  # key is the bare tag at the top: a field, or kept
 
     def legacy_status(self, element) -> None:
         """``<STATUS PROTOCOL=… STATUS=…/>`` (2011) or ``<STATUS celly=… provider=… text=…/>`` (2012).
