@@ -180,10 +180,20 @@ def _send_offsets(stamp: np.ndarray, naive: np.ndarray, offset: np.ndarray, trac
     return taken, len(rows) - taken
 
 
-def _implausible(values: np.ndarray) -> np.ndarray:
-    """µs since the epoch (NaT = int64 min) outside :data:`skycore_lab.frames.times.PLAUSIBLE_TIMES`."""
+def _implausible(values: np.ndarray) -> np.ndarray | None:
+    """µs since the epoch (NaT = int64 min) outside :data:`skycore_lab.frames.times.PLAUSIBLE_TIMES`,
+    or None when none is; worked through in slices, so no full-length temporaries are made."""
     start, end = (int(t.value // 1000) for t in PLAUSIBLE_TIMES)
-    return (values != np.iinfo(np.int64).min) & ((values < start) | (values >= end))
+    marked = None
+    step = 1 << 16
+    for at in range(0, len(values), step):
+        chunk = values[at : at + step]
+        outside = (chunk != np.iinfo(np.int64).min) & ((chunk < start) | (chunk >= end))
+        if outside.any():
+            if marked is None:
+                marked = np.zeros(len(values), dtype=bool)
+            marked[at : at + step] = outside
+    return marked
 
 
 def finish_frame(parts: list[Part], drop_duplicates: bool, notes: DataNotes | None = None) -> pd.DataFrame:
@@ -286,7 +296,7 @@ def finish_frame(parts: list[Part], drop_duplicates: bool, notes: DataNotes | No
         flags = {name: None if values is None else values[index] for name, values in flags.items()}
         naive = naive[index] if naive is not None else None
         offsets = offsets[index] if offsets is not None else None
-    implausible = np.zeros(len(data[col.TRACKING_ID]), dtype=bool)
+    implausible = None
     for name in (col.TIMESTAMP, col.RECEIVED_AT):
         values = _take(columns, name, index).to_numpy().astype("datetime64[us]")
         micros = values.view(np.int64)
@@ -301,18 +311,20 @@ def finish_frame(parts: list[Part], drop_duplicates: bool, notes: DataNotes | No
             if assumed:
                 notes.add(source, Note("assumed", line), assumed)
             values = micros.view("datetime64[us]")
-        implausible |= _implausible(micros)
+        outside = _implausible(micros)
+        if outside is not None:
+            implausible = outside if implausible is None else implausible | outside
         data[name] = pd.DatetimeIndex(values).tz_localize("UTC")
     flags[col.TIME_OUT_OF_RANGE] = implausible
     data[col.LINE] = _take(columns, col.LINE, index).to_numpy().astype(np.int64)
     data[col.SOURCE] = pd.Categorical.from_codes(
         source_codes[index] if index is not None else source_codes, categories=pd.Index(names, dtype=STRING_DTYPE)
     )
-    if implausible.any():
+    if implausible is not None:
         first = int(np.flatnonzero(implausible)[0])
         notes.add(str(data[col.SOURCE][first]), Note("implausible", int(data[col.LINE][first])), int(implausible.sum()))
     for name, values in flags.items():
-        data[name] = values if values is not None else np.zeros(len(implausible), dtype=bool)
+        data[name] = values if values is not None else np.zeros(len(data[col.LINE]), dtype=bool)
     # a Series of dtype object: pandas would otherwise scan a million Nones for datetimes
     data[col.EXTRA] = pd.Series(extras[index] if index is not None else extras, dtype=object, copy=False)
     return pd.DataFrame({name: data[name] for name in col.EVENT_FRAME_COLUMNS}, copy=False)

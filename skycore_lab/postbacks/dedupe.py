@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 
 from .. import columns as col
 from .kernel import string_fingerprints
+from .memory import pool
 
 __all__ = ["keep_index", "drop_duplicate_events"]
 
@@ -95,15 +96,20 @@ def _notifications(columns: dict[str, pa.ChunkedArray], extras: np.ndarray, rows
     """Every notification field of ``rows`` as integer codes (equal values, equal codes; missing -1;
     timestamps as µs; ``extra`` as sorted JSON), for an exact comparison without Python strings."""
     take = pa.array(rows)
+    memory = pool()  # the parser's pool: what this allocates goes back at once
     fields = [c for c in col.EVENT_COLUMNS[: col.EVENT_COLUMNS.index(col.RECEIVED_AT)] if c in columns]
     data = {}
     for name in fields:
-        values = columns[name].take(take).combine_chunks()
+        values = pc.take(columns[name], take, memory_pool=memory)
         if pa.types.is_timestamp(values.type):  # as integers: year 0000 is no Python datetime
-            values = pc.fill_null(values.cast(pa.int64()), np.iinfo(np.int64).min)
+            values = pc.fill_null(pc.cast(values, pa.int64(), memory_pool=memory), np.iinfo(np.int64).min)
         else:
-            values = pc.fill_null(pc.dictionary_encode(values).indices, -1)
-        data[name] = values.to_numpy(zero_copy_only=False)
+            encoded = pc.dictionary_encode(values, memory_pool=memory)
+            values = pa.chunked_array([chunk.indices for chunk in encoded.chunks], type=encoded.type.index_type)
+            if encoded.num_chunks > 1:  # one hash table serves all chunks; unify if not
+                values = pa.chunked_array([c.indices for c in encoded.unify_dictionaries().chunks])
+            values = pc.fill_null(values, -1)
+        data[name] = values.to_numpy()
     data[col.EXTRA] = pd.factorize(
         np.array([json.dumps(e, sort_keys=True, default=str) if e else "" for e in extras[rows]], dtype=object)
     )[0]
