@@ -40,7 +40,7 @@ __all__ = ["keep_index", "drop_duplicate_events"]
 
 def keep_index(
     columns: dict[str, pa.ChunkedArray], extras: np.ndarray, drop_duplicates: bool, codes: np.ndarray,
-    fingerprints: np.ndarray,
+    fingerprints: np.ndarray, encoded: dict[str, np.ndarray] | None = None,
 ) -> np.ndarray | None:
     """Rows to keep, in output order (None: all, as they are).
 
@@ -50,7 +50,8 @@ def keep_index(
     timestamp)`` (``codes`` of ``code``, tracking-id ``fingerprints``) are
     hashed for all rows; every field is compared only where those keys
     collide (and for rows without a tracking id), never a second copy of
-    the frame.
+    the frame. ``encoded`` may give columns already as integer codes (equal
+    values, equal codes): they are compared as such.
     """
     count = len(columns[col.RECEIVED_AT])
     received = columns[col.RECEIVED_AT].to_numpy().astype("datetime64[us]").view(np.int64)
@@ -86,13 +87,15 @@ def keep_index(
         # exact: the first of each whole notification, in arrival order, is the earliest received
         rows = np.flatnonzero(candidate)
         source_rows = rows if order is None else order[rows]
-        duplicate[rows] = _notifications(columns, extras, source_rows).duplicated(keep="first").to_numpy()
+        duplicate[rows] = _notifications(columns, extras, source_rows, encoded or {}).duplicated(keep="first").to_numpy()
     if not duplicate.any():
         return order
     return np.flatnonzero(~duplicate) if order is None else order[~duplicate]
 
 
-def _notifications(columns: dict[str, pa.ChunkedArray], extras: np.ndarray, rows: np.ndarray) -> pd.DataFrame:
+def _notifications(
+    columns: dict[str, pa.ChunkedArray], extras: np.ndarray, rows: np.ndarray, encoded: dict[str, np.ndarray]
+) -> pd.DataFrame:
     """Every notification field of ``rows`` as integer codes (equal values, equal codes; missing -1;
     timestamps as µs; ``extra`` as sorted JSON), for an exact comparison without Python strings."""
     take = pa.array(rows)
@@ -100,14 +103,17 @@ def _notifications(columns: dict[str, pa.ChunkedArray], extras: np.ndarray, rows
     fields = [c for c in col.EVENT_COLUMNS[: col.EVENT_COLUMNS.index(col.RECEIVED_AT)] if c in columns]
     data = {}
     for name in fields:
+        if name in encoded:
+            data[name] = encoded[name][rows]
+            continue
         values = pc.take(columns[name], take, memory_pool=memory)
         if pa.types.is_timestamp(values.type):  # as integers: year 0000 is no Python datetime
             values = pc.fill_null(pc.cast(values, pa.int64(), memory_pool=memory), np.iinfo(np.int64).min)
         else:
-            encoded = pc.dictionary_encode(values, memory_pool=memory)
-            values = pa.chunked_array([chunk.indices for chunk in encoded.chunks], type=encoded.type.index_type)
-            if encoded.num_chunks > 1:  # one hash table serves all chunks; unify if not
-                values = pa.chunked_array([c.indices for c in encoded.unify_dictionaries().chunks])
+            dictionary = pc.dictionary_encode(values, memory_pool=memory)
+            values = pa.chunked_array([chunk.indices for chunk in dictionary.chunks], type=dictionary.type.index_type)
+            if dictionary.num_chunks > 1:  # one hash table serves all chunks; unify if not
+                values = pa.chunked_array([c.indices for c in dictionary.unify_dictionaries().chunks])
             values = pc.fill_null(values, -1)
         data[name] = values.to_numpy()
     data[col.EXTRA] = pd.factorize(
