@@ -258,15 +258,16 @@ def finish_frame(parts: list[Part], drop_duplicates: bool, notes: DataNotes | No
     # taken, on two threads (Arrow releases the GIL)
     encoded = (*CATEGORY_COLUMNS, col.SPID)
     with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
+        # the dedupe needs CODE's codes to start, the other categories' only for its exact
+        # comparison: it runs while they are encoded
         futures = {name: pool.submit(_encode, columns[name]) for name in dict.fromkeys((col.CODE, *encoded))}
-        dictionaries = {name: futures[name].result() for name in encoded}
-        del futures
-        # the dedupe compares the encoded columns by their codes
         index = keep_index(
-            columns, extras, drop_duplicates, dictionaries[col.CODE][0], fingerprints,
-            {name: codes for name, (codes, _dictionary) in dictionaries.items()},
+            columns, extras, drop_duplicates, futures[col.CODE].result()[0], fingerprints,
+            {name: (lambda future=future: future.result()[0]) for name, future in futures.items()},
         )
         del fingerprints
+        dictionaries = {name: futures[name].result() for name in encoded}
+        del futures
 
         def strings(name: str) -> tuple[pd.api.extensions.ExtensionArray, pa.ChunkedArray]:
             values = _take(columns, name, index)

@@ -25,6 +25,7 @@ readers such as the live dashboard, and the timeline plot:
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -40,7 +41,7 @@ __all__ = ["keep_index", "drop_duplicate_events"]
 
 def keep_index(
     columns: dict[str, pa.ChunkedArray], extras: np.ndarray, drop_duplicates: bool, codes: np.ndarray,
-    fingerprints: np.ndarray, encoded: dict[str, np.ndarray] | None = None,
+    fingerprints: np.ndarray, encoded: dict[str, Callable[[], np.ndarray]] | None = None,
 ) -> np.ndarray | None:
     """Rows to keep, in output order (None: all, as they are).
 
@@ -51,7 +52,8 @@ def keep_index(
     hashed for all rows; every field is compared only where those keys
     collide (and for rows without a tracking id), never a second copy of
     the frame. ``encoded`` may give columns already as integer codes (equal
-    values, equal codes): they are compared as such.
+    values, equal codes), as functions called only when they are needed:
+    they are compared as such.
     """
     count = len(columns[col.RECEIVED_AT])
     received = columns[col.RECEIVED_AT].to_numpy().astype("datetime64[us]").view(np.int64)
@@ -94,7 +96,8 @@ def keep_index(
 
 
 def _notifications(
-    columns: dict[str, pa.ChunkedArray], extras: np.ndarray, rows: np.ndarray, encoded: dict[str, np.ndarray]
+    columns: dict[str, pa.ChunkedArray], extras: np.ndarray, rows: np.ndarray,
+    encoded: dict[str, Callable[[], np.ndarray]],
 ) -> pd.DataFrame:
     """Every notification field of ``rows`` as integer codes (equal values, equal codes; missing -1;
     timestamps as µs; ``extra`` as sorted JSON), for an exact comparison without Python strings."""
@@ -104,7 +107,7 @@ def _notifications(
     data = {}
     for name in fields:
         if name in encoded:
-            data[name] = encoded[name][rows]
+            data[name] = encoded[name]()[rows]
             continue
         values = pc.take(columns[name], take, memory_pool=memory)
         if pa.types.is_timestamp(values.type):  # as integers: year 0000 is no Python datetime
