@@ -55,6 +55,10 @@ RECEIVED_AT = "received_at"
 SOURCE = "source"
 LINE = "line"  # 1-based line where the record starts in its source
 EXTRA = "extra"
+# flags the parser sets (bool): how much of a row is reading rather than the record's own words
+TIMESTAMP_INFERRED = "timestamp_inferred"  # TIMESTAMP had no UTC offset: one was taken or assumed
+RECOVERED = "recovered"  # the record was not well-formed XML and was repaired
+TIME_OUT_OF_RANGE = "time_out_of_range"  # timestamp or received_at outside frames.times.PLAUSIBLE_TIMES
 
 EVENT_COLUMNS: tuple[str, ...] = (
     ORIGIN,
@@ -74,8 +78,13 @@ EVENT_COLUMNS: tuple[str, ...] = (
     STATUS_DETAILS,
     RECEIVED_AT,
     SOURCE,
+    TIMESTAMP_INFERRED,
+    RECOVERED,
+    TIME_OUT_OF_RANGE,
     EXTRA,
 )
+#: The parser's flag columns (bool), in ``EVENT_COLUMNS`` order.
+EVENT_FLAGS: tuple[str, ...] = (TIMESTAMP_INFERRED, RECOVERED, TIME_OUT_OF_RANGE)
 #: Columns of the frame :func:`skycore_lab.read_postbacks` returns:
 #: ``EVENT_COLUMNS`` with ``line`` inserted before ``extra``.
 EVENT_FRAME_COLUMNS: tuple[str, ...] = (*EVENT_COLUMNS[:-1], LINE, EXTRA)

@@ -24,6 +24,8 @@ them all::
 
     SkycoreWarning
     ├── PostbackParseWarning          malformed postback records were skipped
+    │   └── PostbackDataWarning       records were read, but some needed care: repaired XML, an
+    │                                 inferred UTC offset, an implausible time, a capped extra
     ├── ClockSkewWarning              latencies came out negative: two systems' clocks disagree
     ├── LatencyDataWarning            sends without a usable latency were left out, or clipped at 0
     ├── SendingReportWarning          part of a sending-statistics report was read leniently
@@ -52,6 +54,7 @@ __all__ = [
     "SkycoreServerError",
     "SkycoreWarning",
     "PostbackParseWarning",
+    "PostbackDataWarning",
     "ClockSkewWarning",
     "LatencyDataWarning",
     "SendingReportWarning",
@@ -217,6 +220,14 @@ class SkycoreWarning(UserWarning):
 
 class PostbackParseWarning(SkycoreWarning):
     """Some postback records were malformed and skipped (``on_bad_lines="warn"``)."""
+
+
+class PostbackDataWarning(PostbackParseWarning):
+    """Postback records were read, but some of their data needed care: a
+    repaired (non-well-formed) document, a TIMESTAMP without a UTC offset, a
+    time outside :data:`skycore_lab.frames.times.PLAUSIBLE_TIMES`, or an
+    ``extra`` over its cap. The rows are kept and flagged; the message counts
+    them and names the first places."""
 
 
 class ClockSkewWarning(SkycoreWarning):

@@ -12,20 +12,26 @@ facts from one place:
   :func:`api_error_meaning`.
 * **Operator ids** (the MM7 operator list, ``X-Skycore-Carrier-Id``):
   :func:`mm7_operator_ids`, the documented ``OPERATORID`` values.
-* **Carrier ids** (Appendix E): :func:`normalize_spid` (the one rule for
-  SPIDs written without their leading zeros), :func:`resolve_spid`,
-  :func:`spid_lookup`, :data:`AMBIGUOUS_SPIDS`, and the country of a phone
-  number, :func:`country_of_number`.
+* **Carrier ids** (Appendix E, then the MM7 operator ids): :func:`normalize_spid`
+  (the one rule for SPIDs not written with 7 digits), :func:`resolve_spid`,
+  :func:`spid_lookup`, :func:`spid_sources`, :data:`AMBIGUOUS_SPIDS`, and the
+  country of a phone number, :func:`country_of_number`.
 * **Defaults and limits**: :data:`DEFAULT_DDM_TIMEOUT_MIN`,
   :data:`MAX_DDM_TIMEOUT_MIN`, :data:`MAX_RECIPIENTS`.
 
 Tables ship as package data (``_data/*.csv``):
 
 * ``spid_carriers.csv`` (Appendix E): carrier id (SPID) → country, carrier.
+* ``mm7_operator_ids.csv`` (the MM7 operator list,
+  ``MM7/OPERATOR-IDS/skycoreOperatorIds.md``): operator id → operator, each
+  row with its ``source`` (page, commit, date). It is also the second carrier
+  table: ids Appendix E lacks (``0001140``, the SPID of the xHTML postback
+  examples, among them) resolve through it. The list names US operators
+  under ``0001…`` ids (the +1 zone), so their country is read as United
+  States. Appendix E wins where both list an id.
 * ``api_error_codes.csv`` (Appendix B): API response error codes, with the
   revision each text comes from (E101–E103 from the last revision listing them).
 * ``postback_codes.csv`` (Appendix D): postback notification codes.
-* ``mm7_operator_ids.csv`` (the MM7 operator list): operator id → operator.
 
 STATUS texts
 ------------
@@ -91,7 +97,10 @@ __all__ = [
     "FAILED_CODES",
     "STATUS_TEXT",
     "FAILED_STATUS_TEXT",
+    "LINK_SENT",
+    "LEGACY_GATEWAY_STATUS",
     "outcome_of",
+    "is_link_sent",
     "status_outcome",
     # defaults
     "API_ACTIONS",
@@ -102,6 +111,7 @@ __all__ = [
     "normalize_spid",
     "spid_table",
     "spid_lookup",
+    "spid_sources",
     "resolve_spid",
     "country_of_number",
     "calling_code_of_number",
@@ -168,6 +178,22 @@ FAILED_STATUS_TEXT = {
     col.OUTCOME_NOT_SUPPORTED: "Message Sent/NotSupported",
 }
 
+#: STATUS of the legacy xHTML N102 sent when the SMS carrying the link went
+#: out (2012 ``<STATUS celly="10"/>``): the link was sent, nothing was delivered.
+LINK_SENT = "Link Sent"
+#: The 2012 postbacks' ``<STATUS celly=…/>`` gateway numbers, read with
+#: Appendix C's step numbers (ACK 9 binary / 10 the xHTML link, OPENED 11,
+#: DLR 20, EXPIRED 30, REJECTED 35), as STATUS texts: used when the element
+#: has no ``text`` attribute.
+LEGACY_GATEWAY_STATUS = {
+    "9": "Message Sent",
+    "10": LINK_SENT,
+    "11": "Link Opened",
+    "20": "Message Sent/Delivered",
+    "30": "Message Sent/Expired",
+    "35": "Message Sent/Rejected",
+}
+
 # the last "/" part of a STATUS, lower case → the failure it announces
 _FAILURE_SUFFIXES = {
     "failed": col.OUTCOME_FAILED,
@@ -191,13 +217,22 @@ def status_outcome(status: str | None) -> str | None:
     return _FAILURE_SUFFIXES.get(str(status).rsplit("/", 1)[-1].strip().lower())
 
 
+def is_link_sent(code: str | None, status: str | None) -> bool:
+    """Whether a notification is the legacy xHTML N102 that says the SMS carrying
+    the link went out (STATUS :data:`LINK_SENT`): a send, not a delivery."""
+    return code == N102 and isinstance(status, str) and status.strip().lower() == LINK_SENT.lower()
+
+
 def outcome_of(code: str | None, status: str | None) -> str | None:
     """Final outcome a notification announces, or None if it is not final.
 
-    N102/N202 → delivered; E101/E201 → failed; E102/E202 → by the STATUS
-    suffix (:func:`status_outcome`: ``Message Sent/Expired`` → expired),
-    ``failed`` when unrecognised.
+    N102/N202 → delivered (but the legacy xHTML link-sent N102,
+    :func:`is_link_sent`, is not final); E101/E201 → failed; E102/E202 → by
+    the STATUS suffix (:func:`status_outcome`: ``Message Sent/Expired`` →
+    expired), ``failed`` when unrecognised.
     """
+    if is_link_sent(code, status):
+        return None
     if code in DELIVERED_CODES:
         return col.OUTCOME_DELIVERED
     if code in (E101, E201):
@@ -271,8 +306,27 @@ def _spid_rows() -> tuple[tuple[str, str, str], ...]:
     return tuple((r["spid"].strip(), r["country"].strip(), r["carrier"].strip()) for r in _read_csv("spid_carriers.csv"))
 
 
+_APPENDIX_E = "1.3/CONTENTS/APPENDIX/APPENDIX_E.md (Appendix E)"
+
+
+@functools.cache
+def _operator_rows() -> tuple[tuple[str, str, str, str], ...]:
+    """The second table (``mm7_operator_ids.csv``): ids Appendix E lacks, with their source.
+
+    Every id of the list is a US operator (``0001…``, and ``1001000`` "USA
+    Emulator"), so the country is United States.
+    """
+    appendix = {spid for spid, _, _ in _spid_rows()}
+    return tuple(
+        (r["operator_id"].strip(), "United States", r["operator"].strip(), r["source"].strip())
+        for r in _read_csv("mm7_operator_ids.csv")
+        if r["operator_id"].strip() not in appendix  # Appendix E wins
+    )
+
+
 def spid_table():
-    """Appendix E as a DataFrame with string columns ``spid, country, carrier``."""
+    """Appendix E as a DataFrame with string columns ``spid, country, carrier``
+    (the second table's ids: :func:`spid_sources`, :func:`resolve_spid`)."""
     import pandas as pd
 
     rows = _spid_rows()
@@ -280,9 +334,20 @@ def spid_table():
 
 
 @functools.cache
+def spid_sources() -> dict[str, str]:
+    """Every known SPID → where the documentation lists it: Appendix E, or the
+    page and commit the second table's row comes from."""
+    sources = {spid: _APPENDIX_E for spid, _, _ in _spid_rows()}
+    sources.update((spid, source) for spid, _, _, source in _operator_rows())
+    return sources
+
+
+@functools.cache
 def _spid_index() -> dict[str, tuple[tuple[str, str], ...]]:
     index: dict[str, list[tuple[str, str]]] = {}
     for spid, country, carrier in _spid_rows():
+        index.setdefault(spid, []).append((country, carrier))
+    for spid, country, carrier, _source in _operator_rows():
         index.setdefault(spid, []).append((country, carrier))
     return {spid: tuple(entries) for spid, entries in index.items()}
 
@@ -384,20 +449,33 @@ def country_of_number(number: str) -> str | None:
 
 
 def normalize_spid(spid: object) -> str | None:
-    """The one rule for writing a SPID: stripped text, 4–6 digits zero-padded to 7.
+    """The one rule for writing a SPID as the 7-digit id the tables list.
 
-    A SPID that lost its leading zeros (a spreadsheet ate them: ``"1100"``)
-    is padded back (``"0001100"``). Anything else is kept as written
-    (stripped), so an unknown id stays visible; blank or missing → None.
+    * 7 digits, or anything that is not 4–6 ASCII digits: kept as written
+      (stripped), so an unknown id stays visible.
+    * 6 digits: the legacy (2011–2012) form, the id with its last digit
+      dropped — ``"000189"`` → ``"0001890"`` (Verizon Wireless). Every
+      Appendix E id ends in ``0``. A 6-digit text whose legacy reading is
+      unknown but whose zero-padded reading is known (``"234560"``, a
+      spreadsheet's ``0234560``) is zero-padded instead; no text is known
+      both ways.
+    * 4–5 digits: leading zeros a spreadsheet ate, padded back
+      (``"1100"`` → ``"0001100"``).
+
+    Blank or missing → None.
     """
     if spid is None:
         return None
     text = str(spid).strip()
     if not text:
         return None
-    if text.isascii() and text.isdigit() and 4 <= len(text) < 7:
-        return text.zfill(7)
-    return text
+    if not (text.isascii() and text.isdigit() and 4 <= len(text) < 7):
+        return text
+    if len(text) == 6:
+        legacy, padded = text + "0", text.zfill(7)
+        known = _spid_index()
+        return padded if legacy not in known and padded in known else legacy
+    return text.zfill(7)
 
 
 def resolve_spid(spid: str | None, number: str | None = None) -> SpidInfo:

@@ -10,7 +10,7 @@ import pytest
 
 from skycore_lab import columns as col
 from skycore_lab.postbacks.logformat import HEADER, encode_record
-from skycore_lab.exceptions import PostbackParseError
+from skycore_lab.exceptions import PostbackDataWarning, PostbackParseError
 from skycore_lab.postbacks import PostbackParseWarning, events_from_bodies, read_postbacks
 
 DATA = Path(__file__).parent / "data" / "postbacks"
@@ -20,27 +20,33 @@ BAD = DATA / "with_bad_records.xml"
 def test_warn_is_default_once_with_count_and_locations():
     with pytest.warns(PostbackParseWarning) as caught:
         frame = read_postbacks(BAD)
-    assert len(caught) == 1
-    message = str(caught[0].message)
-    assert "skipped 3" in message
-    assert f"{BAD}:2:" in message and f"{BAD}:3:" in message and f"{BAD}:4:" in message
+    skipped = [w for w in caught if w.category is PostbackParseWarning]
+    assert len(skipped) == 1
+    message = str(skipped[0].message)
+    assert "skipped 2" in message
+    assert f"{BAD}:3:" in message and f"{BAD}:4:" in message
     assert "wrong root element <RESPONSE>" in message
-    # the good records around the bad ones survive
-    assert frame[col.TRACKING_ID].tolist() == ["A1", "A4"]
+    # the good records around the bad ones survive; the documentation's own
+    # unclosed element (line 2) is repaired, flagged and named, not dropped
+    assert frame[col.TRACKING_ID].tolist() == ["A1", "A2", "A4"]
+    assert frame[col.RECOVERED].tolist() == [False, True, False]
+    repaired = [str(w.message) for w in caught if w.category is PostbackDataWarning]
+    assert len(repaired) == 1 and f"{BAD}:2 (line 1: unclosed element <FROM_MASK>)" in repaired[0]
 
 
 def test_error_names_file_and_line():
     with pytest.raises(PostbackParseError) as info:
         read_postbacks(BAD, on_bad_lines="error")
-    assert info.value.source == str(BAD) and info.value.line == 2
-    assert "FROM_MASK" in info.value.reason  # the documentation's own unclosed element
+    assert info.value.source == str(BAD) and info.value.line == 3
+    assert "not well-formed" in info.value.reason  # truncated: no repair guesses at it
 
 
 def test_skip_is_silent():
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         frame = read_postbacks(BAD, on_bad_lines="skip")
-    assert len(frame) == 2
+    assert len(frame) == 3
+    assert [w.category for w in caught] == [PostbackDataWarning]  # the repair is still said
 
 
 def test_callable_gets_raw_record_and_error():

@@ -15,7 +15,6 @@ import re
 
 import pytest
 
-from skycore_lab.postbacks.schema import FIELD_TAGS
 from skycore_lab.sandbox import Sandbox
 from skycore_lab.server import ServerThread
 
@@ -134,9 +133,6 @@ def test_one_utc_offset_per_send(postbacks):
     assert len({next(iter(found)) for found in offsets.values()}) > 1  # the offsets still vary between sends
 
 
-@pytest.mark.xfail(FIELD_TAGS.index("STATUS") < FIELD_TAGS.index("SENTAS"), strict=True,
-                   reason="the sandbox writes the postback schema's order, which the parser branch changes to the "
-                          "documented one (SENTAS before STATUS); passes once merged")
 def test_elements_come_in_the_documented_order(postbacks):
     docs, _ = postbacks
     for doc in docs:

@@ -52,7 +52,7 @@ def _send_events(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.Index]:
     time ``EVENT_AT``) and the tracking ids, indexed by send number.
     """
     code = as_text(events[col.CODE]).str.upper()
-    tracking_id = as_text(events[col.TRACKING_ID])
+    tracking_id = _linked_tracking_ids(events, code, as_text(events[col.TRACKING_ID]))
     keep = (tracking_id.notna() & code.isin(ref.SEND_CODES)).to_numpy()
     frame, received = timed_events(events, code, keep, (col.STATUS, col.SENT_AS, col.HANDSET, *_IDENTITY_COLUMNS))
 
@@ -66,6 +66,37 @@ def _send_events(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.Index]:
     frame[_G] = send_number
     frame = frame.take(order).reset_index(drop=True)
     return frame, pd.Index(tracking_ids, dtype="str")
+
+
+def _link_sent(code: pd.Series, status: pd.Series) -> pd.Series:
+    """The legacy xHTML link-sent N102s (:func:`skycore_lab.reference.is_link_sent`)."""
+    n102 = code == ref.N102
+    marked = n102.copy()
+    if n102.any():
+        marked[n102] = status[n102].map(lambda s: ref.is_link_sent(ref.N102, s if isinstance(s, str) else None))
+    return marked.astype(bool)
+
+
+def _linked_tracking_ids(events: pd.DataFrame, code: pd.Series, tracking_id: pd.Series) -> pd.Series:
+    """Tracking ids with each SMS_MT notification of a legacy xHTML link re-keyed to its MMS.
+
+    The 2012 xHTML N102 (link sent) carries ``SMSID``, the tracking id of the
+    SMS that took the link; that SMS's N202 is the MMS's delivery. Needs the
+    ``extra`` column (where the parser keeps SMSID); without it nothing is linked.
+    """
+    if col.EXTRA not in events.columns or col.STATUS not in events.columns:
+        return tracking_id
+    link = _link_sent(code, as_text(events[col.STATUS])).to_numpy()
+    if not link.any():
+        return tracking_id
+    sms_ids = [e.get("SMSID") if isinstance(e, dict) else None for e in events[col.EXTRA].to_numpy()[link]]
+    mapping = {sms: mms for sms, mms in zip(sms_ids, tracking_id[link]) if isinstance(sms, str) and isinstance(mms, str)}
+    if not mapping:
+        return tracking_id
+    linked = tracking_id.isin(mapping.keys()) & code.isin(ref.SMS_CODES)
+    if col.ORIGIN in events.columns:
+        linked &= as_text(events[col.ORIGIN]).str.upper().fillna(ref.ORIGIN_SMS) == ref.ORIGIN_SMS
+    return tracking_id.where(~linked, tracking_id.map(mapping))
 
 
 def _first(frame: pd.DataFrame, mask, columns: list[str]) -> pd.DataFrame:
@@ -91,17 +122,19 @@ def _aggregate(ev: pd.DataFrame, tracking_ids: pd.Index) -> pd.DataFrame:
     n201 = _first(ev, code == ref.N201, [EVENT_AT])[EVENT_AT]
     out[col.SENT_AT] = n101.reindex(out.index).fillna(n201.reindex(out.index))
 
-    # sent_as: N101's SENTAS, else any event's, else SMS when only the SMS path spoke.
+    # sent_as: N101's SENTAS, else any event's, else SMS when only the SMS path
+    # spoke or the MMS went out as an SMS link (the legacy link-sent N102).
+    link_sent = _link_sent(code, ev[col.STATUS])
     has_sent_as = ev[col.SENT_AS].notna()
     sent_as = _first(ev, (code == ref.N101) & has_sent_as, [col.SENT_AS])[col.SENT_AS].reindex(out.index)
     sent_as = sent_as.fillna(_first(ev, has_sent_as, [col.SENT_AS])[col.SENT_AS].reindex(out.index)).str.upper()
-    sms_path = pd.Index(ev.loc[code.isin(ref.SMS_CODES), _G].unique())
+    sms_path = pd.Index(ev.loc[code.isin(ref.SMS_CODES) | link_sent, _G].unique())
     out[col.SENT_AS] = sent_as.where(sent_as.notna() | ~out.index.isin(sms_path), col.SENT_AS_SMS)
 
     # Final notifications. Delivery wins over a failure notice for the same
     # send (a delivered MMS was delivered; the platform also reports failures
-    # of retries and of the fallback path).
-    delivered = _first(ev, code.isin(ref.DELIVERED_CODES), [EVENT_AT, col.CODE]).reindex(out.index)
+    # of retries and of the fallback path). A link-sent N102 delivers nothing.
+    delivered = _first(ev, code.isin(ref.DELIVERED_CODES) & ~link_sent, [EVENT_AT, col.CODE]).reindex(out.index)
     failed = _first(ev, code.isin(ref.FAILED_CODES), [EVENT_AT, col.CODE, col.STATUS]).reindex(out.index)
     out[col.DELIVERED_AT] = delivered[EVENT_AT]
     out[col.FAILED_AT] = failed[EVENT_AT]
@@ -257,6 +290,12 @@ def deliveries(
 
     * Only events with a tracking id and an MMS, SMS (fallback) or DDM code
       are sends; MO, subscription and encoding notifications are ignored.
+    * The 2012 xHTML path (N101, then an N102 whose STATUS is
+      :data:`skycore_lab.reference.LINK_SENT` — the SMS with the link went
+      out — carrying ``SMSID``, then that SMS's SMS_MT N202): one send, under
+      the MMS's tracking id, sent as SMS, delivered when the SMS was. The
+      link-sent N102 is not a delivery; the SMS_MT notifications of that
+      SMSID are the MMS's (the link is read from ``extra["SMSID"]``).
     * An event's time is its TIMESTAMP, or its ``received_at`` when the
       TIMESTAMP is missing (an E101 may come without one).
     * Outcome: ``delivered`` if any N102/N202 arrived — delivery wins over a

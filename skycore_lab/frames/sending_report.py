@@ -41,7 +41,7 @@ from lxml import etree
 from .. import columns as col
 from ..exceptions import PostbackParseError
 from ..provenance import attach_sources, source_file
-from ..xmlsafe import HARDENED_OPTIONS
+from ..xmlsafe import HARDENED_OPTIONS, repair_xml
 from ..exceptions import SendingReportWarning
 from .latency import latency_seconds
 from .normalize import (
@@ -103,6 +103,7 @@ REPORT_COLUMNS: tuple[str, ...] = (
     CAMPAIGN_NAME,
     *STEP_COLUMNS,
     col.ERROR_INFO,
+    col.RECOVERED,
 )
 
 # --- the XML vocabulary ---------------------------------------------------------------------------
@@ -174,6 +175,7 @@ class _Reader:
         self.unknown: Counter[str] = Counter()
         self.section: str | None = None
         self.group: dict[str, str] | None = None
+        self.recovered: set[int] = set()  # messages read from a repaired (or recovered) fragment
 
     def message(self, element) -> None:
         index = len(self.messages)
@@ -243,7 +245,7 @@ def _read(source, recover: bool) -> tuple[_Reader, str]:
     handle, name, close = _open(source)
     reader = _Reader()
     # The same hardening as skycore_lab.xmlsafe.safe_parser, in streaming form.
-    context = etree.iterparse(handle, events=("start", "end"), recover=recover, **HARDENED_OPTIONS)
+    context = etree.iterparse(handle, events=("start", "end"), **HARDENED_OPTIONS)
     checked = False
     try:
         for event, element in context:
@@ -266,20 +268,141 @@ def _read(source, recover: bool) -> tuple[_Reader, str]:
                 reader.section, reader.group = None, None
                 _release(element)
     except etree.XMLSyntaxError as exc:
-        hint = "" if recover else " (pass recover=True to read what can be read)"
-        raise PostbackParseError(name, exc.lineno, f"not well-formed XML: {exc.msg}{hint}") from None
+        if not recover:
+            raise PostbackParseError(
+                name, exc.lineno, f"not well-formed XML: {exc.msg} (pass recover=True to read what can be read)"
+            ) from None
+        data = _whole(source, handle)
+        reader = _read_by_message(data, name)
     finally:
         if close:
             handle.close()
-    if recover and len(context.error_log):
-        first = context.error_log[0]
-        warnings.warn(
-            f"{name}: not well-formed XML, read in recovery mode ({len(context.error_log)} parser "
-            f"error(s), first at line {first.line}: {first.message}); check the result",
-            SendingReportWarning,
-            stacklevel=3,
-        )
     return reader, name
+
+
+def _whole(source, handle) -> bytes:
+    """The whole report again, for the recovering reader."""
+    if isinstance(source, (bytes, bytearray)):
+        return bytes(source)
+    if not hasattr(source, "read"):
+        path = os.fspath(source)
+        with gzip.open(path, "rb") if str(path).endswith(".gz") else open(path, "rb") as again:
+            return again.read()
+    handle.seek(0)  # a caller's file object: it must be seekable to be read twice
+    return handle.read()
+
+
+# --- recovering: message by message -----------------------------------------------------------------
+# the markup that structures a report: sections, groups and messages (case as written)
+_STRUCTURE = re.compile(
+    rb"<(/?)(BATCHES|AUTORESPONDERS|SUBSCRIPTIONS|SENDING_LIST|BATCH|AUTORESPONDER|SUB|CONTENT|TEXT)\b([^<>]*)>",
+    re.IGNORECASE,
+)
+_MESSAGE_CONTAINERS = frozenset({"CONTENT", "TEXT", "MSG_STATUS", "content", "text", "msg_status"})
+
+
+def _element(chunk: bytes):
+    """``chunk`` parsed strictly (hardened), or None."""
+    try:
+        return etree.fromstring(chunk, parser=etree.XMLParser(**HARDENED_OPTIONS))
+    except etree.XMLSyntaxError:
+        return None
+
+
+def _group_attributes(tag: bytes) -> dict[str, str]:
+    """A group's start tag's attributes, a bare ``&`` (``carrier="AT&T"``) repaired."""
+    text = tag if tag.endswith(b"/>") else tag[:-1] + b"/>"
+    element = _element(text)
+    if element is None:
+        repaired = repair_xml(text, bare_ampersands=True)
+        element = _element(repaired[0]) if repaired else None
+    return _attributes(element) if element is not None else {}
+
+
+def _read_by_message(data: bytes, name: str) -> _Reader:
+    """Read a non-well-formed report one message at a time.
+
+    Each ``<CONTENT>``/``<TEXT>`` up to its end tag is parsed on its own, after
+    the narrow repair of :func:`skycore_lab.xmlsafe.repair_xml` (unclosed
+    steps closed at the next tag, stray end tags dropped, bare ``&`` escaped);
+    what that cannot fix goes through libxml2's recovery, that message alone.
+    Sections and groups come from their tags, so a broken one spoils nothing
+    else. What was repaired is said in one :class:`SendingReportWarning`.
+    """
+    if re.search(rb"<!DOCTYPE", data, re.IGNORECASE):
+        raise PostbackParseError(name, None, "DTD declarations are not accepted in a sending report")
+    reader = _Reader()
+    repairs: Counter[str] = Counter()
+    first: list[str] = []
+    by_libxml2, lost = 0, 0
+    pos = 0
+    while True:
+        match = _STRUCTURE.search(data, pos)
+        if match is None:
+            break
+        closing, tag, rest = match.group(1), match.group(2).decode("ascii").upper(), match.group(3)
+        pos = match.end()
+        if tag in _SECTIONS:
+            reader.section, reader.group = (None, None) if closing else (tag, None)
+            continue
+        if tag in _GROUPS:
+            if not closing:
+                reader.group = _group_attributes(match.group(0))
+            continue
+        if closing:
+            continue  # a stray message end tag: its message was read (or reported) already
+        if rest.rstrip().endswith(b"/"):  # a self-closed message: no steps
+            element = _element(match.group(0))
+            if element is None:
+                repaired = repair_xml(match.group(0), bare_ampersands=True)
+                element = _element(repaired[0]) if repaired else None
+            if element is not None:
+                reader.message(element)
+            else:
+                lost += 1
+            continue
+        end = re.compile(rb"</" + match.group(2) + rb"\s*>").search(data, pos)
+        if end is not None:
+            stop = end.end()
+        else:  # never closed: up to the next structure tag
+            following = _STRUCTURE.search(data, pos)
+            stop = following.start() if following else len(data)
+        chunk = data[match.start() : stop]
+        pos = stop
+        element = _element(chunk)
+        if element is None:
+            repaired = repair_xml(chunk, containers=_MESSAGE_CONTAINERS, stray_end_tags=True, bare_ampersands=True)
+            element = _element(repaired[0]) if repaired else None
+            if element is not None:
+                line = data.count(b"\n", 0, match.start())
+                for repair in repaired[1]:
+                    repairs[repair.kind] += 1
+                    if len(first) < 3:
+                        first.append(f"line {line + repair.line}: {repair.kind} <{repair.element}>")
+            else:
+                recovered = etree.fromstring(chunk, parser=etree.XMLParser(recover=True, **HARDENED_OPTIONS))
+                if recovered is not None and _tag(recovered) in _MESSAGES:
+                    element, by_libxml2 = recovered, by_libxml2 + 1
+                else:
+                    lost += 1
+                    continue
+            reader.recovered.add(len(reader.messages))
+        reader.message(element)
+    said = ", ".join(f"{count} {kind}" for kind, count in repairs.most_common())
+    parts = [f"{len(reader.recovered)} of {len(reader.messages)} message(s) repaired"]
+    if said:
+        parts.append(f"({said}; first {'; '.join(first)})")
+    if by_libxml2:
+        parts.append(f"{by_libxml2} of them only by libxml2's recovery: check them")
+    if lost:
+        parts.append(f"{lost} message(s) could not be read at all")
+    warnings.warn(
+        f"{name}: not well-formed XML, read in recovery mode message by message: {' '.join(parts)} "
+        f"(column {col.RECOVERED})",
+        SendingReportWarning,
+        stacklevel=4,
+    )
+    return reader
 
 
 def _release(element) -> None:
@@ -346,9 +469,14 @@ def read_sending_report(
         The downloaded report (``.gz`` files are decompressed), or its bytes.
     recover : bool
         Read a document that is not well-formed XML (the documentation's own
-        examples are not always well-formed, e.g. an unclosed element) with
-        libxml2's recovery mode, warning with :class:`SendingReportWarning`.
-        By default such a document raises.
+        examples are not: unclosed steps, ``</BATCH>`` after a self-closed
+        ``<BATCH/>``, ``carrier="AT&T"``) message by message: each message is
+        repaired on its own (:func:`skycore_lab.xmlsafe.repair_xml`: an
+        unclosed step closed at the next tag, a stray end tag dropped, a bare
+        ``&`` escaped), else read by libxml2's recovery mode alone, so one
+        broken message never costs another its steps. Repaired messages have
+        ``recovered=True`` and one :class:`SendingReportWarning` says what was
+        repaired and where. By default such a document raises.
     negative_latency : {"warn", "clip", "nan"}
         As for :func:`skycore_lab.deliveries` (the documentation shows a DLR
         stamped before its ACK).
@@ -395,8 +523,9 @@ def read_sending_report(
         ``body`` (SMS text), ``section`` (``BATCHES``, ``AUTORESPONDERS``,
         ``SUBSCRIPTIONS``, ``SENDING_LIST``), ``group_id``, ``campaign_id``,
         ``campaign_name`` (of the enclosing BATCH/AUTORESPONDER), the earliest
-        time of each step (:data:`STEP_COLUMNS`, UTC) and ``error_info`` (the
-        first ERROR's ``info``).
+        time of each step (:data:`STEP_COLUMNS`, UTC), ``error_info`` (the
+        first ERROR's ``info``) and ``recovered`` (bool: the message was read
+        from a repaired fragment, ``recover=True`` only).
 
     Notes
     -----
@@ -444,6 +573,7 @@ def read_sending_report(
     table, error_info = _step_times(reader, name)
     frame = pd.concat([frame, table], axis=1)
     frame[col.ERROR_INFO] = error_info.astype("str")
+    frame[col.RECOVERED] = np.isin(np.arange(len(frame)), sorted(reader.recovered))
 
     delivery = as_text(frame[DELIVERY_TYPE]).str.lower()
     frame[DELIVERY_TYPE] = delivery

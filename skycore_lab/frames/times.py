@@ -9,11 +9,12 @@ Three definitions the rest of skycore-lab calls rather than re-derives:
 * :func:`latest_time` — the last moment the data know about, the latest
   time in a deliveries frame's time columns (:data:`TIME_COLUMNS`) and in
   its events: pending sends are censored there, and the period of a report
-  ends there (:func:`data_period`).
-
-And one range: :data:`PLOTTABLE_TIMES`, the event times a time axis shows
-(:func:`plottable_times`). A TIMESTAMP in year 0001 or 9999 is kept in the
-data as it came, but no figure can place it beside the others.
+  ends there (:func:`data_period`);
+* :data:`PLAUSIBLE_TIMES`, :func:`implausible` and :func:`plottable_times` —
+  the one range of times a notification can have: the parser flags others
+  (``time_out_of_range``) at read time, and plots and report spans leave
+  them out (a year 9999 or 0001 stamp is data to keep, not a date an axis
+  can draw).
 """
 
 from __future__ import annotations
@@ -26,26 +27,40 @@ from ..exceptions import SkycoreValidationError
 __all__ = [
     "TIME_COLUMNS",
     "EVENT_TIME_COLUMNS",
-    "PLOTTABLE_TIMES",
+    "PLAUSIBLE_TIMES",
     "as_utc",
     "event_time",
+    "implausible",
+    "plottable_times",
     "latest_time",
     "data_period",
-    "plottable_times",
 ]
 
 #: Time columns of a deliveries frame that say when something happened to a send.
 TIME_COLUMNS: tuple[str, ...] = (col.REQUESTED_AT, col.FIRST_EVENT_AT, col.SENT_AT, col.DELIVERED_AT, col.FAILED_AT)
 #: Time columns of an events frame.
 EVENT_TIME_COLUMNS: tuple[str, ...] = (col.TIMESTAMP, col.RECEIVED_AT)
-#: [start, end) of the times a time axis shows. Decision: 2000–2099 UTC covers every
-#: real MMS postback (and the sandbox's clock) with room to spare; a time outside it is
-#: a platform or clock error (year 0001, 9999), which would stretch a time axis over
-#: millennia (or past matplotlib's year-9999 limit) and hide every real point.
-PLOTTABLE_TIMES: tuple[pd.Timestamp, pd.Timestamp] = (
+#: ``[start, end)`` of the times a notification can carry (UTC). Decision:
+#: 2000–2099 covers every real MMS postback (API v1.3 and the documentation's
+#: oldest example date from 2010) and the sandbox's clock with room to spare;
+#: a time outside (year 0001, 9999, a zero clock) is a platform or clock
+#: error. It is flagged, never dropped, and no time axis draws it (it would
+#: stretch the axis over millennia, or past matplotlib's year-9999 limit).
+PLAUSIBLE_TIMES: tuple[pd.Timestamp, pd.Timestamp] = (
     pd.Timestamp("2000-01-01", tz="UTC"),
     pd.Timestamp("2100-01-01", tz="UTC"),
 )
+
+
+def implausible(times: pd.Series) -> pd.Series:
+    """Whether each time (tz-aware) lies outside :data:`PLAUSIBLE_TIMES`; missing → False.
+
+    The rule the parser's ``time_out_of_range`` flag applies and that plots
+    use to leave such times out.
+    """
+    values = times.dt.tz_convert("UTC").astype(col.DATETIME_DTYPE)
+    start, end = PLAUSIBLE_TIMES
+    return (values.notna() & ((values < start) | (values >= end))).astype(bool)
 
 
 def as_utc(series: pd.Series, field: str, *, naive: str = "refuse") -> pd.Series:
@@ -130,9 +145,9 @@ def data_period(deliveries: pd.DataFrame | None, events: pd.DataFrame | None = N
 
 
 def plottable_times(times: pd.Series) -> pd.Series:
-    """Boolean mask: True where a UTC time (:func:`as_utc`) lies in :data:`PLOTTABLE_TIMES`.
+    """Boolean mask: True where a UTC time (:func:`as_utc`) lies in :data:`PLAUSIBLE_TIMES`.
 
     Missing times are False. The times themselves are not changed.
     """
-    start, end = PLOTTABLE_TIMES
+    start, end = PLAUSIBLE_TIMES
     return (times >= start) & (times < end)

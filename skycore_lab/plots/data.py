@@ -18,7 +18,7 @@ import pandas as pd
 from .. import reference as ref
 from .. import columns as col
 from ..exceptions import PlotDataWarning, SkycoreValidationError
-from ..frames.times import PLOTTABLE_TIMES, event_time, plottable_times
+from ..frames.times import PLAUSIBLE_TIMES, event_time, plottable_times
 
 # --- vocabulary of the plots ------------------------------------------------------------
 #: Label of a missing group value (never dropped).
@@ -329,7 +329,7 @@ def timeline_counts(events: pd.DataFrame, freq: str, dedupe: bool) -> pd.DataFra
     first to the last (empty bins are zeros). Columns: the families present,
     in :data:`FAMILIES` order, int counts. Rows without any time are left out;
     so are rows whose time lies outside
-    :data:`~skycore_lab.frames.times.PLOTTABLE_TIMES` (year 0001, 9999 …),
+    :data:`~skycore_lab.frames.times.PLAUSIBLE_TIMES` (year 0001, 9999 …),
     with a :class:`~skycore_lab.exceptions.PlotDataWarning` that counts them.
     """
     if dedupe:
@@ -340,7 +340,7 @@ def timeline_counts(events: pd.DataFrame, freq: str, dedupe: bool) -> pd.DataFra
     plottable = plottable_times(time)
     outside = int((time.notna() & ~plottable).sum())
     if outside:
-        start, end = (stamp.strftime("%Y-%m-%d") for stamp in PLOTTABLE_TIMES)
+        start, end = (stamp.strftime("%Y-%m-%d") for stamp in PLAUSIBLE_TIMES)
         warnings.warn(
             f"{outside} notification(s) with a time outside {start} – {end} (UTC) left out of the timeline "
             "(kept in the data)",

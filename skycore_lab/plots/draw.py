@@ -38,7 +38,7 @@ Conventions and decisions
   mathtext: a handset named ``$\frac{$`` is shown as such instead of
   failing the plot. (With ``text.usetex`` switched on, LaTeX typesets every
   label and its own special characters apply: not supported.)
-* **Times outside** :data:`~skycore_lab.frames.times.PLOTTABLE_TIMES`
+* **Times outside** :data:`~skycore_lab.frames.times.PLAUSIBLE_TIMES`
   (a TIMESTAMP in year 0001 or 9999) are left out of :func:`plot_timeline`,
   with a :class:`~skycore_lab.exceptions.PlotDataWarning` counting them.
 """
@@ -604,7 +604,7 @@ def plot_timeline(
     -----
     PlotDataWarning
         Notifications whose time lies outside
-        :data:`~skycore_lab.frames.times.PLOTTABLE_TIMES` were left out.
+        :data:`~skycore_lab.frames.times.PLAUSIBLE_TIMES` were left out.
     """
     ax = _axes(ax)
     ax.set_xlabel("time (UTC)")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import importlib
 
 from ..columns import EVENT_FRAME_COLUMNS, LINE
-from ..exceptions import PostbackParseWarning
+from ..exceptions import PostbackDataWarning, PostbackParseWarning
 
 # public name → the module defining it; imported on first use, so that the
 # receiver does not load the parser's compiled kernel, nor the parser the web server
@@ -39,6 +39,7 @@ __all__ = [
     "PostbackTail",
     "PostbackReceiver",
     "PostbackParseWarning",
+    "PostbackDataWarning",
     "READ_BUFFER_BYTES",
     "LINE",
     "EVENT_FRAME_COLUMNS",

@@ -7,12 +7,16 @@ readers such as the live dashboard, and the timeline plot:
 
 * rows are put in arrival order (stable sort by ``received_at``, missing
   last), so the earliest received copy is the one kept;
-* rows with a tracking id are duplicates when ``(tracking_id, code,
-  timestamp)`` are equal, ``timestamp`` compared as an instant (``-05:00``
-  and ``-05`` spellings of one time are one time; two missing timestamps
-  are equal);
-* rows without a tracking id are duplicates only when every notification
-  field (``origin`` … ``status_details``, and ``extra``) is equal.
+* two rows are duplicates when the whole normalised notification is equal:
+  every notification field (``origin`` … ``status_details``, the columns
+  of ``columns.EVENT_COLUMNS`` before ``received_at``) and ``extra``, with
+  ``timestamp`` compared as an instant (``-05:00`` and ``-05`` spellings of
+  one time are one time). A retry is the same document posted again, so it
+  is equal in all of them; two different notifications that share
+  ``(tracking_id, code, timestamp)`` — a different STATUS, or two different
+  unparseable TIMESTAMPs (their texts are in ``extra``) — are both kept.
+  Arrival (``received_at``), ``source``, ``line`` and the parser's flags
+  are not part of a notification.
 
 :func:`keep_index` works on the parser's Arrow columns with 64-bit keys;
 :func:`drop_duplicate_events` applies the same function to a frame.
@@ -21,29 +25,35 @@ readers such as the live dashboard, and the timeline plot:
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .. import columns as col
 from .kernel import string_fingerprints
+from .memory import pool
 
 __all__ = ["keep_index", "drop_duplicate_events"]
 
 
 def keep_index(
     columns: dict[str, pa.ChunkedArray], extras: np.ndarray, drop_duplicates: bool, codes: np.ndarray,
-    fingerprints: np.ndarray,
+    fingerprints: np.ndarray, encoded: dict[str, Callable[[], np.ndarray]] | None = None,
 ) -> np.ndarray | None:
     """Rows to keep, in output order (None: all, as they are).
 
     Arrival order: stable sort by ``received_at`` (missing last), so input
-    order breaks ties. Then the first of each ``(tracking_id, code,
-    timestamp)`` is kept, i.e. the earliest received. Only 64-bit keys
-    (``codes`` of ``code``, tracking-id ``fingerprints``) are hashed for all
-    rows; the strings are compared only where keys collide, never a second
-    copy of the frame.
+    order breaks ties. Then the first of each whole notification is kept,
+    i.e. the earliest received. Only 64-bit keys of ``(tracking_id, code,
+    timestamp)`` (``codes`` of ``code``, tracking-id ``fingerprints``) are
+    hashed for all rows; every field is compared only where those keys
+    collide (and for rows without a tracking id), never a second copy of
+    the frame. ``encoded`` may give columns already as integer codes (equal
+    values, equal codes), as functions called only when they are needed:
+    they are compared as such.
     """
     count = len(columns[col.RECEIVED_AT])
     received = columns[col.RECEIVED_AT].to_numpy().astype("datetime64[us]").view(np.int64)
@@ -71,38 +81,48 @@ def keep_index(
     key ^= (code + np.uint64(1)) * np.uint64(0xC4CEB9FE1A85EC53)
     key ^= stamp * np.uint64(0x9E3779B97F4A7C15)
     del fingerprint, code
-    candidate = pd.Series(key.view(np.int64), copy=False).duplicated(keep=False).to_numpy(copy=True) & has_id
-    del key
+    # rows without a tracking id are all compared exactly: their key says little
+    candidate = pd.Series(key.view(np.int64), copy=False).duplicated(keep=False).to_numpy(copy=True) | ~has_id
+    del key, stamp
     duplicate = np.zeros(count, dtype=bool)
     if candidate.any():
-        # exact: the first of each (tracking_id, code, timestamp) in arrival order is the earliest received
+        # exact: the first of each whole notification, in arrival order, is the earliest received
         rows = np.flatnonzero(candidate)
-        source_rows = pa.array(rows if order is None else order[rows])
-        exact = pd.DataFrame(
-            {
-                "tracking_id": columns[col.TRACKING_ID].take(source_rows).to_numpy(zero_copy_only=False),
-                "code": arrival(codes)[rows],
-                "timestamp": stamp[rows],
-            },
-            copy=False,
-        )
-        duplicate[rows] = exact.duplicated(keep="first").to_numpy()
-    del stamp
-    if not has_id.all():
-        # no tracking id: only an exact repeat (every notification field) is a duplicate
-        anonymous = np.flatnonzero(~has_id) if order is None else order[~has_id]
-        fields = [c for c in col.EVENT_COLUMNS[: col.EVENT_COLUMNS.index(col.RECEIVED_AT)] if c in columns]
-        values = [columns[c].take(pa.array(anonymous)).to_pylist() for c in fields]
-        values.append([json.dumps(e, sort_keys=True) if e else "" for e in extras[anonymous]])
-        seen: set = set()
-        repeat = []
-        for row in zip(*values):
-            repeat.append(row in seen)
-            seen.add(row)
-        duplicate[~has_id] = repeat
+        source_rows = rows if order is None else order[rows]
+        duplicate[rows] = _notifications(columns, extras, source_rows, encoded or {}).duplicated(keep="first").to_numpy()
     if not duplicate.any():
         return order
     return np.flatnonzero(~duplicate) if order is None else order[~duplicate]
+
+
+def _notifications(
+    columns: dict[str, pa.ChunkedArray], extras: np.ndarray, rows: np.ndarray,
+    encoded: dict[str, Callable[[], np.ndarray]],
+) -> pd.DataFrame:
+    """Every notification field of ``rows`` as integer codes (equal values, equal codes; missing -1;
+    timestamps as µs; ``extra`` as sorted JSON), for an exact comparison without Python strings."""
+    take = pa.array(rows)
+    memory = pool()  # the parser's pool: what this allocates goes back at once
+    fields = [c for c in col.EVENT_COLUMNS[: col.EVENT_COLUMNS.index(col.RECEIVED_AT)] if c in columns]
+    data = {}
+    for name in fields:
+        if name in encoded:
+            data[name] = encoded[name]()[rows]
+            continue
+        values = pc.take(columns[name], take, memory_pool=memory)
+        if pa.types.is_timestamp(values.type):  # as integers: year 0000 is no Python datetime
+            values = pc.fill_null(pc.cast(values, pa.int64(), memory_pool=memory), np.iinfo(np.int64).min)
+        else:
+            dictionary = pc.dictionary_encode(values, memory_pool=memory)
+            values = pa.chunked_array([chunk.indices for chunk in dictionary.chunks], type=dictionary.type.index_type)
+            if dictionary.num_chunks > 1:  # one hash table serves all chunks; unify if not
+                values = pa.chunked_array([c.indices for c in dictionary.unify_dictionaries().chunks])
+            values = pc.fill_null(values, -1)
+        data[name] = values.to_numpy()
+    data[col.EXTRA] = pd.factorize(
+        np.array([json.dumps(e, sort_keys=True, default=str) if e else "" for e in extras[rows]], dtype=object)
+    )[0]
+    return pd.DataFrame(data, copy=False)
 
 
 def drop_duplicate_events(events: pd.DataFrame) -> pd.DataFrame:

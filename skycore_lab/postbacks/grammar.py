@@ -37,7 +37,7 @@ import re
 
 from .schema import FIELD_TAGS
 
-__all__ = ["XSI_ATTRIBUTE", "LOG_LINE_RE2", "DOCUMENT", "document_fields", "log_line_pattern"]
+__all__ = ["XSI_ATTRIBUTE", "LOG_LINE_RE2", "DOCUMENT", "OLD_ORDER", "document_fields", "log_line_pattern"]
 
 # Characters element text may hold on the fast path (see the module docstring),
 # in Python ``re`` syntax and in RE2 syntax (Arrow's regex engine; it sees
@@ -55,11 +55,11 @@ _DECL = (
 XSI_ATTRIBUTE = 'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:noNamespaceSchemaLocation='
 
 
-def _body(dialect: str, between: str, after_decl: str, capture: bool) -> str:
+def _body(dialect: str, between: str, after_decl: str, capture: bool, order: tuple[str, ...] = FIELD_TAGS) -> str:
     text = f"[^{_EXCLUDED[dialect]}]*"
     attr = f'"[^"{_EXCLUDED[dialect]}]+"'
     value = f"({text})" if capture else text
-    fields = "".join(f"(?:<{tag}>{value}</{tag}>{between})?" for tag in FIELD_TAGS)
+    fields = "".join(f"(?:<{tag}>{value}</{tag}>{between})?" for tag in order)
     # only the real XSI namespace: with another URI the attribute would be data
     root_attrs = f"(?: {re.escape(XSI_ATTRIBUTE)}{attr})?"
     return f"(?:{_DECL}{after_decl})?<POSTBACK{root_attrs}>{between}{fields}</POSTBACK>"
@@ -87,15 +87,28 @@ LOG_LINE_RE2 = log_line_pattern("re2")
 _WS = "[ \\t\\n]*"  # XML whitespace; CR is excluded because lxml normalises it
 #: One whole document (``fullmatch``), XML whitespace allowed between elements.
 DOCUMENT = re.compile(_WS + _body("re", _WS, _WS, True) + _WS)
+#: The order the sandbox wrote until 2026 (STATUS before SENTAS): still proven
+#: here for single documents and the receiver-log lines the kernel leaves,
+#: so old logs are read without lxml (the kernel proves the documented order only).
+OLD_ORDER: tuple[str, ...] = tuple(
+    {"STATUS": "SENTAS", "SENTAS": "STATUS"}.get(tag, tag) for tag in FIELD_TAGS
+)
+_OLD_DOCUMENT = re.compile(_WS + _body("re", _WS, _WS, True, OLD_ORDER) + _WS)
+_FROM_OLD = tuple(OLD_ORDER.index(tag) for tag in FIELD_TAGS)
 
 
 def document_fields(text: str) -> tuple[str, ...] | None:
     """Each field's text (stripped of spaces), in schema order, of a flat document, or None.
 
-    None means "not provably simple": parse it with lxml instead.
+    The document's elements may come in the schema's (documented) order or in
+    :data:`OLD_ORDER`. None means "not provably simple": parse it with lxml instead.
     """
     match = DOCUMENT.fullmatch(text)
+    if match is not None:
+        return tuple(value.strip(" ") if value else "" for value in match.groups())
+    match = _OLD_DOCUMENT.fullmatch(text)
     if match is None:
         return None
-    return tuple(value.strip(" ") if value else "" for value in match.groups())
+    groups = match.groups()
+    return tuple(groups[i].strip(" ") if groups[i] else "" for i in _FROM_OLD)
 

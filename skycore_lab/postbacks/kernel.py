@@ -27,8 +27,11 @@ import pyarrow.compute as pc
 from .grammar import XSI_ATTRIBUTE
 from .memory import pool
 from .schema import BATCH_SCHEMA, FIELD_TAGS, RECEIVED, TS_TYPE
+from .timestamps import NO_OFFSET
 
-__all__ = ["LogScan", "scan_log_buffer", "string_fingerprints", "load_kernels", "STAMP_READ", "STAMP_OTHER"]
+__all__ = [
+    "LogScan", "scan_log_buffer", "string_fingerprints", "load_kernels", "STAMP_READ", "STAMP_OTHER", "STAMP_NAIVE",
+]
 
 _FIELDS = len(FIELD_TAGS)
 _I_TIMESTAMP = FIELD_TAGS.index("TIMESTAMP")
@@ -55,8 +58,10 @@ _TEXT_PLAIN[[0x3C, 0x3E, 0x26, 0x5C]] = False
 _ATTRIBUTE_PLAIN = _TEXT_PLAIN.copy()
 _ATTRIBUTE_PLAIN[0x22] = False
 
-# the kernel's verdict on a row's TIMESTAMP: absent (0), read, or left to the general parser
-STAMP_READ, STAMP_OTHER = 1, 2
+# the kernel's verdict on a row's TIMESTAMP: absent (0), read, left to the general parser, or
+# read without an offset (as if UTC: the assembly decides its offset)
+STAMP_READ, STAMP_OTHER, STAMP_NAIVE = 1, 2, 3
+
 
 
 @numba.njit(cache=True)
@@ -206,29 +211,35 @@ def _civil(data, at):
 
 @numba.njit(cache=True)
 def _notification_stamp(data, start, stop):
-    """A TIMESTAMP text's µs (UTC) in its common shapes — no offset (taken as UTC),
-    ``Z``, ``±HH``, ``±HH:MM`` — and whether it was one; others go to the general parser."""
+    """A TIMESTAMP text's µs in its common shapes, its kind and its offset (minutes).
+
+    ``Z``, ``±HH`` and ``±HH:MM`` are read (:data:`STAMP_READ`, µs in UTC);
+    no offset at all is read as if UTC and marked :data:`STAMP_NAIVE` (the
+    assembly gives it an offset); others go to the general parser (:data:`STAMP_OTHER`).
+    """
     length = stop - start
     if length != 19 and length != 20 and length != 22 and length != 25:
-        return 0, False
+        return 0, STAMP_OTHER, 0
     micros, shaped, possible = _civil(data, start)
     if not (shaped and possible):
-        return 0, False
+        return 0, STAMP_OTHER, 0
     if length == 20:
-        return micros, data[start + 19] == 0x5A
+        return micros, (STAMP_READ if data[start + 19] == 0x5A else STAMP_OTHER), 0
     if length == 19:
-        return micros, True
+        return micros, STAMP_NAIVE, 0
     sign = data[start + 19]
     hours = _digits(data, start + 20, 2)
     minutes = 0
     if length == 25:
         if data[start + 22] != 0x3A:
-            return 0, False
+            return 0, STAMP_OTHER, 0
         minutes = _digits(data, start + 23, 2)
     if (sign != 0x2B and sign != 0x2D) or not 0 <= hours <= 23 or not 0 <= minutes <= 59:
-        return 0, False
-    offset = (hours * 60 + minutes) * 60_000_000
-    return (micros - offset if sign == 0x2B else micros + offset), True
+        return 0, STAMP_OTHER, 0
+    offset = hours * 60 + minutes
+    if sign == 0x2B:
+        return micros - offset * 60_000_000, STAMP_READ, offset
+    return micros + offset * 60_000_000, STAMP_READ, -offset
 
 
 @numba.njit(cache=True, nogil=True)
@@ -241,7 +252,8 @@ def _scan(
     Returns ``proven`` (per line), ``bounds`` (per proven row, 26 offsets:
     start and end of each field's space-trimmed text, an absent field empty
     at the previous end, so the offsets never decrease), ``received`` (µs) and
-    ``received_ok`` (a possible time), ``stamp`` (µs) and ``stamp_kind``.
+    ``received_ok`` (a possible time), ``stamp`` (µs), ``stamp_kind`` and
+    ``stamp_offset`` (minutes, :data:`NO_OFFSET` unless read with one).
     """
     lines = len(line_ends)
     fields = len(tag_lengths)
@@ -251,6 +263,7 @@ def _scan(
     received_ok = np.empty(lines, dtype=np.bool_)
     stamp = np.zeros(lines, dtype=np.int64)
     stamp_kind = np.zeros(lines, dtype=np.int8)
+    stamp_offset = np.full(lines, NO_OFFSET, dtype=np.int16)
     rows = 0
     start = 0
     for line in range(lines):
@@ -336,11 +349,16 @@ def _scan(
         received_ok[rows] = possible
         first, last = bounds[rows, 2 * _I_TIMESTAMP], bounds[rows, 2 * _I_TIMESTAMP + 1]
         if last > first:
-            value, read = _notification_stamp(data, first, last)
+            value, kind, offset = _notification_stamp(data, first, last)
             stamp[rows] = value
-            stamp_kind[rows] = STAMP_READ if read else STAMP_OTHER
+            stamp_kind[rows] = kind
+            if kind == STAMP_READ:
+                stamp_offset[rows] = offset
         rows += 1
-    return proven, bounds[:rows], received[:rows], received_ok[:rows], stamp[:rows], stamp_kind[:rows]
+    return (
+        proven, bounds[:rows], received[:rows], received_ok[:rows], stamp[:rows], stamp_kind[:rows],
+        stamp_offset[:rows],
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,7 +377,12 @@ class LogScan:
     received_at : pyarrow.TimestampArray
         The lines' received times (null where not a possible time).
     timestamp : pyarrow.TimestampArray
-        TIMESTAMP where it had a common shape (:data:`STAMP_READ`), else null.
+        TIMESTAMP where it had a common shape (:data:`STAMP_READ`, or
+        :data:`STAMP_NAIVE`: no offset, read as if UTC), else null.
+    timestamp_naive : numpy.ndarray
+        bool per row: TIMESTAMP had no offset.
+    timestamp_offset : numpy.ndarray
+        int16 minutes of each read TIMESTAMP's offset, :data:`NO_OFFSET` otherwise.
     other_stamps : numpy.ndarray
         Rows whose TIMESTAMP has another shape or is impossible, for the
         general parser.
@@ -373,6 +396,8 @@ class LogScan:
     table: pa.Table
     received_at: pa.Array
     timestamp: pa.Array
+    timestamp_naive: np.ndarray
+    timestamp_offset: np.ndarray
     other_stamps: np.ndarray
     other_stamp_texts: pa.Array
 
@@ -395,7 +420,7 @@ def scan_log_buffer(buffer) -> LogScan:
     line_ends = np.flatnonzero(data == 10)
     line_starts = np.zeros(len(line_ends), dtype=np.int64)
     line_starts[1:] = line_ends[:-1] + 1
-    proven, bounds, received, received_ok, stamp, stamp_kind = _scan(data, line_ends, *_KERNEL_TABLES)
+    proven, bounds, received, received_ok, stamp, stamp_kind, stamp_offset = _scan(data, line_ends, *_KERNEL_TABLES)
     rows = len(received)
     small = len(data) < 2**31 - 1  # int32 offsets: Arrow's plain string type
     offsets = np.empty(2 * _FIELDS * rows + 1, dtype=np.int32 if small else np.int64)
@@ -425,7 +450,11 @@ def scan_log_buffer(buffer) -> LogScan:
         proven=proven,
         table=pa.table(columns, schema=BATCH_SCHEMA),
         received_at=pa.array(received, type=pa.int64(), mask=~received_ok).cast(TS_TYPE),
-        timestamp=pa.array(stamp, type=pa.int64(), mask=stamp_kind != STAMP_READ).cast(TS_TYPE),
+        timestamp=pa.array(stamp, type=pa.int64(), mask=(stamp_kind != STAMP_READ) & (stamp_kind != STAMP_NAIVE)).cast(
+            TS_TYPE
+        ),
+        timestamp_naive=stamp_kind == STAMP_NAIVE,
+        timestamp_offset=stamp_offset,
         other_stamps=other,
         other_stamp_texts=other_texts if small else pc.cast(other_texts, pa.string(), memory_pool=memory),
     )

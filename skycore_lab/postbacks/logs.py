@@ -6,10 +6,22 @@ at a time; each buffer is proven and cut by the compiled kernel
 one by one (:mod:`.documents`), and the buffer becomes a typed part
 (:func:`.assemble.typed_part`). Two threads parse two buffers at once: the
 kernel, Arrow and numpy release the GIL.
+
+Two bounds keep one bad file from costing more than its good records:
+
+* a line longer than :data:`MAX_RECORD_BYTES` is a bad record, reported
+  with its first KiB and never held whole in memory (the receiver stores
+  bodies of at most 64 KiB);
+* a ``.gz`` file is decompressed by :class:`GzipRecords`, which stops at
+  damage (truncation, a corrupt block, a bad CRC) instead of raising: every
+  complete line before it is read, and the damage is a bad record naming
+  the file and the offset.
 """
 
 from __future__ import annotations
 
+import io
+import zlib
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,21 +32,29 @@ import pyarrow.compute as pc
 
 from .. import columns as col
 from .assemble import Part, typed_part
-from .documents import BadRecord, parse_body
+from .documents import BadRecord, Parsed, parse_body
 from .kernel import scan_log_buffer
 from .logformat import unescape_body
 from .memory import pool
-from .records import Batch, BadCollector, BadLines, Rows, rows_table
+from .records import Batch, BadCollector, BadLines, Note, Rows, rows_table
 from .schema import RECEIVED, TS_TYPE
 from .timestamps import parse_timestamps, stamps_keeping_bad
 
-__all__ = ["READ_BUFFER_BYTES", "log_batch", "log_parts"]
+__all__ = ["READ_BUFFER_BYTES", "MAX_RECORD_BYTES", "GzipRecords", "log_batch", "log_parts", "oversized_reason"]
 
 #: How many bytes of a receiver log are parsed at a time (whole lines).
 READ_BUFFER_BYTES = 4 * 1024 * 1024
+#: A record (log line, document, form line) longer than this is a bad record, not read:
+#: 16 times the receiver's 64 KiB body cap, room for its escaping and for other writers.
+MAX_RECORD_BYTES = 1024 * 1024
+_HEAD_BYTES = 1024  # what a bad-record callback gets of an oversized record
 
 
-def _slow_log_line(raw: bytes) -> tuple[str, tuple[str, ...], dict | None] | None:
+def oversized_reason(size: int | str) -> str:
+    return f"record longer than MAX_RECORD_BYTES ({MAX_RECORD_BYTES} bytes): {size} bytes, not read"
+
+
+def _slow_log_line(raw: bytes) -> tuple[str, Parsed] | None:
     """A log line the fast path did not take: None for blank/comment lines."""
     line = raw.rstrip(b"\r\n")
     if not line.strip() or line.startswith(b"#"):
@@ -49,8 +69,7 @@ def _slow_log_line(raw: bytes) -> tuple[str, tuple[str, ...], dict | None] | Non
         raise BadRecord(f"broken escape in log body: {exc}") from None
     if not body.strip():
         raise BadRecord("empty body")
-    fields, extra = parse_body(body)
-    return stamp, fields, extra
+    return stamp, parse_body(body)
 
 
 def log_batch(buffer, source: str, first_line: int, bad) -> Batch:
@@ -59,32 +78,50 @@ def log_batch(buffer, source: str, first_line: int, bad) -> Batch:
     The compiled kernel (:func:`.kernel.scan_log_buffer`)
     proves which lines have the flat shape and cuts their fields out of the
     buffer, with no Python object per line. The other lines (header, blank,
-    other shapes, bad records) are parsed one by one and merged back in line
-    order. ``buffer`` is bytes-like (bytes, or a memoryview of the reader's
-    bytearray).
+    other shapes, bundles, bad records) are parsed one by one and merged back
+    in line order (a bundle's notifications share their line). ``buffer`` is
+    bytes-like (bytes, or a memoryview of the reader's bytearray).
     """
     if len(buffer) and buffer[-1] != 10:  # an unterminated last line
         buffer = bytes(buffer) + b"\n"
     scan = scan_log_buffer(buffer)
     fast = scan.proven
     table, received_at, extras = scan.table, scan.received_at, {}
-    timestamp = _with_other_stamps(scan.timestamp, scan.other_stamps, scan.other_stamp_texts, extras)
+    naive, offset = scan.timestamp_naive, scan.timestamp_offset
+    timestamp = _with_other_stamps(scan, naive, offset, extras)
+    too_long = np.flatnonzero(scan.line_ends - scan.line_starts > MAX_RECORD_BYTES)
+    if len(too_long):
+        keep = np.ones(len(scan.received_at), dtype=bool)
+        keep[np.cumsum(fast)[too_long[fast[too_long]]] - 1] = False  # their fast rows
+        fast = fast.copy()
+        fast[too_long] = False
+        if not keep.all():
+            rows = pa.array(np.flatnonzero(keep))
+            table, received_at, timestamp = table.take(rows), received_at.take(rows), timestamp.take(rows)
+            naive, offset = naive[keep], offset[keep]
+            renumber = np.cumsum(keep) - 1
+            extras = {int(renumber[i]): e for i, e in extras.items() if keep[i]}
     lines = np.flatnonzero(fast).astype(np.int64) + first_line
     slow = Rows(source)
     for i in np.flatnonzero(~fast).tolist():
-        raw = bytes(buffer[scan.line_starts[i] : scan.line_ends[i]])
+        start, end = int(scan.line_starts[i]), int(scan.line_ends[i])
+        if end - start > MAX_RECORD_BYTES:
+            bad(bytes(buffer[start : start + _HEAD_BYTES]), source, first_line + i, oversized_reason(end - start))
+            continue
+        raw = bytes(buffer[start:end])
         try:
             parsed = _slow_log_line(raw)
         except BadRecord as exc:
             bad(raw.rstrip(b"\r"), source, first_line + i, str(exc))
             continue
         if parsed is not None:
-            stamp, fields, extra = parsed
-            slow.add(fields, extra, first_line + i, stamp)
+            stamp, record = parsed
+            slow.add_parsed(record, first_line + i, stamp)
     if not slow.rows:
         return Batch(
             source, table, lines, extras, padded=False, received_at=received_at, nullified=True,
-            line_count=len(scan.line_ends), timestamp=timestamp,
+            line_count=len(scan.line_ends), timestamp=timestamp, notes=slow.notes,
+            timestamp_naive=naive, timestamp_offset=offset,
         )
     # merge the slow rows in, typed the general way, in line order
     slow_table = rows_table(slow.rows)
@@ -97,6 +134,7 @@ def log_batch(buffer, source: str, first_line: int, bad) -> Batch:
     # extras are keyed by row: fast rows first, then slow rows, as concatenated
     extras = {int(position[i]): e for i, e in extras.items()}
     extras.update((int(position[len(lines) + i]), e) for i, e in slow.extras.items())
+    recovered = position[len(lines) + np.asarray(slow.recovered, dtype=np.int64)] if slow.recovered else None
     take = pa.array(order)
     memory = pool()
     return Batch(
@@ -107,46 +145,182 @@ def log_batch(buffer, source: str, first_line: int, bad) -> Batch:
         padded=True,
         received_at=pc.take(pa.concat_arrays([received_at, slow_received]), take, memory_pool=memory),
         line_count=len(scan.line_ends),
-        timestamp=pc.take(pa.concat_arrays([timestamp, slow_stamps]), take, memory_pool=memory),
+        timestamp=pc.take(pa.concat_arrays([timestamp, slow_stamps.stamps]), take, memory_pool=memory),
+        timestamp_naive=np.concatenate([naive, slow_stamps.naive])[order],
+        timestamp_offset=np.concatenate([offset, slow_stamps.offset])[order],
+        recovered=None if recovered is None else np.sort(recovered),
+        notes=slow.notes,
     )
 
 
-def _with_other_stamps(timestamp: pa.Array, rows: np.ndarray, texts: pa.Array, extras: dict[int, dict]) -> pa.Array:
-    """The kernel's TIMESTAMP column with the rows it left to the general parser filled in."""
+def _with_other_stamps(scan, naive: np.ndarray, offset: np.ndarray, extras: dict[int, dict]) -> pa.Array:
+    """The kernel's TIMESTAMP column with the rows it left to the general parser filled in
+    (their naive flags and offsets written into ``naive`` and ``offset``)."""
+    timestamp, rows = scan.timestamp, scan.other_stamps
     if len(rows) == 0:
         return timestamp
     values = timestamp.cast(pa.int64()).fill_null(0).to_numpy().copy()
     missing = timestamp.is_null().to_numpy(zero_copy_only=False).copy()
     other: dict[int, dict] = {}
-    parsed = stamps_keeping_bad(texts, other)
-    values[rows] = parsed.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
-    missing[rows] = parsed.is_null().to_numpy(zero_copy_only=False)
+    parsed = stamps_keeping_bad(scan.other_stamp_texts, other)
+    values[rows] = parsed.stamps.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
+    missing[rows] = parsed.stamps.is_null().to_numpy(zero_copy_only=False)
+    naive[rows] = parsed.naive
+    offset[rows] = parsed.offset
     for i, extra in other.items():
         extras[int(rows[i])] = extra
     return pa.array(values, type=pa.int64(), mask=missing).cast(TS_TYPE)
 
 
-def _iter_log_buffers(handle, buffer_bytes: int) -> Iterator[memoryview]:
+# --- reading a file: whole lines, bounded, through damage ------------------------------------------
+class GzipRecords(io.RawIOBase):
+    """A ``.gz`` file's decompressed bytes that stop at damage instead of raising.
+
+    Members are read one after the other (as :mod:`gzip` does; zero padding
+    after the last is ignored). On a truncated stream, a corrupt block, a bad
+    CRC or trailing garbage, reading ends: :attr:`damage` says what and at
+    which compressed offset, and everything that decompresses before it is
+    delivered (the chunk holding the damage is fed again byte by byte).
+    """
+
+    _CHUNK = 64 * 1024
+
+    def __init__(self, path: str):
+        super().__init__()
+        self._raw = open(path, "rb")
+        self._inflate = zlib.decompressobj(31)
+        self._started = False  # the current member has had input
+        self._pending = memoryview(b"")
+        self._done = False
+        self.compressed_offset = 0  # compressed bytes consumed
+        self.delivered = 0  # decompressed bytes handed out
+        self.damage: str | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def _stop(self, reason: str) -> None:
+        delivered = self.delivered + len(self._pending)
+        self.damage = f"{reason} at compressed byte {self.compressed_offset} (after {delivered} bytes of records)"
+        self._done = True
+
+    def _inflate_chunk(self, chunk: bytes) -> bytes:
+        """Decompress ``chunk`` (members one after the other); raises zlib.error at damage."""
+        out = self._inflate.decompress(chunk)
+        self._started = True
+        while self._inflate.eof:
+            rest = self._inflate.unused_data
+            self._inflate = zlib.decompressobj(31)
+            if not rest.strip(b"\0"):
+                self._started = False  # zero padding after the last member
+                break
+            out += self._inflate.decompress(rest)  # the next member
+        return out
+
+    def _fill(self) -> None:
+        while not len(self._pending) and not self._done:
+            chunk = self._raw.read(self._CHUNK)
+            if not chunk:
+                if self._started and not self._inflate.eof:
+                    self._stop("compressed file ended before the end-of-stream marker (truncated)")
+                self._done = True
+                return
+            saved, started = self._inflate.copy(), self._started
+            try:
+                out = self._inflate_chunk(chunk)
+            except zlib.error as exc:
+                # again byte by byte from the chunk's start: everything before the damage is delivered
+                self._inflate, self._started, out = saved, started, bytearray()
+                for at in range(len(chunk)):
+                    try:
+                        out += self._inflate_chunk(chunk[at : at + 1])
+                    except zlib.error:
+                        break
+                    self.compressed_offset += 1
+                self._pending = memoryview(bytes(out))
+                self._stop(f"corrupt compressed data ({exc})")
+                return
+            self.compressed_offset += len(chunk)
+            self._pending = memoryview(out)
+
+    def readinto(self, buffer) -> int:
+        """Fill ``buffer`` as far as the data go (a short count means the end, or damage)."""
+        view, filled = memoryview(buffer).cast("B"), 0
+        while filled < len(view):
+            self._fill()
+            count = min(len(view) - filled, len(self._pending))
+            if not count:
+                break
+            view[filled : filled + count] = self._pending[:count]
+            self._pending = self._pending[count:]
+            filled += count
+        self.delivered += filled
+        return filled
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+class _Oversized:
+    """A line longer than :data:`MAX_RECORD_BYTES`: its head and size (the rest was skipped)."""
+
+    def __init__(self, head: bytes, size: int, complete: bool):
+        self.head, self.size, self.complete = head, size, complete
+
+
+class _Damage:
+    """Where a compressed file stopped being readable; ``tail`` is the partial line before it."""
+
+    def __init__(self, reason: str, tail: bytes):
+        self.reason, self.tail = reason, tail
+
+
+def _iter_log_buffers(handle, buffer_bytes: int) -> Iterator[object]:
     """Whole lines of a log, about ``buffer_bytes`` at a time, without copying them.
 
     Each buffer is read straight into its own bytearray (after the previous
-    one's partial last line), so the worker that parses it owns it.
+    one's partial last line), so the worker that parses it owns it. A line
+    longer than :data:`MAX_RECORD_BYTES` comes as an :class:`_Oversized`
+    (skipped up to its newline, never held); damage in a compressed file as a
+    last :class:`_Damage`.
     """
     carry = b""
+    skipping: _Oversized | None = None
     while True:
         block = bytearray(len(carry) + buffer_bytes)
         block[: len(carry)] = carry
         size = len(carry) + (handle.readinto(memoryview(block)[len(carry) :]) or 0)
         if size == len(carry):
             break
-        cut = block.rfind(b"\n", 0, size)
+        start = 0
+        if skipping is not None:
+            cut = block.find(b"\n", 0, size)
+            if cut < 0:
+                skipping.size += size
+                carry = b""
+                continue
+            skipping.size += cut + 1
+            skipping.complete = True
+            yield skipping
+            skipping, start = None, cut + 1
+        cut = block.rfind(b"\n", start, size)
         if cut < 0:
-            carry = bytes(block[:size])
+            carry = bytes(block[start:size])
+            if len(carry) > MAX_RECORD_BYTES:
+                skipping, carry = _Oversized(carry[:_HEAD_BYTES], len(carry), False), b""
             continue
         carry = bytes(block[cut + 1 : size])
-        yield memoryview(block)[: cut + 1]
-    if carry:
+        yield memoryview(block)[start : cut + 1]
+        if len(carry) > MAX_RECORD_BYTES:
+            skipping, carry = _Oversized(carry[:_HEAD_BYTES], len(carry), False), b""
+    damage = getattr(handle, "damage", None)
+    if skipping is not None:
+        yield skipping
+    elif carry and damage is None:
         yield memoryview(carry)
+    if damage is not None:
+        yield _Damage(damage, carry)
 
 
 def _log_part(buffer, source: str) -> tuple[Part, list, int]:
@@ -170,30 +344,53 @@ def log_parts(handle, source: str, bad: BadLines, buffer_bytes: int, threads: in
     """
     done_lines = 0
 
-    def judged(result) -> Part:
+    def judged(item) -> Part | None:
         nonlocal done_lines
-        part, records, line_count = result
+        if isinstance(item, _Oversized):
+            size = item.size if item.complete else f"more than {item.size}"
+            bad(item.head, source, done_lines + 1, oversized_reason(size))
+            done_lines += 1
+            return None
+        if isinstance(item, _Damage):
+            if item.tail:
+                bad(item.tail[:_HEAD_BYTES], source, done_lines + 1, "record cut short by the damage below")
+            bad(b"", source, done_lines + 1, item.reason + "; every complete record before it was read")
+            return None
+        part, records, line_count = item.result() if hasattr(item, "result") else item
         for raw, line, reason in records:
             bad(raw, source, line + done_lines, reason)
         if done_lines and part.length:
             part.columns[col.LINE] = pc.add(part.columns[col.LINE], pa.scalar(done_lines, pa.int64()))
+        if done_lines and part.notes:
+            part.notes = [Note(n.kind, None if n.line is None else n.line + done_lines, n.detail) for n in part.notes]
         done_lines += line_count
         return part
 
     if threads <= 1:
         for buffer in _iter_log_buffers(handle, buffer_bytes):
-            yield judged(_log_part(buffer, source))
+            item = buffer if isinstance(buffer, (_Oversized, _Damage)) else _log_part(buffer, source)
+            part = judged(item)
+            if part is not None:
+                yield part
         return
-    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="skycore-postbacks") as pool:
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="skycore-postbacks") as executor:
         pending: deque = deque()
         try:
             for buffer in _iter_log_buffers(handle, buffer_bytes):
-                pending.append(pool.submit(_log_part, buffer, source))
+                if isinstance(buffer, (_Oversized, _Damage)):
+                    pending.append(buffer)
+                else:
+                    pending.append(executor.submit(_log_part, buffer, source))
                 del buffer
                 while len(pending) >= threads:  # bound memory: one buffer per thread in flight
-                    yield judged(pending.popleft().result())
+                    part = judged(pending.popleft())
+                    if part is not None:
+                        yield part
             while pending:
-                yield judged(pending.popleft().result())
+                part = judged(pending.popleft())
+                if part is not None:
+                    yield part
         finally:
             for future in pending:
-                future.cancel()
+                if hasattr(future, "cancel"):
+                    future.cancel()

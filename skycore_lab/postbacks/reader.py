@@ -22,7 +22,6 @@ by :mod:`.assemble`, with the dedupe of :mod:`.dedupe`.
 from __future__ import annotations
 
 import glob
-import gzip
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -34,13 +33,16 @@ import pandas as pd
 from ..provenance import attach_sources, source_file
 from .assemble import Part, finish_frame, typed_part
 from .documents import BadRecord, looks_form_encoded, parse_body, parse_document, split_documents
-from .logs import READ_BUFFER_BYTES, log_parts
-from .records import Batch, BadLines, OnBadLines, Rows
+from .logs import MAX_RECORD_BYTES, READ_BUFFER_BYTES, GzipRecords, log_parts, oversized_reason
+from .records import Batch, BadLines, DataNotes, OnBadLines, Rows
 
 __all__ = ["read_postbacks", "events_from_bodies"]
 
 
 # --- files of documents and form lines ----------------------------------------------------------
+_HEAD_BYTES = 1024  # what a bad-record callback gets of an oversized record
+
+
 def document_batch(data: bytes, source: str, bad: BadLines) -> Batch:
     rows = Rows(source)
     line, seen = 1, 0
@@ -51,12 +53,15 @@ def document_batch(data: bytes, source: str, bad: BadLines) -> Batch:
         piece = piece.strip(b" \t\r\n")
         if piece.startswith(b"\xef\xbb\xbf"):
             piece = piece[3:]
+        if len(piece) > MAX_RECORD_BYTES:
+            bad(piece[:_HEAD_BYTES], source, line, oversized_reason(len(piece)))
+            continue
         try:
-            fields, extra = parse_document(piece)
+            parsed = parse_document(piece)
         except BadRecord as exc:
             bad(piece, source, line, str(exc))
             continue
-        rows.add(fields, extra, line)
+        rows.add_parsed(parsed, line, inner_lines=True)
     return rows.batch()
 
 
@@ -68,12 +73,15 @@ def form_lines_batch(data: bytes, source: str, bad: BadLines) -> Batch:
             line = line[3:]
         if not line or line.startswith(b"#"):
             continue
+        if len(line) > MAX_RECORD_BYTES:
+            bad(line[:_HEAD_BYTES], source, number, oversized_reason(len(line)))
+            continue
         try:
-            fields, extra = parse_body(line)
+            parsed = parse_body(line)
         except BadRecord as exc:
             bad(line, source, number, str(exc))
             continue
-        rows.add(fields, extra, number)
+        rows.add_parsed(parsed, number)
     return rows.batch()
 
 
@@ -101,23 +109,39 @@ def _detect(head: bytes) -> Literal["log", "xml", "form", "empty"]:
 
 
 def _open(path: str):
-    return gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
+    # .gz: a reader that stops at damage instead of raising (GzipRecords.damage says where)
+    return GzipRecords(path) if path.endswith(".gz") else open(path, "rb")
+
+
+def _read_all(handle) -> bytes:
+    chunks = []
+    while True:
+        chunk = handle.read(1 << 20)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
 
 
 def _file_parts(path: str, bad: BadLines, buffer_bytes: int, threads: int) -> Iterator[Part]:
-    with _open(path) as handle:
-        head = handle.read(64 * 1024)
+    handle = _open(path)
+    try:
+        head = handle.read(64 * 1024) or b""
         kind = _detect(head)
-        if kind == "empty":
-            return
         if kind == "log":
-            handle.seek(0)
+            handle.close()
+            handle = _open(path)  # from the start (a GzipRecords cannot seek back)
             yield from log_parts(handle, path, bad, buffer_bytes, threads)
             return
         # document and form files are read whole (they are the small formats)
-        data = head + handle.read()
-    batch = form_lines_batch(data, path, bad) if kind == "form" else document_batch(data, path, bad)
-    yield typed_part(batch)
+        data = head + _read_all(handle)
+        damage = getattr(handle, "damage", None)
+    finally:
+        handle.close()
+    if kind != "empty":
+        batch = form_lines_batch(data, path, bad) if kind == "form" else document_batch(data, path, bad)
+        yield typed_part(batch)
+    if damage is not None:
+        bad(b"", path, data.count(b"\n") + 1, damage + "; every complete record before it was read")
 
 
 def _expand_sources(source) -> list[str]:
@@ -162,14 +186,19 @@ def read_postbacks(
         * the receiver log (:mod:`skycore_lab.postbacks.logformat`, header line optional);
         * concatenated ``<POSTBACK>``/``<NOTIFICATION>`` documents, with or
           without declarations, one per line or pretty-printed, LF or CRLF,
-          with or without a BOM (also a single-document ``.xml`` file);
+          with or without a BOM (also a single-document ``.xml`` file), and
+          bundles (a ``<POSTBACK>`` holding ``<NOTIFICATION>`` elements);
         * lines holding form-encoded bodies (``xml=%3C…&other=…``).
 
         Log bodies may themselves be form-encoded. A missing path or a glob
         matching nothing raises :class:`FileNotFoundError`.
     on_bad_lines : {"warn", "error", "skip"} or callable, default "warn"
-        What to do with a record that is not a postback (not well-formed XML,
-        truncated, a DTD or entity, wrong root, a broken log line):
+        What to do with a record that is not a postback (not well-formed XML
+        beyond the narrow repair below, truncated, a DTD or entity, wrong
+        root, a broken log line, a record longer than
+        :data:`~skycore_lab.postbacks.logs.MAX_RECORD_BYTES` — its callback
+        gets its first KiB —, damage in a ``.gz`` file — reported once with
+        the compressed offset, after every complete record before it):
         ``"error"`` raises :class:`~skycore_lab.PostbackParseError` naming the
         file and 1-based line; ``"warn"`` emits one
         :class:`PostbackParseWarning` with the count and the first locations;
@@ -178,11 +207,11 @@ def read_postbacks(
         XML files) and the :class:`~skycore_lab.PostbackParseError`. Good
         records around a bad one are always kept.
     drop_duplicates : bool, default True
-        Collapse the platform's retries: rows with the same
-        ``(tracking_id, code, timestamp)`` keep only the earliest
-        ``received_at``. Rows without a tracking id are collapsed only when
-        every notification field (``origin`` … ``status_details`` and
-        ``extra``) is identical.
+        Collapse the platform's retries (:mod:`skycore_lab.postbacks.dedupe`):
+        rows whose whole notification is equal — every field ``origin`` …
+        ``status_details`` and ``extra``, ``timestamp`` as an instant — keep
+        only the earliest ``received_at``. Two different notifications that
+        share ``(tracking_id, code, timestamp)`` are both kept.
     buffer_bytes : int, default 4 MiB
         Size of the read buffer for receiver logs (memory/speed trade-off:
         a buffer's working arrays should stay in the CPU's caches; see
@@ -220,8 +249,17 @@ def read_postbacks(
         ``status_details``        str                     STATUSDETAILS
         ``received_at``           datetime64[us, UTC]     when the receiver got it (logs only, else NaT)
         ``source``                category                the file the record came from
-        ``line``                  int64                   1-based line where the record starts
-        ``extra``                 object                  dict ``{TAG: text}`` of anything else, or None
+        ``timestamp_inferred``    bool                    TIMESTAMP had no UTC offset: one was taken
+                                                          (envelope's CREATED, else the send's) or UTC
+                                                          assumed
+        ``recovered``             bool                    the record was not well-formed XML and was
+                                                          read after the narrow repair
+        ``time_out_of_range``     bool                    ``timestamp`` or ``received_at`` lies outside
+                                                          :data:`skycore_lab.frames.times.PLAUSIBLE_TIMES`
+                                                          (kept as read; plots leave it out)
+        ``line``                  int64                   1-based line where the record (a bundle's
+                                                          notification, in document files) starts
+        ``extra``                 object                  dict of anything else, or None (below)
         ========================= ======================= ===========================================
 
         ``frame.attrs["skycore_lab.sources"]`` records each file read (path,
@@ -236,31 +274,60 @@ def read_postbacks(
       stripped of surrounding XML whitespace; entities and character
       references are decoded.
     * ``timestamp`` accepts ``T`` or a space, fractions (kept to the
-      microsecond) and offsets ``Z``, ``±HH:MM``, ``±HHMM``, ``±HH``; a
-      timestamp *without* an offset is taken as UTC. An unparseable one
-      becomes NaT and its raw text is kept as ``extra["TIMESTAMP"]``: the
-      notification is still information, so the row is kept.
+      microsecond) and offsets ``Z``, ``±HH:MM``, ``±HHMM``, ``±HH``. A
+      timestamp *without* an offset (the 2011–2012 envelopes) takes the
+      offset of its envelope's ``CREATED``, else the one most of its send's
+      other notifications carry (same tracking id, in any file read),
+      else is read as UTC; all are flagged ``timestamp_inferred`` and
+      counted in one :class:`~skycore_lab.PostbackDataWarning`. An
+      unparseable one becomes NaT and its raw text is kept as
+      ``extra["TIMESTAMP"]``: the notification is still information, so the
+      row is kept. Times outside ``PLAUSIBLE_TIMES`` (year 0001, 9999) are
+      kept, flagged ``time_out_of_range`` and counted.
+    * Every ``<NOTIFICATION>`` of a bundle is one row (elements beside them
+      in the bundle make one more); a document that is not well-formed XML
+      is given one narrow repair (:func:`skycore_lab.xmlsafe.repair_xml`: an
+      unclosed leaf element closed at the next tag, a missing space between
+      attributes — the documentation's own ``<FROM_MASK><FROM_MASK>``,
+      ``<STATUSDETAILS>…<STATUSDETAILS>`` and ``CREATED="…"ID=``); its rows
+      are flagged ``recovered`` and a warning names the file and line.
+      Anything else malformed stays a bad record.
+    * The legacy ``<STATUS …/>`` element fills ``status`` from its ``text``
+      attribute, else its ``status`` attribute, else its ``celly`` gateway
+      number (:data:`skycore_lab.reference.LEGACY_GATEWAY_STATUS`: ``10`` is
+      :data:`~skycore_lab.reference.LINK_SENT`, the 2012 xHTML link went out).
     * ``received_at`` is NaT for every format but the receiver log: a file's
       mtime says when it was written, not when each postback arrived.
     * ``extra`` holds unknown elements (``MOBILE``, ``CAMPAIGNID``, …),
-      attributes of the root other than the schema ones, repeats of a known
-      element (key suffixed ``_``), the form fields next to ``xml`` (as
-      ``form:<name>``; values of fields named like a secret — token, key,
-      secret, pass, auth, sig — are masked) and, for the 2011
-      ``<NOTIFICATION>`` envelope, ``ID``, ``CREATED``, ``HISTORYID`` and
-      ``STATUS_PROTOCOL`` (its status is the
-      ``STATUS`` attribute). It is None, not ``{}``, when there is nothing.
+      repeats of a known element (the first non-empty one fills the
+      column), elements nested in an unknown one under their path
+      (``CONTENT/FILE``), attributes as ``<path>@<name>`` (the root's:
+      ``<name>``, the schema ones left out), text standing outside any
+      element as ``#text``; a key met again holds a list, in document
+      order (``extra["CONTENT/FILE"] == [url1, url2, url3]``). The form
+      fields next to ``xml`` go in as ``form:<name>`` (values of fields
+      named like a secret — token, key, secret, pass, auth, sig — are
+      masked); the legacy envelope's attributes as ``ID`` and ``CREATED``
+      (either case in the page, upper case here) with ``HISTORYID``,
+      ``SMSID`` …, and its STATUS attributes as ``STATUS_<NAME>``. One record
+      adds at most ``MAX_EXTRA_VALUES`` values and ``MAX_EXTRA_BYTES`` bytes
+      (:mod:`skycore_lab.postbacks.documents`); the rest is dropped, counted
+      in ``extra["#dropped"]`` and warned. It is None, not ``{}``, when
+      there is nothing.
     * A document whose root is neither POSTBACK nor NOTIFICATION is a bad
       record. DTDs are refused and entities never expanded (XXE and entity
       bombs become bad records), see :mod:`skycore_lab.xmlsafe`.
 
     * Duplicates compare ``timestamp`` as instants (``-05:00`` and ``-05``
-      spellings of one time are the same); two notifications of one
-      tracking id and code that both lack a timestamp are one retry.
+      spellings of one time are the same) and every other field as read;
+      two notifications equal in all of them (a timestamp missing in both)
+      are one retry.
 
     Receiver logs are streamed ``buffer_bytes`` at a time (peak memory stays
     within a small multiple of the returned frame: ``benchmarks/bench_parser.py``
-    prints it); document and form files are read whole. A callable ``on_bad_lines`` is always called from
+    prints it), a line longer than ``MAX_RECORD_BYTES`` is skipped without
+    being held; document and form files are read whole (their records are
+    bounded the same way). A ``.gz`` file is read up to any damage. A callable ``on_bad_lines`` is always called from
     the calling thread, in file order.
     """
     bad = BadLines(on_bad_lines)
@@ -273,7 +340,9 @@ def read_postbacks(
         parts.extend(found)
         files.append((path, size, sum(part.length for part in found), bad.count - skipped))
     bad.finish()
-    frame = finish_frame(parts, drop_duplicates)
+    notes = DataNotes()
+    frame = finish_frame(parts, drop_duplicates, notes)
+    notes.finish()
     attach_sources(frame, [source_file(path, "postbacks", size=size, records=records, bad_lines=skipped)
                            for path, size, records, skipped in files])
     return frame
@@ -297,12 +366,14 @@ def events_from_bodies(
         Arrival time of each body (naive datetimes are taken as UTC).
     source : str, optional
         Value of the ``source`` column (default ``"<memory>"``); ``line`` is
-        the 1-based position of the body.
+        the 1-based position of the body (every notification of a bundle
+        shares its body's).
 
     Returns
     -------
     pandas.DataFrame
-        As :func:`read_postbacks`.
+        As :func:`read_postbacks` (one row per notification; bodies longer
+        than ``MAX_RECORD_BYTES`` are bad records).
     """
     name = source or "<memory>"
     bad = BadLines(on_bad_lines)
@@ -311,14 +382,20 @@ def events_from_bodies(
     for number, body in enumerate(bodies, start=1):
         stamp = next(stamps, None) if stamps is not None else None
         data = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+        if len(data) > MAX_RECORD_BYTES:
+            bad(data[:_HEAD_BYTES], name, number, oversized_reason(len(data)))
+            continue
         try:
-            fields, extra = parse_body(data.strip())
+            parsed = parse_body(data.strip())
         except BadRecord as exc:
             bad(data, name, number, str(exc))
             continue
         if isinstance(stamp, datetime):
             stamp = stamp.isoformat()  # naive: no offset, read as UTC
-        rows.add(fields, extra, number, stamp or "")
+        rows.add_parsed(parsed, number, stamp or "")
     bad.finish()
     batch = rows.batch()
-    return finish_frame([typed_part(batch)] if len(batch) else [], drop_duplicates)
+    notes = DataNotes()
+    frame = finish_frame([typed_part(batch)] if len(batch) else [], drop_duplicates, notes)
+    notes.finish()
+    return frame

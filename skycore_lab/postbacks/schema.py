@@ -5,8 +5,14 @@ postback field: the parser's general path (:mod:`.documents`), its
 validating fast path (:mod:`.grammar` and the compiled :mod:`.kernel`), the
 frame assembly (:mod:`.assemble`), the sandbox's postback writer
 (:func:`skycore_lab.sandbox.dispatcher.render_postback`) and the
-benchmarks' log generator. Its order is the element order the fast path
-proves and the sandbox writes.
+benchmarks' log generator. Its order is the element order of the
+documented examples (``POSTBACK_DELIVERY_REPORTS.md``: ORIGIN, CODE, SENTAS,
+STATUS, MMSID, FROM, TO, TRACKINGID, SPID, TIMESTAMP, HANDSET, AGGREGATORID,
+STATUSDETAILS), the order the fast path proves and the sandbox writes.
+Records in any other order are read by the general path, to the same
+fields; the order the sandbox wrote until 2026 (STATUS before SENTAS,
+:data:`.grammar.OLD_ORDER`) is still proven there by a regular expression,
+without lxml.
 
 Adding a postback field takes its column name in :mod:`skycore_lab.columns`
 (and its place in ``EVENT_COLUMNS``) and one row here.
@@ -65,8 +71,8 @@ class Field:
 FIELDS: tuple[Field, ...] = (
     Field("ORIGIN", col.ORIGIN, "category"),
     Field("CODE", col.CODE, "category"),
-    Field("STATUS", col.STATUS, "category"),
     Field("SENTAS", col.SENT_AS, "category"),
+    Field("STATUS", col.STATUS, "category"),
     Field("MMSID", col.MMS_ID, "text"),
     Field("FROM", col.SENDER, "text"),
     Field("TO", col.TO, "text"),
