@@ -186,7 +186,7 @@ def test_spids_one_rule_two_tables(written, spid, carrier):
 def test_every_spid_has_a_recorded_source():
     sources = ref.spid_sources()
     assert sources["0001890"].startswith("1.3/CONTENTS/APPENDIX/APPENDIX_E.md")
-    assert "MM7/OPERATOR-IDS/skycoreOperatorIds.md@6c6c5f7" in sources["0001140"]
+    assert "MM7/OPERATOR-IDS/skycoreOperatorIds.md at ee0b69d" in sources["0001140"]
     assert "xHTML examples" in sources["0001140"]
     assert len([s for s in sources.values() if "MM7" in s]) == 59
     assert not {sid for sid in sources if len(sid) != 7}
