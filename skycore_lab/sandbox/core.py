@@ -140,6 +140,18 @@ class Sandbox:
     def mms_ids(self) -> tuple[str, ...]:
         return self.account.mms_ids
 
+    def client(self, **kwargs):
+        """A :class:`~skycore_lab.SkycoreClient` of this sandbox: its URL and key, never production.
+
+        ``kwargs`` go to the client (``method``, ``allowed_numbers`` …). A
+        client made here is not production for the send guard whatever the
+        sandbox's host (:mod:`skycore_lab.guard`).
+        """
+        from ..client import SkycoreClient
+
+        kwargs.setdefault("production", False)
+        return SkycoreClient(self.api_key, self.url, **kwargs)
+
     # -- postbacks ---------------------------------------------------------------------
     @property
     def pending_postbacks(self) -> int:
@@ -159,6 +171,23 @@ class Sandbox:
     @property
     def postback_retries(self) -> int:
         return self._dispatcher.retries
+
+    @property
+    def lost_postbacks(self):
+        """The notifications given up after their last retry (the receiver never took them).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per lost notification, in the order they were given up:
+            ``tracking_id``, ``code`` (``N101``, ``N102`` …).
+        """
+        import pandas as pd
+
+        from .. import columns as col
+
+        lost = list(self._dispatcher.given_up)
+        return pd.DataFrame(lost, columns=[col.TRACKING_ID, col.CODE], dtype="str")
 
     @property
     def handset_cache(self) -> dict[str, str]:
