@@ -1620,7 +1620,8 @@ def _looks_like_link(text: str) -> bool:
     if not text or any(ch.isspace() for ch in text):
         return False
     lowered = text.lower()
-    return lowered.startswith(("http://", "https://", "/")) or lowered.endswith((".xml", ".xml.gz", ".gz"))
+    # any scheme counts (the download refuses what is not http(s), saying so)
+    return "://" in lowered or lowered.startswith("/") or lowered.endswith((".xml", ".xml.gz", ".gz"))
 
 
 def _no_auth(prepared):

@@ -157,9 +157,20 @@ def _content(row: dict, ddm_failed_at: datetime | None, happened):
     if sent_as is None:  # E101: the content could not be sent
         net("INIT", "0", row[col.FAILED_AT])
         net("ERROR", "0", row[col.FAILED_AT], info=_SEND_ERROR_INFO)
-        return content
-    net("INIT", "0", row[col.SENT_AT])
-    net("ACK", "9" if sent_as == col.SENT_AS_MMS else "10", row[col.SENT_AT])
+    else:
+        net("INIT", "0", row[col.SENT_AT])
+        net("ACK", "9" if sent_as == col.SENT_AS_MMS else "10", row[col.SENT_AT])
+        _final_step(outcome, row, step, net)
+    handset = row[col.HANDSET]
+    learnt = [at for at, known in ((row[col.DELIVERED_AT], outcome == col.OUTCOME_DELIVERED and sent_as == col.SENT_AS_MMS),
+                                   (row[col.DDM_DELIVERED_AT], ddm == col.DDM_DELIVERED)) if known and at is not None]
+    if handset and any(happened(at) for at in learnt):
+        etree.SubElement(content, "MM7_HANDSETID").text = handset
+    return content
+
+
+def _final_step(outcome: str, row: dict, step, net) -> None:
+    """The delivery report's step of a sent content (none while pending)."""
     if outcome == col.OUTCOME_DELIVERED:
         step("DLR", row[col.DELIVERED_AT], gw="20", net="1000")
     elif outcome == col.OUTCOME_EXPIRED:
@@ -168,12 +179,6 @@ def _content(row: dict, ddm_failed_at: datetime | None, happened):
         net("REJECTED", "35", row[col.FAILED_AT])
     elif outcome == col.OUTCOME_FAILED:
         net("ERROR", "0", row[col.FAILED_AT], info=_DELIVERY_FAILURE_INFO)
-    handset = row[col.HANDSET]
-    learnt = [at for at, known in ((row[col.DELIVERED_AT], outcome == col.OUTCOME_DELIVERED and sent_as == col.SENT_AS_MMS),
-                                   (row[col.DDM_DELIVERED_AT], ddm == col.DDM_DELIVERED)) if known and at is not None]
-    if handset and any(happened(at) for at in learnt):
-        etree.SubElement(content, "MM7_HANDSETID").text = handset
-    return content
 
 
 def report_xml(rows: list[dict], start: datetime, end: datetime, *, now: datetime, time_scale: float,
