@@ -71,6 +71,7 @@ The package, one module or subpackage per responsibility::
     ├── report/            export_report: HTML, Excel, CSV, Parquet
     │   ├── export.py          the writers
     │   ├── content.py         what a report shows, computed once
+    │   ├── verdict.py         the decision an experiment's result supports, stated first
     │   ├── htmlpage.py        the self-contained HTML page
     │   └── provenance.py      the provenance in each format: HTML footer, sheet, sidecar, metadata
     ├── manifest.py        read_manifest, write_manifest: the send manifest's columns, dtypes and files
