@@ -129,6 +129,16 @@ def test_delivery_rates_bars_match_stats_with_error_bars_and_n(ax):
                                                                                             by_count=True)
 
 
+def test_delivery_rates_of_many_groups_put_n_on_the_rotated_label_line(ax):
+    frame = make_deliveries()
+    frame[col.CARRIER] = [f"Carrier number {i % 6}" for i in range(len(frame))]  # crowded: rotated labels
+    plots.plot_delivery_rates(frame, hue=None, ax=ax)
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    sent = stats.delivery_rates(frame, by=col.CARRIER).set_index(col.CARRIER)[col.SENT]
+    assert ticks == [f"{group} · n={sent[group]}" for group in plot_data.order(frame[col.CARRIER], by_count=True)]
+    assert all(t.get_rotation() == 30 for t in ax.get_xticklabels()) and len(ax.texts) == 0
+
+
 def test_delivery_rates_without_arm_column_is_one_series(ax):
     frame = make_deliveries(arms=None)
     plots.plot_delivery_rates(frame, ax=ax)

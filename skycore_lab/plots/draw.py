@@ -170,8 +170,12 @@ def _percent_axis(axis) -> None:
     axis.set_major_formatter(PercentFormatter(xmax=1, decimals=0))
 
 
+def _crowded(labels: Sequence[str]) -> bool:
+    return len(labels) > 4 or any(len(label) > 12 for label in labels)
+
+
 def _rotate_if_crowded(ax: Axes, labels: Sequence[str]) -> None:
-    if len(labels) > 4 or any(len(label) > 12 for label in labels):
+    if _crowded(labels):
         ax.tick_params(axis="x", labelrotation=30)
         for tick in ax.get_xticklabels():
             tick.set_horizontalalignment("right")
@@ -197,11 +201,12 @@ def plot_delivery_rates(
 
     Rates and intervals come from :func:`skycore_lab.stats.delivery_rates`
     (pending sends count as not delivered unless ``exclude_pending``). Each
-    group's tick label carries its ``n``, the rates' denominators, on a
-    second line: ``n=412`` for one series, ``n=140 / 136`` (in legend order)
-    with a hue — never text above the bars, where neighbouring labels
-    would overlap. A group with no counted send gets no bar (its tick
-    stays, with ``n=0``).
+    group's tick label carries its ``n``, the rates' denominators:
+    ``n=412`` for one series, ``n=140 / 136`` (in legend order) with a hue,
+    on a second line (``"AT&T\nn=412"``), or after a ``·`` on the same line
+    when the labels are rotated (more than 4 groups or a long name) — never
+    text above the bars, where neighbouring labels would overlap. A group
+    with no counted send gets no bar (its tick stays, with ``n=0``).
 
     Parameters
     ----------
@@ -226,7 +231,7 @@ def plot_delivery_rates(
     Axes
         ``ax``, with one bar container per hue level (legend entry named by
         the level; no legend without hue), one error-bar container per hue
-        level, and tick labels ``"<group>\nn=…"``.
+        level, and tick labels ``"<group>\nn=…"`` (or ``"<group> · n=…"``).
 
     Raises
     ------
@@ -258,7 +263,9 @@ def plot_delivery_rates(
         ax.errorbar(x, rate, yerr=yerr, fmt="none", ecolor="black", elinewidth=1, capsize=3)
     counts = {(group, level): int(n) for group, level, n in zip(tidy[data.GROUP], tidy[data.HUE], tidy[data.N],
                                                                  strict=True)}
-    ticks = [f"{plain_text(group)}\nn=" + " / ".join(str(counts.get((group, level), 0)) for level in hues)
+    # two lines when upright; one when the labels are rotated (a rotated second line would cross its neighbours)
+    joint = " · " if _crowded(groups) else "\n"
+    ticks = [f"{plain_text(group)}{joint}n=" + " / ".join(str(counts.get((group, level), 0)) for level in hues)
              for group in groups]
     ax.set_xticks(range(len(groups)), ticks)
     _rotate_if_crowded(ax, groups)

@@ -58,10 +58,12 @@ section.verdict.tone-open { border-color: #9a6700; background: #fff8e5; }
 section.verdict.tone-warning { border-color: #cf222e; background: #fff1f0; }
 p.headline { font-size: 1.15em; font-weight: 600; }
 section.verdict dt { margin-top: 0.7em; }
+section.verdict dd + dd { margin-top: 0.35em; }
 @media (max-width: 600px) { body { margin: 1em auto; padding: 0 0.7em; } h1 { font-size: 1.35em; } }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; }
 th { background: #f2f2f2; text-align: left; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+section.verdict td { white-space: nowrap; }
 figure { margin: 1em 0 2em; }
 figure img { max-width: 100%; height: auto; }
 figcaption { color: #555; font-size: 0.9em; }
@@ -227,8 +229,12 @@ def _verdict_section(verdict) -> str:
     """The decision first, then its parts and tables (:mod:`skycore_lab.report.verdict`)."""
     out = [f'<section class="verdict tone-{_esc(verdict.tone)}" id="verdict">', "<h2>Decision</h2>",
            f'<p class="headline">{_esc(verdict.headline)}</p>', "<dl>"]
-    for label, text in verdict.parts:
-        out.append(f"<dt>{_esc(label)}</dt><dd>{_esc(text)}</dd>")
+    previous = None
+    for label, text in verdict.parts:  # one term per part, one definition per line of it
+        if label != previous:
+            out.append(f"<dt>{_esc(label)}</dt>")
+            previous = label
+        out.append(f"<dd>{_esc(text)}</dd>")
     out.append("</dl>")
     out.append('<h3 id="verdict-primary">Primary metric: delivery rate</h3>')
     out.append(_table(verdict.primary))
