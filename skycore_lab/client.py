@@ -1,4 +1,9 @@
-"""A client for the Skycore API v1.3 ``sendSavedMMS`` call.
+"""A client for the Skycore API v1.3 ``sendSavedMMS`` and ``getSendingStatistics`` calls.
+
+Every send goes through the client's send guard first (:mod:`skycore_lab.guard`:
+production confirmation, allowed numbers, ``dry_run=True``), and
+:meth:`SkycoreClient.sending_statistics` fetches the platform's own report
+(its decisions are in that method's docstring).
 
 >>> client = SkycoreClient(api_key, base_url=sandbox.url)          # doctest: +SKIP
 >>> result = client.send_saved_mms(1001, "17743199144", "60856",
@@ -631,7 +636,7 @@ class _Outcome:
 
 
 class SkycoreClient:
-    """Client for ``sendSavedMMS`` (Skycore API v1.3).
+    """Client for ``sendSavedMMS`` and ``getSendingStatistics`` (Skycore API v1.3).
 
     Parameters
     ----------

@@ -22,13 +22,15 @@ _IDLE_GRACE_S = 5.0
 
 
 class Sandbox:
-    """A local Skycore platform: ``sendSavedMMS`` over real HTTP, postbacks in scaled time.
+    """A local Skycore platform: ``sendSavedMMS`` over real HTTP, postbacks in scaled time, and
+    ``getSendingStatistics`` answered from its ground truth (:mod:`skycore_lab.sandbox.report`).
 
     >>> with Sandbox(seed=0, postback_url=receiver.url) as sb:        # doctest: +SKIP
-    ...     client = SkycoreClient(sb.api_key, sb.url)
+    ...     client = sb.client()                                      # never production for the send guard
     ...     client.send_saved_mms(sb.mms_ids[0], "17743199144", sb.shortcodes[0])
     ...     sb.wait_idle()
     ...     truth = sb.truth()
+    ...     report = client.sending_statistics(start, end)            # the platform's own report of it
 
     Parameters
     ----------
