@@ -53,6 +53,7 @@ Decisions where the documentation is silent:
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
@@ -234,7 +235,9 @@ class SandboxApp:
         try:
             params = parse_request(scope["method"], scope.get("query_string", b""), body)
             if self.platform.is_statistics(params):
-                link = self.platform.sending_statistics(params, arrived_wall, _base_url(scope))
+                # on a worker thread: a large report takes seconds, and the loop posts the postbacks
+                link = await asyncio.to_thread(self.platform.sending_statistics, params, arrived_wall,
+                                               _base_url(scope))
                 payload = response_xml(link=link)
             else:
                 mms_id, outcomes = self.platform.handle(params, arrived_wall, arrived_loop)

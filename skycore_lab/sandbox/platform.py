@@ -149,7 +149,13 @@ class Platform:
 
     # -- getSendingStatistics ----------------------------------------------------------
     def sending_statistics(self, params: dict, arrived_wall: float, base_url: str) -> str:
-        """Check a getSendingStatistics call and make its report; return the report's URL, or raise ApiFailure."""
+        """Check a getSendingStatistics call and make its report; return the report's URL, or raise ApiFailure.
+
+        Safe on any thread (the app calls it on a worker thread, so a large
+        report never holds up the postbacks): the truth rows and the kept
+        reports are read and written under the platform's lock, and the rate
+        limiters are thread-safe.
+        """
         if not self.is_statistics(params):
             raise ApiFailure("E101")
         self._check_key(params)
@@ -167,15 +173,17 @@ class Platform:
             failed = dict(self._ddm_failed_at)
         body = report_xml(rows, start, end, now=now, time_scale=self.dispatcher.time_scale, ddm_failed_at=failed)
         token = secrets.token_urlsafe(16)
-        self._reports[token] = body
-        while len(self._reports) > KEPT_REPORTS:
-            self._reports.popitem(last=False)
+        with self._lock:
+            self._reports[token] = body
+            while len(self._reports) > KEPT_REPORTS:
+                self._reports.popitem(last=False)
         return f"{base_url}{REPORTS_PATH}{token}.xml"
 
     def report_file(self, path: str) -> bytes | None:
         """The report served at ``path`` (``/reports/<token>.xml``), or None."""
         name = path[len(REPORTS_PATH):] if path.startswith(REPORTS_PATH) else ""
-        return self._reports.get(name.removesuffix(".xml")) if name.endswith(".xml") else None
+        with self._lock:
+            return self._reports.get(name.removesuffix(".xml")) if name.endswith(".xml") else None
 
     def _check_key(self, params: dict) -> str:
         account = self.account
