@@ -14,7 +14,9 @@ can be checked against the platform's own report (:func:`reconcile`).
 The package, one module or subpackage per responsibility::
 
     skycore_lab/
-    ├── client.py          SkycoreClient, DDM, SendRequest, SendResult: sendSavedMMS, both wire forms
+    ├── client.py          SkycoreClient, DDM, SendRequest, SendResult: sendSavedMMS, both wire forms;
+    │                      sending_statistics: the platform's report, fetched
+    ├── guard.py           SendGuard, DryRun: production confirmation, allowed numbers, dry runs
     ├── sandbox/           a local Skycore platform over HTTP, with its ground truth
     │   ├── core.py            Sandbox: the server's lifecycle and public face
     │   ├── app.py             the ASGI endpoint: requests in, <RESPONSE> out
@@ -23,7 +25,8 @@ The package, one module or subpackage per responsibility::
     │   ├── scenario.py        Scenario: the documented, validated world description
     │   ├── world.py           World: numbers' profiles, one send's notifications
     │   ├── model.py           the vectorised random draws of sends, and the truth frame
-    │   └── dispatcher.py      posting notifications in scaled time, with retries
+    │   ├── dispatcher.py      posting notifications in scaled time, with retries
+    │   └── report.py          getSendingStatistics: the period's checks, the Appendix C report from the truth
     ├── postbacks/         receiving postbacks durably and reading them into events
     │   ├── receiver.py        PostbackReceiver: the HTTP server that stores every postback
     │   ├── logwriter.py       the append-only, rotating, fdatasync-batching log writer
@@ -68,6 +71,7 @@ The package, one module or subpackage per responsibility::
     ├── report/            export_report: HTML, Excel, CSV, Parquet
     │   ├── export.py          the writers
     │   ├── content.py         what a report shows, computed once
+    │   ├── verdict.py         the decision an experiment's result supports, stated first
     │   ├── htmlpage.py        the self-contained HTML page
     │   └── provenance.py      the provenance in each format: HTML footer, sheet, sidecar, metadata
     ├── manifest.py        read_manifest, write_manifest: the send manifest's columns, dtypes and files
@@ -111,10 +115,18 @@ _EXPORTS: dict[str, str] = {
     "SendResult": "client",
     "PRODUCTION_URL": "client",
     "validate_number": "client",
+    "StatisticsRequest": "client",
+    # the send guard
+    "DryRun": "guard",
+    "WireRequest": "guard",
+    "SendGuard": "guard",
     # errors and warnings
     "SkycoreError": "exceptions",
     "SkycoreValidationError": "exceptions",
     "SkycoreAPIError": "exceptions",
+    "SendGuardError": "exceptions",
+    "NumberNotAllowedError": "exceptions",
+    "ConfirmationRequiredError": "exceptions",
     "SkycoreRateLimitError": "exceptions",
     "SkycoreTransportError": "exceptions",
     "SkycoreTimeoutError": "exceptions",
@@ -194,10 +206,14 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for IDEs and type checkers: the real imports
     from . import columns
-    from .client import DDM, PRODUCTION_URL, SendRequest, SendResult, SkycoreClient, validate_number
+    from .client import DDM, PRODUCTION_URL, SendRequest, SendResult, SkycoreClient, StatisticsRequest, validate_number
+    from .guard import DryRun, SendGuard, WireRequest
     from .dashboard import LiveDashboard
     from .exceptions import (
         ClockSkewWarning,
+        ConfirmationRequiredError,
+        NumberNotAllowedError,
+        SendGuardError,
         KeyExposureWarning,
         LatencyDataWarning,
         PostbackParseError,

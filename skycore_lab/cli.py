@@ -17,6 +17,17 @@ pyarrow fails at once, not after reading the logs.
 The API key for ``send`` comes from ``SKYCORE_API_KEY`` (a ``--api-key``
 option would leave it in the shell history and the process list).
 
+Sending safely
+--------------
+``send`` goes through the client's send guard (:mod:`skycore_lab.guard`):
+more than 50 numbers to production need ``--yes`` (without it the command
+refuses, exit 1, saying how many numbers, which MMS, which shortcode and,
+with ``--price-per-mms``, the estimated cost); ``SKYCORE_TEST_NUMBERS`` (a
+file or a comma list) refuses every other number, naming them, before
+anything is sent. ``--dry-run`` validates everything and prints the exact
+HTTP requests (API key masked) instead of sending; it needs no ``--yes``
+and writes no manifest.
+
 Usage errors
 ------------
 Every argument is checked before anything starts, and a bad one is a usage
@@ -111,6 +122,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
 def _http_url(text: str) -> str:
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -178,7 +199,7 @@ def check_command(args) -> None:
             from .manifest import check_manifest_path
 
             _for_option("--manifest", check_manifest_path, args.manifest)
-    elif args.command == "send" and (args.out or args.to_file or len(args.to or ()) > 1):
+    elif args.command == "send" and not args.dry_run and (args.out or args.to_file or len(args.to or ()) > 1):
         from .manifest import check_manifest_path
 
         _for_option("--out", check_manifest_path, args.out or _DEFAULT_MANIFEST)
@@ -291,13 +312,20 @@ def _send(args) -> int:
         ddm = DDM(args.ddm_text, title=args.ddm_title, timeout_min=args.ddm_timeout, force=args.ddm_force)
     kwargs = dict(campaign_ref=args.campaign_ref, ddm=ddm, custom_subject=args.subject)
     numbers = _read_numbers(args)
-    with SkycoreClient(base_url=args.url, method=args.method) as client:
+    with SkycoreClient(base_url=args.url, method=args.method, price_per_mms=args.price_per_mms) as client:
+        if args.dry_run:
+            dry = client.send_batch(numbers, args.mms_id, args.sender, progress=False, dry_run=True, **kwargs)
+            print(dry.summary())
+            for request in dry.requests:
+                print()
+                print(request)
+            return 0
         if len(numbers) == 1 and not args.out:
             result = client.send_saved_mms(args.mms_id, numbers[0], args.sender, **kwargs)
             print(f"{result.status}: tracking id {result.tracking_id} to {result.to} from {result.sender}")
             return 0
         manifest = client.send_batch(numbers, args.mms_id, args.sender, progress=not args.quiet,
-                                     max_rate_per_s=args.rate, **kwargs)
+                                     max_rate_per_s=args.rate, confirm=args.yes, **kwargs)
     from .manifest import write_manifest
 
     out = write_manifest(manifest, args.out or _DEFAULT_MANIFEST)
@@ -402,6 +430,12 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("--rate", type=_positive_float, help="max sends per second")
     send.add_argument("--out", type=_output_file,
                       help="manifest file, .csv .json or .parquet (default manifest.csv for several numbers)")
+    send.add_argument("--dry-run", action="store_true",
+                      help="validate and print the exact requests (API key masked); send nothing")
+    send.add_argument("--yes", action="store_true",
+                      help="confirm a production send to more than 50 numbers (it costs money and reaches people)")
+    send.add_argument("--price-per-mms", type=_non_negative_float, default=None,
+                      help="price of one MMS, to show the estimated cost")
     send.add_argument("-q", "--quiet", action="store_true")
     send.set_defaults(run=_send, parser=send)
 

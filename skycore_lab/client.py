@@ -1,4 +1,9 @@
-"""A client for the Skycore API v1.3 ``sendSavedMMS`` call.
+"""A client for the Skycore API v1.3 ``sendSavedMMS`` and ``getSendingStatistics`` calls.
+
+Every send goes through the client's send guard first (:mod:`skycore_lab.guard`:
+production confirmation, allowed numbers, ``dry_run=True``), and
+:meth:`SkycoreClient.sending_statistics` fetches the platform's own report
+(its decisions are in that method's docstring).
 
 >>> client = SkycoreClient(api_key, base_url=sandbox.url)          # doctest: +SKIP
 >>> result = client.send_saved_mms(1001, "17743199144", "60856",
@@ -97,13 +102,16 @@ import logging
 import os
 import random
 import re
+import tempfile
 import threading
 import time
 import warnings
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
@@ -111,8 +119,9 @@ from lxml import etree
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from . import columns as col
+from .guard import DEFAULT_CONFIRM_ABOVE, DryRun, SendGuard, WireRequest
 from .ratelimit import RateLimiter
-from .redaction import RedactingFilter, Secret, SecretRegistry, redact
+from .redaction import RedactingFilter, Secret, SecretRegistry, mask_secret, redact
 from .xmlsafe import XMLSyntaxError, element_text, parse_xml
 from .exceptions import (
     RATE_LIMIT_CODES,
@@ -131,12 +140,14 @@ __all__ = [
     "PRODUCTION_URL",
     "DDM",
     "SendRequest",
+    "StatisticsRequest",
     "SendResult",
     "SkycoreClient",
     "validate_number",
     "MANIFEST_STATUSES",
     "RESULT_STATUSES",
     "MAX_ANSWER_BYTES",
+    "MAX_REPORT_BYTES",
     "LOG_REDACTION",
 ]
 
@@ -144,6 +155,9 @@ __all__ = [
 PRODUCTION_URL = "https://secure.skycore.com/API/wxml/1.3/index.php"
 #: The most bytes of an answer the client reads (see the module docstring).
 MAX_ANSWER_BYTES = 1 << 20
+#: The most bytes of a downloaded sending-statistics report (decompressed), by default: 256 MiB,
+#: about 400,000 messages in the Appendix C shape.
+MAX_REPORT_BYTES = 256 << 20
 _BODY_HEAD_CHARS = 200
 _MAX_REDIRECTS = 3
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -304,8 +318,29 @@ class DDM:
         return DDM(text, title, timeout, self.force)
 
 
+class _WireForms:
+    """The HTTP request of a request object that has ``to_xml`` and ``to_query`` (both wire forms, one place)."""
+
+    def http_arguments(self, method: str, api_key: str | Secret) -> dict:
+        """Keyword arguments of ``requests.request`` for this request in form ``method`` ("post"/"get").
+
+        ``{"method": "POST", "data": {"xml": …}}`` or ``{"method": "GET",
+        "params": […]}``: everything but the URL. The result holds the key:
+        show it only through :func:`skycore_lab.redaction.redact`.
+        """
+        if method == "post":
+            return {"method": "POST", "data": {"xml": self.to_xml(api_key).decode("utf-8")}}
+        if method == "get":
+            return {"method": "GET", "params": self.to_query(api_key)}
+        raise SkycoreValidationError("method", f"expected 'post' or 'get', got {method!r}")
+
+    def http_request(self, url: str, method: str, api_key: str | Secret) -> requests.Request:
+        """The unsent :class:`requests.Request` (``.prepare()`` gives the exact bytes)."""
+        return requests.Request(url=url, **self.http_arguments(method, api_key))
+
+
 @dataclass(frozen=True)
-class SendRequest:
+class SendRequest(_WireForms):
     """One validated ``sendSavedMMS`` request, independent of the wire form.
 
     Build it with :meth:`create`, which checks every field and raises
@@ -446,22 +481,75 @@ class SendRequest:
         return [("action", "sendsavedmms"), ("api_key", _reveal(api_key)),
                 *((key, value) for _kind, _tag, key, value in self._fields())]
 
-    def http_arguments(self, method: str, api_key: str | Secret) -> dict:
-        """Keyword arguments of ``requests.request`` for this request in form ``method`` ("post"/"get").
 
-        ``{"method": "POST", "data": {"xml": …}}`` or ``{"method": "GET",
-        "params": […]}``: everything but the URL. The result holds the key:
-        show it only through :func:`skycore_lab.redaction.redact`.
+#: The ``ACTION`` of the sending-statistics call, as the documented requests write it (both revisions of
+#: the getSendingStatistics page); the page itself is named getSendingStatistics.
+STATISTICS_ACTION = "getSendingStatus"
+_STATISTICS_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def _utc_text(value: object, name: str, *, ceil: bool = False) -> str:
+    """A time as the API's UTC ``YYYY-MM-DD hh:mm:ss`` (naive = UTC; fractions of a second floored,
+    or raised to the next second with ``ceil``)."""
+    from datetime import date, timedelta
+
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            stamp = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+        except ValueError:
+            raise SkycoreValidationError(name, f"{value!r} is not a date or time (e.g. 2024-05-01 12:00:00, UTC)") \
+                from None
+    elif isinstance(value, datetime):  # pandas.Timestamp too
+        stamp = value.to_pydatetime() if hasattr(value, "to_pydatetime") else value
+    elif isinstance(value, date):
+        stamp = datetime(value.year, value.month, value.day)
+    else:
+        raise SkycoreValidationError(name, f"expected a datetime or an ISO date text, got {type(value).__name__}")
+    stamp = stamp.replace(tzinfo=timezone.utc) if stamp.tzinfo is None else stamp.astimezone(timezone.utc)
+    if ceil and stamp.microsecond:
+        stamp += timedelta(seconds=1)
+    return stamp.replace(microsecond=0).strftime(_STATISTICS_FORMAT)
+
+
+@dataclass(frozen=True)
+class StatisticsRequest(_WireForms):
+    """One validated ``getSendingStatistics`` request: a UTC period.
+
+    ``start``/``end`` are the API's ``YYYY-MM-DD hh:mm:ss`` texts in UTC.
+    Build it with :meth:`create`; :meth:`to_xml`, :meth:`to_query`,
+    :meth:`http_arguments` give the wire forms (``ACTION``
+    :data:`STATISTICS_ACTION`; GET keys ``action=getsendingstatus``,
+    ``start_date``, ``end_date``, as the page's examples write them).
+    """
+
+    start: str
+    end: str
+
+    @classmethod
+    def create(cls, start: object, end: object) -> StatisticsRequest:
+        """Check the period: two times, ``start`` before ``end``; naive times are UTC.
+
+        ``start`` is floored and ``end`` raised to whole seconds (the API's
+        format has none), so the period asked covers the one given.
         """
-        if method == "post":
-            return {"method": "POST", "data": {"xml": self.to_xml(api_key).decode("utf-8")}}
-        if method == "get":
-            return {"method": "GET", "params": self.to_query(api_key)}
-        raise SkycoreValidationError("method", f"expected 'post' or 'get', got {method!r}")
+        begin, finish = _utc_text(start, "start"), _utc_text(end, "end", ceil=True)
+        if finish <= begin:
+            raise SkycoreValidationError("end", f"must be after start ({finish} UTC is not after {begin} UTC)")
+        return cls(begin, finish)
 
-    def http_request(self, url: str, method: str, api_key: str | Secret) -> requests.Request:
-        """The unsent :class:`requests.Request` (``.prepare()`` gives the exact bytes)."""
-        return requests.Request(url=url, **self.http_arguments(method, api_key))
+    def to_xml(self, api_key: str | Secret) -> bytes:
+        """The POST form's ``<REQUEST>`` document."""
+        root = etree.Element("REQUEST")
+        for tag, text in (("ACTION", STATISTICS_ACTION), ("API_KEY", _reveal(api_key)), ("START_DATE", self.start),
+                          ("END_DATE", self.end)):
+            etree.SubElement(root, tag).text = text
+        return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+    def to_query(self, api_key: str | Secret) -> list[tuple[str, str]]:
+        """The GET form's pairs."""
+        return [("action", STATISTICS_ACTION.lower()), ("api_key", _reveal(api_key)), ("start_date", self.start),
+                ("end_date", self.end)]
 
 
 def _reveal(api_key: str | Secret | None) -> str:
@@ -548,7 +636,7 @@ class _Outcome:
 
 
 class SkycoreClient:
-    """Client for ``sendSavedMMS`` (Skycore API v1.3).
+    """Client for ``sendSavedMMS`` and ``getSendingStatistics`` (Skycore API v1.3).
 
     Parameters
     ----------
@@ -573,6 +661,25 @@ class SkycoreClient:
         Base of the exponential backoff in seconds (full jitter).
     max_answer_bytes : int
         The most bytes of an answer read (:data:`MAX_ANSWER_BYTES`).
+    production : bool or None
+        Whether ``base_url`` is production, for the send guard
+        (:mod:`skycore_lab.guard`): None decides from the URL (a loopback
+        host is a local sandbox, anything else production); True or False
+        says so (a test may guard a client of a server on 127.0.0.1).
+    allowed_numbers : iterable of str, str or path, optional
+        The only numbers this client may send to (numbers, a comma list or
+        a file); others are refused before anything is sent. Default: the
+        environment's ``SKYCORE_TEST_NUMBERS``, for a production client.
+    confirm_above : int
+        A production call to more recipients needs ``confirm=True`` (default 50).
+    price_per_mms : float, optional
+        Price of one MMS (any currency), for the estimated cost shown by the
+        guard and by dry runs.
+
+    Attributes
+    ----------
+    guard : SendGuard
+        The checks made before every send (``guard.production``, ``guard.allowed``).
     """
 
     def __init__(
@@ -586,6 +693,10 @@ class SkycoreClient:
         session: requests.Session | None = None,
         backoff: float = 0.5,
         max_answer_bytes: int = MAX_ANSWER_BYTES,
+        production: bool | None = None,
+        allowed_numbers=None,
+        confirm_above: int = DEFAULT_CONFIRM_ABOVE,
+        price_per_mms: float | None = None,
     ):
         # Wrap the key at once and drop the parameter: a validation error below
         # must not show it among this frame's locals.
@@ -607,6 +718,9 @@ class SkycoreClient:
         if max_answer_bytes < 1:
             raise SkycoreValidationError("max_answer_bytes", "must be positive")
         self.max_answer_bytes = int(max_answer_bytes)
+        self.guard = SendGuard.create(self.base_url, validate_number, production=production,
+                                      allowed_numbers=allowed_numbers, confirm_above=confirm_above,
+                                      price_per_mms=price_per_mms)
         self._owns_session = session is None
         self._session = session or self._new_session()
         self._random = random.Random()
@@ -632,9 +746,16 @@ class SkycoreClient:
                 f"method='get' puts the API key in the URL, which proxies and the server at {host} log; "
                 "use method='post' outside a sandbox", KeyExposureWarning, stacklevel=3)
 
+    @property
+    def production(self) -> bool:
+        """Whether this client sends to production (see :mod:`skycore_lab.guard`)."""
+        return self.guard.production
+
     def __repr__(self) -> str:  # also safe on a half-built client (a traceback's locals)
+        guard = getattr(self, "guard", None)
+        where = "" if guard is None else f", production={guard.production}"
         return (f"SkycoreClient(base_url={getattr(self, 'base_url', None)!r}, method={getattr(self, 'method', None)!r}, "
-                f"api_key={getattr(self, '_api_key', None)!r})")
+                f"api_key={getattr(self, '_api_key', None)!r}{where})")
 
     def close(self) -> None:
         """Close the HTTP session if this client created it."""
@@ -678,7 +799,10 @@ class SkycoreClient:
         from_mask: str | None = None,
         operator_id: str | int | None = None,
         fallback_sms_text: str | None = None,
-    ) -> SendResult | list[SendResult]:
+        confirm: bool = False,
+        dry_run: bool = False,
+        price_per_mms: float | None = None,
+    ) -> SendResult | list[SendResult] | DryRun:
         """Send the saved MMS ``mms_id`` to ``to`` from shortcode ``sender``.
 
         Parameters
@@ -706,18 +830,28 @@ class SkycoreClient:
             ``OPERATORID``, a documented operator id such as ``"0001470"``.
         fallback_sms_text : str, optional
             Text of the SMS sent when the MMS falls back to an SMS link.
+        confirm : bool
+            Needed for more than ``confirm_above`` recipients (50) on
+            production (:mod:`skycore_lab.guard`).
+        dry_run : bool
+            Validate everything and return a :class:`~skycore_lab.guard.DryRun`
+            holding the exact request (API key masked); nothing is sent.
+        price_per_mms : float, optional
+            Price of one MMS for the estimated cost (default the client's).
 
         Returns
         -------
-        SendResult, or list of SendResult when ``to`` is a sequence
+        SendResult, or list of SendResult when ``to`` is a sequence, or DryRun
             For a sequence: one result per number, in request order, each
             ``Success``, ``Failure`` (that number refused) or ``Unknown``; a
-            partial refusal never raises.
+            partial refusal never raises. With ``dry_run=True``: the DryRun.
 
         Raises
         ------
         SkycoreValidationError
             Bad input; nothing was sent.
+        NumberNotAllowedError, ConfirmationRequiredError
+            The send guard refused; nothing was sent.
         SkycoreAPIError, SkycoreRateLimitError
             The platform refused the request (all its numbers; ``numbers``
             names them), or refused the one number of a single ``to``.
@@ -733,7 +867,9 @@ class SkycoreClient:
             custom_subject=custom_subject, data=data, from_mask=from_mask, operator_id=operator_id,
             fallback_sms_text=fallback_sms_text,
         )
-        results = self.send(request)
+        results = self.send(request, confirm=confirm, dry_run=dry_run, price_per_mms=price_per_mms)
+        if dry_run:
+            return results
         if not isinstance(to, (str, int)):
             return results
         first = results[0]
@@ -746,14 +882,50 @@ class SkycoreClient:
                 may_have_sent=True)
         return first
 
-    def send(self, request: SendRequest) -> list[SendResult]:
+    def send(self, request: SendRequest, *, confirm: bool = False, dry_run: bool = False,
+             price_per_mms: float | None = None) -> list[SendResult] | DryRun:
         """Send a prepared :class:`SendRequest`; one result per recipient, in request order.
 
         Raises only for the whole call (see :meth:`send_saved_mms`); a number
-        refused in a multi-number answer is a ``Failure`` result.
+        refused in a multi-number answer is a ``Failure`` result. The send
+        guard checks first (``confirm``, ``dry_run``, ``price_per_mms`` as
+        for :meth:`send_saved_mms`).
         """
+        if not isinstance(request, SendRequest):
+            raise SkycoreValidationError("request", f"expected a SendRequest, got {type(request).__name__}")
         if not self._api_key:
             raise SkycoreValidationError("api_key", "no API key: pass api_key= or set SKYCORE_API_KEY")
+        self.guard.check(request.to, request.mms_id, request.sender, confirm=confirm or bool(dry_run),
+                         price_per_mms=price_per_mms)
+        if dry_run:
+            return self._dry_run([request], len(request.to), request.mms_id, request.sender, price_per_mms)
+        return self._send_unguarded(request)
+
+    def dry_run_request(self, request: SendRequest | StatisticsRequest) -> WireRequest:
+        """The exact HTTP request this client would make for ``request``, with the API key masked.
+
+        The request is built with the key replaced by its masked form
+        (``ab…yz``), so no object here ever holds the key; every other byte
+        (URL, headers, form encoding, XML) is what the client sends, and
+        ``Content-Length`` is that of the masked body.
+        """
+        masked = Secret(mask_secret(self._api_key.reveal()))
+        prepared = self._session.prepare_request(request.http_request(self.base_url, self.method, masked))
+        body = prepared.body or ""
+        if isinstance(body, bytes):
+            body = body.decode("utf-8", errors="replace")
+        return WireRequest(method=prepared.method, url=prepared.url, headers=tuple(prepared.headers.items()),
+                           body=body, to=tuple(getattr(request, "to", ())))
+
+    def _dry_run(self, requests_: list[SendRequest], recipients: int, mms_id, sender, price_per_mms,
+                 invalid: tuple[tuple[str, str], ...] = ()) -> DryRun:
+        sent_to = sum(len(request.to) for request in requests_)
+        return DryRun(requests=tuple(self.dry_run_request(request) for request in requests_), url=self.base_url,
+                      production=self.production, mms_id=str(mms_id), sender=str(sender).strip(),
+                      recipients=recipients, needs_confirmation=self.guard.needs_confirmation(recipients),
+                      estimated_cost=self.guard.estimated_cost(sent_to, price_per_mms), invalid=invalid)
+
+    def _send_unguarded(self, request: SendRequest) -> list[SendResult]:
         attempt = 0
         while True:
             outcome = self._attempt(request)
@@ -784,7 +956,8 @@ class SkycoreClient:
                 return failed
             hops += 1
 
-    def _exchange(self, request: SendRequest, url: str) -> tuple[requests.Response | None, _Outcome | None]:
+    def _exchange(self, request: SendRequest | StatisticsRequest,
+                  url: str) -> tuple[requests.Response | None, _Outcome | None]:
         """One HTTP exchange; the key is never bound to a local here, and no exception escapes."""
         failed: _Outcome
         try:
@@ -804,14 +977,18 @@ class SkycoreClient:
                 failed = _Outcome.retry(
                     SkycoreTransportError(f"could not connect to {self.base_url}: {self._clean(exc)}"))
             else:
+                sends = isinstance(request, SendRequest)
+                advice = ": the MMS may have gone out; check its postbacks before resending" if sends else ""
                 failed = _Outcome.fail(SkycoreTransportError(
-                    f"connection to {self.base_url} broke after the request was sent ({self._clean(exc)}): "
-                    "the MMS may have gone out; check its postbacks before resending", may_have_sent=True))
+                    f"connection to {self.base_url} broke after the request was sent ({self._clean(exc)}){advice}",
+                    may_have_sent=sends))
         except requests.exceptions.RequestException as exc:
             failed = _Outcome.fail(SkycoreTransportError(f"request to {self.base_url} failed: {self._clean(exc)}"))
         return None, failed
 
-    def _timeout_error(self, request: SendRequest) -> SkycoreTimeoutError:
+    def _timeout_error(self, request: SendRequest | StatisticsRequest) -> SkycoreTransportError:
+        if not isinstance(request, SendRequest):
+            return SkycoreTransportError(f"no answer from {self.base_url} within {self.timeout:g} s")
         return SkycoreTimeoutError(
             f"no answer from {self.base_url} within {self.timeout:g} s after the request was sent: "
             f"the MMS to {','.join(request.to)} may or may not have gone out; check its postbacks before resending")
@@ -939,6 +1116,239 @@ class SkycoreClient:
                 status_details=block.get("STATUSDETAILS") or details))
         return _Outcome(results=results)
 
+    # -- the platform's report --------------------------------------------------------
+    def sending_statistics(self, start, end, *, save_to: str | os.PathLike | None = None, recover: bool = False,
+                           max_report_bytes: int = MAX_REPORT_BYTES, dry_run: bool = False):
+        """Fetch the platform's sending-statistics report of a UTC period and read it.
+
+        Calls ``getSendingStatistics`` (``START_DATE``/``END_DATE``), downloads
+        the XML report its answer links to, and returns
+        :func:`skycore_lab.read_sending_report`'s frame (one row per message;
+        :func:`skycore_lab.reconcile` compares it with the postbacks).
+
+        Parameters
+        ----------
+        start, end : datetime, pandas.Timestamp or ISO text
+            The period, UTC (naive times are UTC; aware ones are converted).
+            Sent as ``YYYY-MM-DD hh:mm:ss``: ``start`` floored, ``end`` raised
+            to whole seconds.
+        save_to : path, optional
+            Keep the downloaded report there (XML; gzip-compressed when the
+            name ends in ``.gz``); the frame then records it as its source
+            (provenance). Default: a temporary file, removed after reading.
+        recover : bool
+            Passed to :func:`~skycore_lab.read_sending_report` (read a report
+            that is not well-formed XML, with a warning).
+        max_report_bytes : int
+            The most bytes of report read (decompressed); a larger report
+            raises :class:`SkycoreTransportError` (default
+            :data:`MAX_REPORT_BYTES`).
+        dry_run : bool
+            Return the exact API request (a :class:`~skycore_lab.guard.WireRequest`,
+            key masked) instead of making it.
+
+        Returns
+        -------
+        pandas.DataFrame
+            :data:`skycore_lab.frames.sending_report.REPORT_COLUMNS`, as
+            :func:`~skycore_lab.read_sending_report` documents them.
+
+        Raises
+        ------
+        SkycoreValidationError
+            A bad period (``end`` not after ``start``, unreadable times).
+        SkycoreAPIError
+            The platform refused: E506 dates required, E507/E508 a bad date
+            format, E509 the period is too long, E510 lookups too frequent
+            (never retried: the limit is per day), and the errors of any call
+            (E104 …). Throttling (E106/E113/E120) is retried like a send's.
+        SkycoreTransportError
+            No usable answer, no link in it, or the report could not be
+            downloaded (HTTP error, larger than ``max_report_bytes``, a link
+            that is not http(s), a link carrying the API key to another host).
+
+        Notes
+        -----
+        Decisions where the documentation is silent: the request's ``ACTION``
+        is ``getSendingStatus``, as both revisions of the page write it. The
+        answer is a "link to an XML file": the client takes the first text of
+        the Success ``<RESPONSE>`` (``<URL>``, ``<LINK>``, ``<FILE>`` …) that
+        is an ``http(s)://`` URL or a path (``/…``, ``….xml``), or a bare URL
+        as the whole answer, and resolves a relative one against ``base_url``;
+        an answer that holds the report itself (``<SENDING_LIST>`` …) is read
+        as it is. The download is a plain GET without the API key; a link to
+        another origin gets no ``Authorization`` header or session auth, and
+        a link that contains the API key is refused unless it is on the API's
+        own origin. At most 3 redirects are followed, each checked the same
+        way. A gzip-compressed report (by its first bytes) is decompressed
+        while downloading, within ``max_report_bytes``.
+        """
+        request = StatisticsRequest.create(start, end)
+        if dry_run:
+            return self.dry_run_request(request)
+        if not self._api_key:
+            raise SkycoreValidationError("api_key", "no API key: pass api_key= or set SKYCORE_API_KEY")
+        if isinstance(max_report_bytes, bool) or not isinstance(max_report_bytes, int) or max_report_bytes < 1:
+            raise SkycoreValidationError("max_report_bytes", f"must be a positive integer, got {max_report_bytes!r}")
+        link, inline = self._statistics_link(request)
+        from .frames.sending_report import read_sending_report
+
+        if save_to is not None:
+            import gzip
+
+            from .files import atomic_write
+
+            target = Path(save_to)
+            if not target.parent.is_dir():
+                raise SkycoreValidationError("save_to", f"the folder of {str(target)!r} does not exist")
+
+            def write(tmp: str) -> None:
+                with (gzip.open(tmp, "wb") if target.suffix.lower() == ".gz" else open(tmp, "wb")) as sink:
+                    self._report_into(sink, link, inline, max_report_bytes)
+
+            atomic_write(target, write)
+            return read_sending_report(target, recover=recover)
+        with tempfile.TemporaryFile() as sink:
+            self._report_into(sink, link, inline, max_report_bytes)
+            sink.seek(0)
+            return read_sending_report(sink, recover=recover)
+
+    def _report_into(self, sink, link: str | None, inline: bytes | None, limit: int) -> None:
+        if inline is not None:
+            if len(inline) > limit:
+                raise SkycoreTransportError(f"the report in the answer is larger than {limit:,} bytes: not read")
+            sink.write(inline)
+            return
+        error = self._download(link, sink, limit)
+        if error is not None:
+            raise error  # raised here, outside any handler: no __context__ holding the request
+
+    def _statistics_link(self, request: StatisticsRequest) -> tuple[str | None, bytes | None]:
+        """(link, None), or (None, the report itself) when the answer holds it; retries as sends do."""
+        attempt = 0
+        while True:
+            found, error, retryable, hint = self._statistics_attempt(request)
+            if error is None:
+                return found
+            if not retryable or attempt >= self.max_retries:
+                raise error
+            delay = self._random.uniform(0, self.backoff * 2**attempt)
+            time.sleep(max(delay, hint or 0.0))
+            attempt += 1
+
+    def _statistics_attempt(self, request: StatisticsRequest):
+        """One call: ``(found, error, retryable, wait_hint)``; no exception escapes."""
+        url, hops = self.base_url, 0
+        while True:
+            response, failed = self._exchange(request, url)
+            if failed is not None:
+                return None, failed.error, failed.retryable, failed.wait_hint
+            with contextlib.closing(response):
+                status = response.status_code
+                if status in (307, 308) and hops < _MAX_REDIRECTS:
+                    location = response.headers.get("Location")
+                    target = urljoin(url, location) if location else None
+                    if target is not None and _origin(target) == _origin(url):
+                        url = urlunsplit(urlsplit(target)._replace(query="", fragment="")) \
+                            if self.method == "get" else target
+                        hops += 1
+                        continue
+                if status in _REDIRECT_STATUSES:
+                    shown = self._clean(response.headers.get("Location") or "(no Location)")
+                    return None, SkycoreTransportError(
+                        f"HTTP {status} redirect from {self.base_url} to {shown} not followed (the request carries "
+                        "the API key)", status=status), False, None
+                content, too_long = _read_limited(response, self.max_answer_bytes)
+                if too_long:
+                    return None, SkycoreTransportError(
+                        f"answer from {self.base_url} is larger than {self.max_answer_bytes:,} bytes: not read",
+                        status=status), False, None
+                if content is None:
+                    return None, SkycoreTransportError(f"answer from {self.base_url} broke off", status=status), \
+                        False, None
+                if status != 200:
+                    head = self._clean(content[:_BODY_HEAD_CHARS].decode("utf-8", errors="replace"))
+                    return None, SkycoreTransportError(f"HTTP {status} from {self.base_url}: {head!r}",
+                                                       status=status, body_head=head), False, None
+                return self._statistics_answer(content)
+
+    def _statistics_answer(self, content: bytes):
+        raw = self._clean(content.decode("utf-8", errors="replace")).strip()
+        try:
+            root = parse_xml(content)
+        except XMLSyntaxError:
+            bare = raw.split()[0] if raw.split() else ""
+            if len(raw.split()) == 1 and _looks_like_link(bare):  # the whole answer is the link
+                return (urljoin(self.base_url, content.decode("utf-8", errors="replace").strip()), None), None, \
+                    False, None
+            return None, SkycoreTransportError(
+                f"answer from {self.base_url} is neither XML nor a link: {raw[:_BODY_HEAD_CHARS]!r}", status=200,
+                body_head=raw[:_BODY_HEAD_CHARS]), False, None
+        status = (element_text(root, "STATUS") or "").strip()
+        if root.tag == "RESPONSE" and status.lower() not in ("", "success"):
+            code = self._clean((element_text(root, "ERRORCODE") or "unknown").strip().upper())
+            info = self._clean((element_text(root, "ERRORINFO") or status).strip())
+            error = _api_error(code, info, None)
+            if isinstance(error, SkycoreRateLimitError):
+                return None, error, True, _interval_hint(info)
+            return None, error, False, None
+        if root.find(".//CONTENT") is not None or root.find(".//TEXT") is not None or any(
+                root.find(f".//{section}") is not None for section in _REPORT_SECTIONS):
+            return (None, content), None, False, None
+        for element in root.iter():
+            if element is root or element.tag in _NOT_LINKS or not isinstance(element.tag, str):
+                continue
+            text = (element.text or "").strip()
+            if _looks_like_link(text):
+                return (urljoin(self.base_url, text), None), None, False, None
+        return None, SkycoreTransportError(
+            f"the sending-statistics answer from {self.base_url} holds no link to a report: "
+            f"{raw[:_BODY_HEAD_CHARS]!r}", status=200, body_head=raw[:_BODY_HEAD_CHARS]), False, None
+
+    def _download(self, link: str, sink, limit: int) -> SkycoreTransportError | None:
+        """Stream the report at ``link`` into ``sink`` (see :meth:`sending_statistics`); the error, or None."""
+        url = link
+        for _hop in range(_MAX_REDIRECTS + 1):
+            shown = self._clean(url)
+            parts = urlsplit(url)
+            if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+                return SkycoreTransportError(f"the report link {shown!r} is not an http(s) URL: not downloaded")
+            same_origin = _origin(url) == _origin(self.base_url)
+            if shown != url and not same_origin:
+                return SkycoreTransportError(
+                    f"the report link {shown!r} carries the API key to another host than {self.base_url}: "
+                    "not downloaded")
+            # another origin gets neither the session's auth nor an Authorization header
+            extra = {} if same_origin else {"auth": _no_auth, "headers": {"Authorization": None}}
+            try:
+                response = self._session.get(url, timeout=(min(10.0, self.timeout), self.timeout), stream=True,
+                                             allow_redirects=False, **extra)
+            except requests.exceptions.RequestException as exc:
+                return SkycoreTransportError(f"could not download the report {shown!r}: {self._clean(exc)}")
+            with contextlib.closing(response):
+                status = response.status_code
+                if status in _REDIRECT_STATUSES and response.headers.get("Location"):
+                    url = urljoin(url, response.headers["Location"])
+                    continue
+                if status != 200:
+                    return SkycoreTransportError(f"HTTP {status} downloading the report {shown!r}", status=status)
+                declared = response.headers.get("Content-Length", "")
+                if declared.isdigit() and int(declared) > limit and "gzip" not in \
+                        response.headers.get("Content-Encoding", "").lower():
+                    return SkycoreTransportError(f"the report {shown!r} is larger than {limit:,} bytes "
+                                                 "(max_report_bytes): not downloaded", status=status)
+                try:
+                    _stream_report(response, sink, limit)
+                except _TooLarge:
+                    return SkycoreTransportError(f"the report {shown!r} is larger than {limit:,} bytes "
+                                                 "(max_report_bytes): not read", status=status)
+                except (requests.exceptions.RequestException, zlib.error) as exc:
+                    return SkycoreTransportError(f"downloading the report {shown!r} failed: {self._clean(exc)}",
+                                                 status=status)
+                return None
+        return SkycoreTransportError(f"more than {_MAX_REDIRECTS} redirects downloading the report "
+                                     f"{self._clean(link)!r}")
+
     # -- many sends ------------------------------------------------------------------
     def send_batch(
         self,
@@ -949,17 +1359,22 @@ class SkycoreClient:
         max_rate_per_s: float | None = None,
         concurrency: int = 4,
         progress: bool = True,
+        confirm: bool = False,
+        dry_run: bool = False,
+        price_per_mms: float | None = None,
         **send_kwargs,
     ):
         """Send ``mms_id`` to each recipient, one request each; return the send manifest.
 
         One failed send never stops the batch. Arguments shared by all sends
         (``mms_id``, ``sender``, ``ddm``, ...) are checked first, so a mistake
-        there raises :class:`SkycoreValidationError` before anything is sent.
-        A bad individual number becomes an ``Invalid`` row. Ctrl-C (or any
-        interruption) stops sending, waits for requests in flight, and
-        returns the manifest so far with the rest marked ``Cancelled`` — the
-        tracking ids of sends already made are never lost.
+        there raises :class:`SkycoreValidationError` before anything is sent;
+        so does the send guard (:mod:`skycore_lab.guard`): numbers off the
+        allow-list, or more than 50 recipients on production without
+        ``confirm=True``. A bad individual number becomes an ``Invalid`` row.
+        Ctrl-C (or any interruption) stops sending, waits for requests in
+        flight, and returns the manifest so far with the rest marked
+        ``Cancelled`` — the tracking ids of sends already made are never lost.
 
         Parameters
         ----------
@@ -972,10 +1387,18 @@ class SkycoreClient:
             Requests in flight at once.
         progress : bool
             Show a ``tqdm.auto`` progress bar.
+        confirm : bool
+            Needed for more than ``confirm_above`` recipients (50) on production.
+        dry_run : bool
+            Validate everything and return a :class:`~skycore_lab.guard.DryRun`
+            with one exact request per valid recipient (API key masked) and
+            the recipients that would be ``Invalid``; nothing is sent.
+        price_per_mms : float, optional
+            Price of one MMS for the estimated cost (default the client's).
 
         Returns
         -------
-        pandas.DataFrame
+        pandas.DataFrame (a DryRun with ``dry_run=True``)
             One row per recipient, in input order:
 
             ============  ==========================================================
@@ -996,17 +1419,20 @@ class SkycoreClient:
             warnings.simplefilter("ignore", SendOptionWarning)
             SendRequest.create(mms_id, "10000000000", sender, **send_kwargs)
         return self.send_each(numbers, mms_id, sender, [send_kwargs] * len(numbers),
-                              max_rate_per_s=max_rate_per_s, concurrency=concurrency, progress=progress)
+                              max_rate_per_s=max_rate_per_s, concurrency=concurrency, progress=progress,
+                              confirm=confirm, dry_run=dry_run, price_per_mms=price_per_mms)
 
     def send_each(self, recipients: Sequence[str | int], mms_id: int | str, sender: str | int,
                   send_kwargs: Sequence[Mapping], *, max_rate_per_s: float | None = None, concurrency: int = 4,
-                  progress: bool = True):
+                  progress: bool = True, confirm: bool = False, dry_run: bool = False,
+                  price_per_mms: float | None = None):
         """Like :meth:`send_batch`, with its own keyword arguments for each recipient.
 
         ``send_kwargs[i]`` holds the :meth:`send_saved_mms` arguments of
         ``recipients[i]`` (an experiment gives each recipient its arm's DDM);
         a bad argument makes that row ``Invalid``. Returns the manifest, one
-        row per recipient in the order given, as :meth:`send_batch` does.
+        row per recipient in the order given, as :meth:`send_batch` does
+        (``confirm``, ``dry_run`` and ``price_per_mms`` as there).
         """
         numbers = [str(n).strip() for n in recipients]
         kwargs_per_send = list(send_kwargs)
@@ -1020,6 +1446,15 @@ class SkycoreClient:
             raise SkycoreValidationError("concurrency", "must be at least 1")
         if not self._api_key.reveal():
             raise SkycoreValidationError("api_key", "no API key: pass api_key= or set SKYCORE_API_KEY")
+        # The guard, before the first request: every valid number against the allow-list, the count
+        # against the production threshold (invalid numbers are rows too, never sent).
+        valid = []
+        for number in numbers:
+            with contextlib.suppress(SkycoreValidationError):
+                valid.append(validate_number(number))
+        self.guard.check(valid, mms_id, sender, confirm=confirm or bool(dry_run), price_per_mms=price_per_mms)
+        if dry_run:
+            return self._dry_run_each(numbers, mms_id, sender, kwargs_per_send, price_per_mms)
         if self._owns_session and concurrency > 16:
             self._session = self._new_session(pool=concurrency)
         rows: list[dict | None] = [None] * len(numbers)
@@ -1044,7 +1479,7 @@ class SkycoreClient:
             limiter.wait()
             started = datetime.now(timezone.utc)
             try:
-                result = self.send(request)[0]
+                result = self._send_unguarded(request)[0]
             except SkycoreAPIError as exc:
                 row.update({col.STATUS: "Failure", col.ERROR_CODE: exc.code, col.ERROR_INFO: exc.info or exc.meaning,
                             col.REQUESTED_AT: started})
@@ -1076,6 +1511,16 @@ class SkycoreClient:
             executor.shutdown(wait=True)
             bar.close()
         return _manifest_frame(rows, numbers, sender_text)
+
+    def _dry_run_each(self, numbers: list[str], mms_id, sender, kwargs_per_send: list[Mapping],
+                      price_per_mms) -> DryRun:
+        requests_, invalid = [], []
+        for number, kwargs in zip(numbers, kwargs_per_send, strict=True):
+            try:
+                requests_.append(SendRequest.create(mms_id, number, sender, **kwargs))
+            except SkycoreValidationError as exc:
+                invalid.append((number, str(exc)))
+        return self._dry_run(requests_, len(numbers), mms_id, sender, price_per_mms, tuple(invalid))
 
 
 # --- answers --------------------------------------------------------------------
@@ -1168,3 +1613,71 @@ def _manifest_frame(rows: list[dict | None], numbers: list[str], sender: str):
     from .manifest import manifest_frame  # the one definition of the manifest's dtypes
 
     return manifest_frame(pd.DataFrame(filled, columns=list(col.MANIFEST_COLUMNS)))
+
+
+# --- the sending-statistics report ------------------------------------------------------------
+_REPORT_SECTIONS = ("BATCHES", "AUTORESPONDERS", "SUBSCRIPTIONS", "SENDING_LIST")
+_NOT_LINKS = frozenset({"STATUS", "MMSID", "ERRORCODE", "ERRORINFO", "STATUSDETAILS"})
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _looks_like_link(text: str) -> bool:
+    if not text or any(ch.isspace() for ch in text):
+        return False
+    lowered = text.lower()
+    # any scheme counts (the download refuses what is not http(s), saying so)
+    return "://" in lowered or lowered.startswith("/") or lowered.endswith((".xml", ".xml.gz", ".gz"))
+
+
+def _no_auth(prepared):
+    """A requests auth that adds nothing: overrides a session's auth for a download from another origin."""
+    return prepared
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _read_limited(response: requests.Response, limit: int) -> tuple[bytes | None, bool]:
+    """(bytes, False); (None, True) when longer than ``limit``; (None, False) when the answer broke off."""
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None, True
+    chunks, size = [], 0
+    try:
+        for chunk in response.iter_content(chunk_size=65536):
+            size += len(chunk)
+            if size > limit:
+                return None, True
+            chunks.append(chunk)
+    except requests.exceptions.RequestException:
+        return None, False
+    return b"".join(chunks), False
+
+
+def _stream_report(response: requests.Response, sink, limit: int) -> None:
+    """Write the (decompressed) body into ``sink``; raise _TooLarge beyond ``limit`` bytes."""
+    inflate = None
+    size = 0
+
+    def write(piece: bytes) -> None:
+        nonlocal size
+        size += len(piece)
+        if size > limit:
+            raise _TooLarge
+        sink.write(piece)
+
+    for chunk in response.iter_content(chunk_size=65536):
+        if not chunk:
+            continue
+        if size == 0 and inflate is None and chunk.startswith(_GZIP_MAGIC):
+            inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        if inflate is None:
+            write(chunk)
+            continue
+        data = chunk
+        while data:  # bounded pieces: a small bomb never expands past the limit in memory
+            write(inflate.decompress(data, 1 << 20))
+            data = inflate.unconsumed_tail
+    if inflate is not None:
+        write(inflate.flush())

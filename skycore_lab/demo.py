@@ -12,7 +12,10 @@ and writes, into the output directory:
     the send manifest, and design + manifest together
     (:meth:`DdmExperiment.load` reads it);
 ``report.html`` and ``report.xlsx``
-    the delivery report (:func:`skycore_lab.export_report`).
+    the delivery report of the experiment's result
+    (:func:`skycore_lab.export_report`): it opens with the decision — the
+    primary metric's verdict, the sample-ratio check, power and the minimum
+    detectable effect, the latency cost — then the tables.
 
 The numbers are drawn from the seed by the sandbox world's country shares
 (mostly US, some Canadian and UK), over at least four carriers; 30 % of the
@@ -192,8 +195,8 @@ def run_demo(out_dir: str | Path = "skycore-demo", *, numbers: int = DEFAULT_NUM
                                         design=experiment)
         for suffix in REPORT_SUFFIXES:
             path = out / f"report{suffix}"
-            export_report(result.deliveries, path, events=events, title=title, by=(col.CARRIER, col.ARM),
-                          provenance=provenance)
+            export_report(result, path, events=events, title=title, by=(col.CARRIER, col.ARM),
+                          provenance=provenance)  # from the result: the report opens with its verdict
             files[f"report_{suffix.lstrip('.')}"] = path
     return DemoResult(result=result, truth=truth, out_dir=out, files=files,
                       seconds=time.perf_counter() - started, postbacks=received)

@@ -7,6 +7,9 @@ built-in exception they are a kind of (``ValueError``, ``RuntimeError``,
 
     SkycoreError
     ├── SkycoreValidationError        bad input, found before anything was done (also ValueError)
+    │   └── SendGuardError            the send guard refused before anything was sent
+    │       ├── NumberNotAllowedError      numbers off the allow-list (allowed_numbers, SKYCORE_TEST_NUMBERS)
+    │       └── ConfirmationRequiredError  a production call above the threshold without confirm=True
     ├── SkycoreAPIError               the platform answered <STATUS>Failure</STATUS>
     │   └── SkycoreRateLimitError     throttling codes E106, E113, E120 (retried by the client)
     ├── SkycoreTransportError         no usable answer: HTTP status != 200, non-XML body, broken connection
@@ -43,6 +46,9 @@ from __future__ import annotations
 __all__ = [
     "SkycoreError",
     "SkycoreValidationError",
+    "SendGuardError",
+    "NumberNotAllowedError",
+    "ConfirmationRequiredError",
     "SkycoreAPIError",
     "SkycoreRateLimitError",
     "SkycoreTransportError",
@@ -88,6 +94,44 @@ class SkycoreValidationError(SkycoreError, ValueError):
         self.field = field
         self.message = message
         super().__init__(f"{field}: {message}")
+
+
+class SendGuardError(SkycoreValidationError):
+    """The send guard (:mod:`skycore_lab.guard`) refused a call before anything was sent."""
+
+
+class NumberNotAllowedError(SendGuardError):
+    """Numbers outside the allow-list (``allowed_numbers=`` or ``$SKYCORE_TEST_NUMBERS``).
+
+    Attributes
+    ----------
+    numbers : tuple of str
+        Every refused number, in the order given.
+    """
+
+    def __init__(self, message: str, numbers: tuple[str, ...] = ()):
+        self.numbers = tuple(numbers)
+        super().__init__("to", message)
+
+    def __reduce__(self):
+        return (type(self), (self.message, self.numbers))
+
+
+class ConfirmationRequiredError(SendGuardError):
+    """A production call to more recipients than the threshold, without ``confirm=True``.
+
+    Attributes
+    ----------
+    recipients : int
+        Recipients of the refused call.
+    """
+
+    def __init__(self, message: str, recipients: int = 0):
+        self.recipients = int(recipients)
+        super().__init__("confirm", message)
+
+    def __reduce__(self):
+        return (type(self), (self.message, self.recipients))
 
 
 class SkycoreAPIError(SkycoreError):

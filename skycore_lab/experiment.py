@@ -46,7 +46,7 @@ import json
 import math
 import warnings
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from os import PathLike
 from pathlib import Path
@@ -250,15 +250,40 @@ class DdmExperiment:
         })
 
     def run(self, client, recipients, progress: bool = True, *, strata=None, concurrency: int = 4,
-            max_rate_per_s: float | None = None) -> pd.DataFrame:
+            max_rate_per_s: float | None = None, confirm: bool = False, dry_run: bool = False,
+            price_per_mms: float | None = None):
         """Assign, then send every recipient its arm's MMS; return (and keep) the manifest.
 
         Sends go out in a random order across arms. One failed send never
-        stops the experiment; Ctrl-C returns the manifest so far.
+        stops the experiment; Ctrl-C returns the manifest so far. The
+        client's send guard checks the whole experiment before the first
+        send (:mod:`skycore_lab.guard`): more than 50 recipients on
+        production need ``confirm=True``, and numbers off the allow-list
+        are refused, named.
+
+        Parameters
+        ----------
+        client : SkycoreClient
+        recipients : iterable of str or DataFrame
+            As for :meth:`assign`.
+        progress : bool
+            Show a progress bar.
+        strata, concurrency, max_rate_per_s
+            As for :meth:`assign` and :meth:`SkycoreClient.send_batch`.
+        confirm : bool
+            Confirm a production experiment above the threshold.
+        dry_run : bool
+            Assign, validate every send and return a
+            :class:`~skycore_lab.guard.DryRun` (its requests in send order,
+            the API key masked; ``.assignment`` and ``.frame()``'s ``arm``
+            column say which arm each goes to); nothing is sent and
+            :attr:`manifest` is left as it was.
+        price_per_mms : float, optional
+            Price of one MMS, for the estimated cost.
 
         Returns
         -------
-        pandas.DataFrame
+        pandas.DataFrame (a DryRun with ``dry_run=True``)
             The send manifest, one row per recipient in input order:
             ``to, arm, tracking_id, requested_at, status, error_code,
             error_info, sender, stratum``.
@@ -268,7 +293,10 @@ class DdmExperiment:
         arms = assignment[col.ARM].astype(str).to_numpy()
         kwargs = [dict(self.send_kwargs, ddm=self.arms[arms[i]]) for i in order]
         sent = client.send_each(assignment[col.TO].to_numpy()[order].tolist(), self.mms_id, self.sender, kwargs,
-                             max_rate_per_s=max_rate_per_s, concurrency=concurrency, progress=progress)
+                                max_rate_per_s=max_rate_per_s, concurrency=concurrency, progress=progress,
+                                confirm=confirm, dry_run=dry_run, price_per_mms=price_per_mms)
+        if dry_run:
+            return replace(sent, assignment=assignment)
         sent.index = order
         sent = sent.sort_index()
         manifest = pd.concat([assignment[[col.TO, col.ARM]], sent.drop(columns=[col.TO]),

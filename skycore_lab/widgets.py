@@ -25,6 +25,15 @@ Decisions
 * **POST/GET per send.** With a given client, a different method is sent by a
   shallow copy of that client (same session and key) with the other method;
   the client you passed is never modified.
+* **Production sends are confirmed one by one.** When the form sends to
+  production (:mod:`skycore_lab.guard`: the client's ``production``, or a
+  non-loopback API URL), a warning line under the fields says what Send
+  would do — the number, the MMS, the shortcode, the estimated cost when
+  the client knows a price — and Send stays disabled until the *confirm*
+  box is ticked; it is unticked after every send. The client's allow-list
+  (``allowed_numbers=``, or ``$SKYCORE_TEST_NUMBERS`` for production) is
+  checked as you type: a number off the list is a problem of the form,
+  and nothing is sent.
 * **Following the sends.** With ``receiver=`` (or ``log=``) the form follows
   the receiver's log from the moment it is made (what the log held before is
   skipped) and rewrites the ``delivery`` cell of each accepted send as its
@@ -49,6 +58,7 @@ from . import columns as col
 from .redaction import Secret, redact
 from .reference import DEFAULT_DDM_TIMEOUT_MIN, MAX_DDM_TIMEOUT_MIN
 from .client import DDM, PRODUCTION_URL, SendRequest, SkycoreClient, validate_number
+from .guard import SendGuard
 from .dashboard import LiveDashboard
 from .livestatus import DELIVERY
 from .exceptions import (
@@ -175,7 +185,13 @@ class SendWidget:
     method : ipywidgets.ToggleButtons
         ``"post"`` or ``"get"``.
     send_button : ipywidgets.Button
-        Disabled while the form is invalid; ``send_button.click()`` sends.
+        Disabled while the form is invalid (or a production send is not
+        confirmed); ``send_button.click()`` sends.
+    guard_line : ipywidgets.HTML
+        Before a production send: what Send would do, and that it costs
+        money and reaches a person (empty otherwise).
+    confirm : ipywidgets.Checkbox
+        Shown for production only: tick it to allow the next send.
     problems : ipywidgets.HTML
         The first thing that makes the form invalid.
     result : ipywidgets.HTML
@@ -236,6 +252,10 @@ class SendWidget:
         self.send_button = _make(ipw.Button, "skycore-send-button", description="Send", button_style="primary",
                                  icon="paper-plane", disabled=True)  # fmt: skip
         self.problems = _make(ipw.HTML, "skycore-send-problems")
+        self.guard_line = _make(ipw.HTML, "skycore-send-guard")
+        self.confirm = _make(ipw.Checkbox, "skycore-send-confirm", indent=False, layout=dict(_CHECKBOX, display="none"),
+                             description="I confirm: send this real MMS (production)")  # fmt: skip
+        self._guards: dict[str, SendGuard] = {}
         self.result = _make(ipw.HTML, "skycore-send-result")
         self._history_html = _make(ipw.HTML, "skycore-send-history")
         self.status_line = _make(ipw.HTML, "skycore-send-status")
@@ -270,7 +290,8 @@ class SendWidget:
                 self._set_key(os.environ["SKYCORE_API_KEY"])
 
         for widget in (self.mms_id, self.recipient, self.sender, self.campaign_ref, self.ddm_enabled, self.ddm_title,
-                       self.ddm_text, self.ddm_timeout, self.ddm_force, self.custom_subject, self.method):
+                       self.ddm_text, self.ddm_timeout, self.ddm_force, self.custom_subject, self.method,
+                       self.confirm):
             widget.observe(self._validate, names="value")
         self.add_slide_button.on_click(lambda _: self.add_slide())
         self.add_data_button.on_click(lambda _: self.add_data())
@@ -283,7 +304,8 @@ class SendWidget:
             ipw.VBox([self.ddm_title, self.ddm_text, self.ddm_timeout, self.ddm_force]), self.custom_subject,
             ipw.HTML("<b>Custom text per slide</b>"), self._slides_box, self.add_slide_button,
             ipw.HTML("<b>Data fields</b>"), self._data_box, self.add_data_button,
-            self.method, self.problems, self.send_button, self.result, ipw.HTML("<b>Sends this session</b>"),
+            self.method, self.problems, self.guard_line, self.confirm, self.send_button, self.result,
+            ipw.HTML("<b>Sends this session</b>"),
             self._history_html, self.status_line,
         ])  # fmt: skip
         self.widget.add_class("skycore-send")
@@ -409,7 +431,38 @@ class SendWidget:
         numbers = [slide for slide, _ in request.custom_text]
         if len(set(numbers)) != len(numbers):
             raise SkycoreValidationError("custom_text", "the same slide number appears in two rows")
+        self._guard().check_numbers(request.to)  # the allow-list, as the client will check it
         return arguments
+
+    def _guard(self) -> SendGuard:
+        """The send guard of the client Send will use (its own, or one made for the URL field)."""
+        if self._client is not None:
+            return self._client.guard
+        url = self.api_url.value.strip()
+        if url not in self._guards:
+            self._guards[url] = SendGuard.create(url, validate_number)
+        return self._guards[url]
+
+    def _show_guard(self, arguments: dict | None) -> bool:
+        """Show the production warning and the confirm box; True when Send may go (confirmed or not production)."""
+        try:
+            guard = self._guard() if self._client is not None or self.api_url.value.strip() else None
+        except SkycoreValidationError:  # a bad $SKYCORE_TEST_NUMBERS: the problem line says so
+            guard = None
+        if guard is None or not guard.production or self._sandbox is not None:
+            self.guard_line.value = ""
+            self.confirm.layout.display = "none"
+            return True
+        self.confirm.layout.display = None
+        if arguments is None:
+            self.guard_line.value = _html("⚠ Production: Send delivers a real MMS (it costs money and reaches a "
+                                          "person); complete the form, then confirm.", _BAD)
+            return False
+        what = guard.describe(1, arguments["mms_id"], arguments["sender"]).replace(
+            "1 recipient(s)", f"1 recipient ({str(arguments['to']).strip()})")
+        self.guard_line.value = _html(f"⚠ Send delivers a real MMS: {what}. It costs money and reaches a person: "
+                                      "tick the box to confirm this send.", _BAD)
+        return bool(self.confirm.value)
 
     def _validate(self, _change=None) -> bool:
         """Refresh the recipient's reason, the problem line and the Send button; True when sendable."""
@@ -425,14 +478,16 @@ class SendWidget:
         for widget in (self.ddm_title, self.ddm_text, self.ddm_timeout, self.ddm_force):
             widget.disabled = not self.ddm_enabled.value
         try:
-            self._arguments()
+            arguments = self._arguments()
         except SkycoreValidationError as exc:
             self.problems.value = _html(str(exc), _BAD)
             self.send_button.disabled = True
+            self._show_guard(None)
             return False
         self.problems.value = ""
-        self.send_button.disabled = False
-        return True
+        confirmed = self._show_guard(arguments)
+        self.send_button.disabled = not confirmed
+        return confirmed
 
     def send(self) -> None:
         """Send the form as it stands (what the Send button does); records the attempt in :attr:`history`."""
@@ -441,8 +496,13 @@ class SendWidget:
                col.MMS_ID: self.mms_id.value.strip(), col.SENDER: self.sender.value.strip(), METHOD: method,
                col.STATUS: None, col.TRACKING_ID: None, col.ERROR_CODE: None, col.ERROR_INFO: None,
                ERROR_MEANING: None, col.OUTCOME: None, DELIVERY: None}  # fmt: skip
+        production = False
         try:
             arguments = self._arguments()
+            production = self._sandbox is None and self._guard().production
+            if production and not self.confirm.value:
+                raise SkycoreValidationError("confirm", "a production send needs the confirm box ticked: "
+                                                        "it sends a real MMS")
             result = self._client_for(method).send_saved_mms(**arguments)
         except SkycoreValidationError as exc:
             shown = self._fail(row, "Invalid", None, str(exc), None)
@@ -465,6 +525,8 @@ class SendWidget:
         with self._lock:
             self._rows.append(row)
             self._render_history()
+        if production:
+            self.confirm.value = False  # one confirmation, one send
         # last: the front end applies updates in order, so a shown result means the history is shown too
         self.result.value = shown
 

@@ -1,9 +1,15 @@
-"""The HTML report in a real headless Chromium: every figure renders, the console stays clean.
+"""The HTML report in a real headless Chromium: every figure renders, the verdict shows first, a phone can read it.
 
 The report is built from a small experiment on the sandbox (two arms, 60
-numbers), with events, so it embeds all four figures (delivery rates,
+numbers), exported from its :class:`ExperimentResult`, with events, so it
+opens with the decision and embeds all four figures (delivery rates,
 outcomes, latency curves, postback timeline). Its title carries markup that
 would run script if it were not escaped.
+
+Widths: 1280 px (a laptop) and 390 px (a phone). At both, the verdict
+section is on screen at the top (the screenshots in ``test-artifacts/``
+show it), and nothing is wider than the page: only a table may be wider
+than its box, which then scrolls by itself.
 """
 
 from __future__ import annotations
@@ -20,6 +26,25 @@ pytestmark = pytest.mark.browser
 HOSTILE_TITLE = 'DDM test <img src=x onerror="alert(1)"> & <script>alert(2)</script>'
 #: Delivery rates, outcomes, latency curves, and the timeline (events given).
 FIGURES_WITH_EVENTS = 4
+WIDTHS = {"desktop": 1280, "phone": 390}
+
+#: Elements wider than the page (or reaching past its right edge), other than those inside a
+#: scrollable table box; and whether the page itself scrolls sideways.
+OVERFLOW = """() => {
+    const width = document.documentElement.clientWidth;
+    const outside = [];
+    for (const element of document.body.querySelectorAll('*')) {
+        if (element.closest('.table-scroll')) continue;
+        const box = element.getBoundingClientRect();
+        if (box.width > 0 && (box.right > width + 1 || box.left < -1)) {
+            outside.push(`${element.tagName.toLowerCase()}.${element.className}: ${Math.round(box.left)}..${Math.round(box.right)}`);
+        }
+    }
+    const boxes = Array.from(document.querySelectorAll('.table-scroll')).map(box => ({
+        scrolls: box.scrollWidth > box.clientWidth, overflowX: getComputedStyle(box).overflowX,
+        right: box.getBoundingClientRect().right}));
+    return {pageScrolls: document.documentElement.scrollWidth > width, width, outside, boxes};
+}"""
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +60,7 @@ def report_path(tmp_path_factory):
     events = sl.read_postbacks(folder / "postbacks.log")
     result = experiment.analyze(events)
     assert len(result.deliveries) == 60 and result.deliveries[col.ARM].notna().all()
-    return sl.export_report(result.deliveries, folder / "report.html", events=events, title=HOSTILE_TITLE,
+    return sl.export_report(result, folder / "report.html", events=events, title=HOSTILE_TITLE,
                             by=(col.CARRIER, col.ARM))  # fmt: skip
 
 
@@ -66,7 +91,39 @@ def test_report_renders_every_figure_without_console_errors(report_path):
     assert errors.messages == []
     assert errors.dialogs == [], "markup in the title ran as script"
     assert heading == HOSTILE_TITLE, "the title must be shown as text, not interpreted"
-    assert tables >= 4  # summary, rates by carrier and by arm, latency
+    assert tables >= 6  # the verdict's two, summary, rates by carrier and by arm, latency
+
+
+@pytest.mark.parametrize("device", list(WIDTHS))
+def test_the_verdict_comes_first_and_nothing_overflows_the_page(report_path, device):
+    require_chromium()
+    width = WIDTHS[device]
+    with browser() as chromium:
+        page = chromium.new_page(viewport={"width": width, "height": 900})
+        errors = PageErrors.watch(page)
+        try:
+            page.goto(report_path.as_uri(), wait_until="load")
+            verdict = page.locator("section#verdict")
+            verdict_box = verdict.bounding_box()
+            summary_top = page.locator("h2", has_text="Summary").bounding_box()["y"]
+            headline = page.locator("section#verdict p.headline").inner_text()
+            layout = page.evaluate(OVERFLOW)
+            # the decision is on the first screen, fully readable without scrolling sideways
+            verdict_visible = page.evaluate("""() => {
+                const box = document.querySelector('section#verdict p.headline').getBoundingClientRect();
+                return box.top >= 0 && box.bottom <= window.innerHeight && box.right <= window.innerWidth; }""")
+        finally:
+            shot = save_screenshot(page, f"report-{device}-{width}px.png")
+    assert errors.messages == []
+    assert verdict_box is not None and verdict_box["y"] < summary_top, "the decision comes before the summary"
+    assert verdict_visible, f"the headline is not on the first screen at {width} px"
+    assert headline.strip() and ("no_ddm" in headline or "ddm_5" in headline)
+    assert not layout["pageScrolls"], f"the page scrolls sideways at {width} px: {layout['outside'][:5]}"
+    assert layout["outside"] == [], layout["outside"][:10]
+    assert all(box["overflowX"] == "auto" and box["right"] <= width + 1 for box in layout["boxes"])
+    if device == "phone":
+        assert any(box["scrolls"] for box in layout["boxes"]), "at 390 px a wide table scrolls in its box"
+    assert shot is not None and shot.stat().st_size > 10_000
 
 
 def test_report_has_no_script_and_nothing_external(report_path):

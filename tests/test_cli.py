@@ -54,6 +54,9 @@ def test_demo_writes_its_files_and_prints_a_summary(tmp_path, capsys):
         assert (tmp_path / "demo" / name).stat().st_size > 0, name
     manifest = pd.read_csv(tmp_path / "demo" / "manifest.csv")
     assert len(manifest) == 300 and set(manifest["arm"]) == {"no_ddm", "ddm_5", "ddm_15"}
+    # the report is the experiment result's: it opens with the decision
+    page = (tmp_path / "demo" / "report.html").read_text(encoding="utf-8")
+    assert page.index('<section class="verdict') < page.index("<h2>Summary</h2>")
 
 
 def test_sandbox_command_serves_the_api_until_interrupted():

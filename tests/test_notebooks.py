@@ -155,6 +155,7 @@ def test_quickstart_sends_with_the_widget_and_never_shows_the_key(run_notebook, 
     for tracking_id in tracking_ids:
         assert base64.b64decode(tracking_id).startswith(b"MMS_")
     assert "Success" in text and "postbacks stored" in text
+    assert "Dry run, nothing sent: 1 request(s) to a sandbox" in text and "<ACTION>sendSavedMMS</ACTION>" in text
     assert re.search(r"delivered in \d+ s", text), "the form's row did not follow its message to delivery"
     # The widget's state is saved into the executed notebook: the result shows the tracking id.
     state = json.dumps(nb.metadata.get("widgets", {}))
@@ -166,7 +167,7 @@ def test_quickstart_sends_with_the_widget_and_never_shows_the_key(run_notebook, 
 
 
 @pytest.mark.slow
-def test_ab_test_notebook_plans_runs_and_decides(run_notebook):
+def test_ab_test_notebook_plans_runs_and_decides(run_notebook, workspace):
     nb = run_notebook("02_ddm_timeout_ab_test.ipynb")
     _assert_quiet(nb, "02")
     text = _text(nb)
@@ -177,6 +178,11 @@ def test_ab_test_notebook_plans_runs_and_decides(run_notebook):
     assert ("delivers" in text) and ("control" in text)  # the decision cell printed its verdict
     assert len([o for o in _outputs(nb, "display_data") if "image/png" in o.data]) >= 1
     assert _sandbox_key(nb) not in nbformat.writes(nb)
+    assert "Dry run, nothing sent: 1,500 request(s) to a sandbox" in text  # looked before sending
+    # the report of the result opens with its decision; the platform's report agrees with the postbacks
+    report = (workspace / "out" / "ab_test_report.html").read_text(encoding="utf-8")
+    assert report.index('id="verdict"') < report.index("<h2>Summary</h2>")
+    assert "Reconciliation of 1,500 send(s)" in text and "Every send agrees." in text
 
 
 @pytest.mark.slow

@@ -115,13 +115,28 @@ def test_delivery_rates_bars_match_stats_with_error_bars_and_n(ax):
     spans = sorted((round(s[0][1], 9), round(s[1][1], 9)) for s in segments)
     wilson = sorted(zip(expected[col.CI_LOW].round(9), expected[col.CI_HIGH].round(9), strict=True))
     assert spans == wilson
-    n_texts = sorted(t.get_text() for t in ax.texts if t.get_text().startswith("n="))
-    assert n_texts == sorted(f"n={n}" for n in expected[col.SENT])
+    # n in the tick labels, one count per arm in legend order; no text above the bars to overlap
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    sent = expected.set_index([col.CARRIER, col.ARM])[col.SENT]
+    assert ticks == [f"{carrier}\nn=" + " / ".join(str(sent[(carrier, arm)]) for arm in ARMS)
+                     for carrier in plot_data.order(frame[col.CARRIER], by_count=True)]
+    assert len(ax.texts) == 0
     assert legend_texts(ax) == list(ARMS)  # category order of the arm column
     assert hexes(p.get_facecolor() for p in bars[0].patches) == [plots.PALETTE[0]] * len(CARRIERS)
     assert isinstance(ax.yaxis.get_major_formatter(), PercentFormatter)
     assert ax.get_xlabel() == col.CARRIER and "Wilson" in ax.get_ylabel()
-    assert [t.get_text() for t in ax.get_xticklabels()] == plot_data.order(frame[col.CARRIER], by_count=True)
+    assert [t.get_text().split("\n")[0] for t in ax.get_xticklabels()] == plot_data.order(frame[col.CARRIER],
+                                                                                            by_count=True)
+
+
+def test_delivery_rates_of_many_groups_put_n_on_the_rotated_label_line(ax):
+    frame = make_deliveries()
+    frame[col.CARRIER] = [f"Carrier number {i % 6}" for i in range(len(frame))]  # crowded: rotated labels
+    plots.plot_delivery_rates(frame, hue=None, ax=ax)
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    sent = stats.delivery_rates(frame, by=col.CARRIER).set_index(col.CARRIER)[col.SENT]
+    assert ticks == [f"{group} · n={sent[group]}" for group in plot_data.order(frame[col.CARRIER], by_count=True)]
+    assert all(t.get_rotation() == 30 for t in ax.get_xticklabels()) and len(ax.texts) == 0
 
 
 def test_delivery_rates_without_arm_column_is_one_series(ax):
@@ -136,8 +151,9 @@ def test_delivery_rates_hue_none_and_exclude_pending(ax):
     frame = make_deliveries()
     plots.plot_delivery_rates(frame, hue=None, exclude_pending=True, ax=ax)
     expected = stats.delivery_rates(frame, by=col.CARRIER, exclude_pending=True)
-    n_texts = sorted(t.get_text() for t in ax.texts)
-    assert n_texts == sorted(f"n={n}" for n in expected[col.SENT])
+    sent = dict(zip(expected[col.CARRIER].astype(str), expected[col.SENT], strict=True))
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert ticks == [f"{carrier}\nn={sent[carrier]}" for carrier in plot_data.order(frame[col.CARRIER], by_count=True)]
 
 
 def test_delivery_rates_draws_on_current_axes_when_ax_is_none():
@@ -159,7 +175,7 @@ def test_missing_group_values_are_kept_as_their_own_bar(ax):
     frame[col.CARRIER] = frame[col.CARRIER].astype(object)
     frame.loc[:9, col.CARRIER] = None
     plots.plot_delivery_rates(frame, ax=ax)
-    assert plot_data.MISSING_LABEL in [t.get_text() for t in ax.get_xticklabels()]
+    assert f"{plot_data.MISSING_LABEL}\nn=10" in [t.get_text() for t in ax.get_xticklabels()]
 
 
 # --- outcomes --------------------------------------------------------------------------------------

@@ -158,7 +158,7 @@ def test_html_tables_period_generation_time_and_definitions(html_report, deliver
         assert wanted in headings
     tables = tree.xpath("//table")
     assert len(tables) == 1 + 3 + 1 + 1 + 1  # summary, rates ×3, latency, comparisons, provenance footer
-    by_arm = tree.xpath('//h3[@id="rates-by-arm"]/following-sibling::table[1]//tbody/tr')
+    by_arm = tree.xpath('//h3[@id="rates-by-arm"]/following-sibling::div[@class="table-scroll"][1]//tbody/tr')
     assert len(by_arm) == len(ARMS)
     meta = tree.xpath('//p[@class="meta"]')[0].text_content()
     first = deliveries[col.REQUESTED_AT].min()

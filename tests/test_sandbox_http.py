@@ -150,8 +150,9 @@ def test_error_texts_are_appendix_b_as_transcribed_in_the_conformance_corpus(sb)
             assert (got, info) == (code, documented[code])
 
 
-@pytest.mark.parametrize(("action", "code"), [("sendEverything", "E101"), ("getSendingStatistics", "E107"),
-                                              ("SENDSMS", "E107"), ("sendsavedmms", None)])
+@pytest.mark.parametrize(("action", "code"), [("sendEverything", "E101"), ("getMmsIds", "E107"),
+                                              ("SENDSMS", "E107"), ("sendsavedmms", None),
+                                              ("getSendingStatistics", "E506"), ("getsendingstatus", "E506")])
 def test_undocumented_actions_are_e101_other_documented_ones_e107(sb, action, code):
     root = answer(get(sb, action=action))
     assert root.findtext("ERRORCODE") == code

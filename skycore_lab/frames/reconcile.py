@@ -199,7 +199,10 @@ def reconcile(
       notification was lost. Unmatched report messages are ``postback_missing`` too.
     * ``outcome_differs`` — both sides know an outcome and they differ
       (including final in the postbacks, pending in the report: a report
-      made before the outcome, or a platform inconsistency).
+      made before the outcome, or a platform inconsistency). The report's
+      vocabulary is coarser than the postbacks': Appendix C has no step for
+      E102 ``Sent/NotSupported``, so the postbacks' ``not_supported``
+      agrees with the report's ``rejected`` (REJECTED, gw 35).
     * ``time_differs`` — same final outcome, but its times (``delivered_at``
       or ``failed_at``) differ by more than ``tolerance_s``. A side without
       that time (an xHTML message reported OPENED without DLR) is not compared.
@@ -262,8 +265,10 @@ def _compare(post: pd.DataFrame, report: pd.DataFrame, rows: pd.DataFrame, toler
 
     no_events = p[col.FIRST_EVENT_AT].isna()
     final_lost = (p_outcome == col.OUTCOME_PENDING) & (r_outcome != col.OUTCOME_PENDING)
+    # The report has no "not supported" step: the handset's refusal is its REJECTED.
+    same = (p_outcome == r_outcome) | ((p_outcome == col.OUTCOME_NOT_SUPPORTED) & (r_outcome == col.OUTCOME_REJECTED))
     category = np.select(
-        [~has_r, ~has_p, (no_events | final_lost).to_numpy(), (p_outcome != r_outcome).to_numpy(),
+        [~has_r, ~has_p, (no_events | final_lost).to_numpy(), (~same).to_numpy(),
          (diff.abs() > tolerance_s).to_numpy()],
         [col.REPORT_MISSING, col.POSTBACK_MISSING, col.POSTBACK_MISSING, col.OUTCOME_DIFFERS, col.TIME_DIFFERS],
         default=col.AGREES,

@@ -170,8 +170,12 @@ def _percent_axis(axis) -> None:
     axis.set_major_formatter(PercentFormatter(xmax=1, decimals=0))
 
 
+def _crowded(labels: Sequence[str]) -> bool:
+    return len(labels) > 4 or any(len(label) > 12 for label in labels)
+
+
 def _rotate_if_crowded(ax: Axes, labels: Sequence[str]) -> None:
-    if len(labels) > 4 or any(len(label) > 12 for label in labels):
+    if _crowded(labels):
         ax.tick_params(axis="x", labelrotation=30)
         for tick in ax.get_xticklabels():
             tick.set_horizontalalignment("right")
@@ -197,8 +201,12 @@ def plot_delivery_rates(
 
     Rates and intervals come from :func:`skycore_lab.stats.delivery_rates`
     (pending sends count as not delivered unless ``exclude_pending``). Each
-    bar is annotated with ``n=``, the rate's denominator. A group with no
-    counted send gets no bar (its tick stays).
+    group's tick label carries its ``n``, the rates' denominators:
+    ``n=412`` for one series, ``n=140 / 136`` (in legend order) with a hue,
+    on a second line (``"AT&T\nn=412"``), or after a ``·`` on the same line
+    when the labels are rotated (more than 4 groups or a long name) — never
+    text above the bars, where neighbouring labels would overlap. A group
+    with no counted send gets no bar (its tick stays, with ``n=0``).
 
     Parameters
     ----------
@@ -223,7 +231,7 @@ def plot_delivery_rates(
     Axes
         ``ax``, with one bar container per hue level (legend entry named by
         the level; no legend without hue), one error-bar container per hue
-        level and one ``n=…`` annotation per bar.
+        level, and tick labels ``"<group>\nn=…"`` (or ``"<group> · n=…"``).
 
     Raises
     ------
@@ -234,7 +242,7 @@ def plot_delivery_rates(
     ax.set_ylabel(f"delivery rate ({confidence:.0%} Wilson CI)")
     ax.set_xlabel(plain_text(by))
     _percent_axis(ax.yaxis)
-    ax.set_ylim(0, 1.12)  # room for the n= labels above 100 %
+    ax.set_ylim(0, 1.05)  # room for an interval's cap at 100 %
     ax.yaxis.set_major_locator(FixedLocator([0, 0.2, 0.4, 0.6, 0.8, 1.0]))
     if len(deliveries) == 0:
         return _no_data(ax)
@@ -253,12 +261,13 @@ def plot_delivery_rates(
         ax.bar(x, rate, width * 0.95, color=color, label=plain_text(level) if hue is not None else None)
         yerr = np.vstack([rate - rows[col.CI_LOW].to_numpy(), rows[col.CI_HIGH].to_numpy() - rate])
         ax.errorbar(x, rate, yerr=yerr, fmt="none", ecolor="black", elinewidth=1, capsize=3)
-        for xi, top, n in zip(x, rows[col.CI_HIGH], rows[data.N], strict=True):
-            ax.annotate(
-                f"n={int(n)}", (xi, top), xytext=(0, 2), textcoords="offset points",
-                ha="center", va="bottom", fontsize="x-small",
-            )  # fmt: skip
-    ax.set_xticks(range(len(groups)), _plain_all(groups))
+    counts = {(group, level): int(n) for group, level, n in zip(tidy[data.GROUP], tidy[data.HUE], tidy[data.N],
+                                                                 strict=True)}
+    # two lines when upright; one when the labels are rotated (a rotated second line would cross its neighbours)
+    joint = " · " if _crowded(groups) else "\n"
+    ticks = [f"{plain_text(group)}{joint}n=" + " / ".join(str(counts.get((group, level), 0)) for level in hues)
+             for group in groups]
+    ax.set_xticks(range(len(groups)), ticks)
     _rotate_if_crowded(ax, groups)
     if hue is not None:
         _legend_outside(ax, hue)

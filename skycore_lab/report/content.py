@@ -52,8 +52,8 @@ DEFINITIONS: dict[str, str] = {
     ),
     col.RATE: "Delivery rate: delivered / sent.",
     "Wilson CI": (
-        "ci_low, ci_high: the 95 % Wilson score interval of the rate (scipy.stats.binomtest), which stays "
-        "inside 0–100 % and keeps its coverage for small groups and rates near 0 or 1."
+        "95 % CI of a rate (ci_low – ci_high in the data): the Wilson score interval (scipy.stats.binomtest), "
+        "which stays inside 0–100 % and keeps its coverage for small groups and rates near 0 or 1."
     ),
     **{name: latency.description for name, latency in LATENCIES.items()},
     "p50, p90, p99": (
@@ -119,6 +119,7 @@ class ReportContent:
     plot_by: str | None  # x of the rate and outcome figures
     plot_hue: str | None  # arms of the figures
     notes: tuple[str, ...] = field(default=())
+    verdict: object = None  # the decision of an experiment's result (report.verdict.Verdict), else None
 
 
 def _check_by(deliveries: pd.DataFrame, by) -> tuple[str, ...]:
@@ -228,17 +229,21 @@ def _summary(
     if len(deliveries) and col.OUTCOME in deliveries.columns:
         outcome = deliveries[col.OUTCOME].astype(object).map(lambda v: str(v).strip().lower() if pd.notna(v) else v)
         for name in col.OUTCOMES:
-            rows.append((name, int((outcome == name).sum())))
+            rows.append((_OUTCOME_LABELS.get(name, name), int((outcome == name).sum())))
         overall = stats.delivery_rates(deliveries, by=(), confidence=confidence)
         if len(overall):
             rows.append(("delivery rate", float(overall[col.RATE].iloc[0])))
-            rows.append((f"delivery rate {col.CI_LOW}", float(overall[col.CI_LOW].iloc[0])))
-            rows.append((f"delivery rate {col.CI_HIGH}", float(overall[col.CI_HIGH].iloc[0])))
+            low, high = float(overall[col.CI_LOW].iloc[0]), float(overall[col.CI_HIGH].iloc[0])
+            rows.append((f"delivery rate, {confidence * 100:g} % CI (Wilson)", f"{low:.1%} – {high:.1%}"))
     for name in (col.CARRIER, col.ARM):
         if name in deliveries.columns:
             values = sorted(map(str, deliveries[name].dropna().unique()))
             rows.append((f"{name}s", ", ".join(values)))
     return pd.DataFrame(rows, columns=[ITEM, VALUE])
+
+
+_OUTCOME_LABELS = {col.OUTCOME_NOT_SUPPORTED: "not supported",
+                   col.OUTCOME_PENDING: "pending (no final notification yet)"}
 
 
 def iso(stamp) -> str:
@@ -257,11 +262,16 @@ def build_content(
     within_s: float = DEFAULT_WITHIN_S,
     as_of=None,
     confidence: float = 0.95,
+    result=None,
 ) -> ReportContent:
     """Compute every table of the report.
 
     A section that cannot be computed from these data (say, no latency
     column) becomes a note in the report instead of failing the export.
+    With an experiment's ``result`` (:class:`~skycore_lab.ExperimentResult`),
+    the report opens with its decision (:func:`skycore_lab.report.verdict.verdict_of`)
+    and its comparisons table is the result's own (the whole family,
+    adjusted), not a recomputation.
     """
     if not isinstance(deliveries, pd.DataFrame):
         raise SkycoreValidationError("deliveries", f"expected a pandas DataFrame, got {type(deliveries).__name__}")
@@ -275,7 +285,18 @@ def build_content(
     summary = _summary(deliveries, str(title), generated_at, first_at, last_at, confidence)
     rates = _rates(deliveries, by, confidence)
     latency = _latency(deliveries, by, as_of, notes)
-    comparisons = _comparisons(deliveries, within_s, as_of, notes)
+    verdict = None
+    if result is not None:
+        from .verdict import verdict_of
+
+        verdict = verdict_of(result)
+        comparisons = Table(
+            COMPARISONS_KEY, "Arm comparisons", result.comparisons,
+            "Every treatment arm against the control on every metric, adjusted as one family "
+            f"({result.correction}); a send counts once its outcome window (window_s) has closed.",
+        ) if len(result.comparisons) else None
+    else:
+        comparisons = _comparisons(deliveries, within_s, as_of, notes)
     plot_hue = col.ARM if col.ARM in deliveries.columns else None
     candidates = [name for name in by if name != col.ARM and name in deliveries.columns]
     plot_by = candidates[0] if candidates else plot_hue
@@ -291,4 +312,5 @@ def build_content(
         plot_by=plot_by,
         plot_hue=plot_hue if plot_by != plot_hue else None,
         notes=tuple(notes),
+        verdict=verdict,
     )

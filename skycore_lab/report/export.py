@@ -88,18 +88,28 @@ _EXCEL_TIME_NOTE = (
 
 
 def export_report(
-    deliveries: pd.DataFrame,
+    deliveries,
     path: str | os.PathLike,
     *,
     events: pd.DataFrame | None = None,
     title: str | None = None,
     by: Sequence[str] | str = (col.CARRIER, col.ARM),
-    within_s: float = DEFAULT_WITHIN_S,
+    within_s: float | None = None,
     as_of=None,
     provenance=None,
     csv_escape: bool = True,
 ) -> Path:
     """Write a delivery report; the suffix of ``path`` picks the format.
+
+    Give an experiment's :class:`~skycore_lab.ExperimentResult` (from
+    :meth:`DdmExperiment.analyze <skycore_lab.DdmExperiment.analyze>`) or a
+    deliveries frame. With a result, the report states its **verdict**: the
+    HTML page opens with the decision — the primary metric's verdict, the
+    sample-ratio check, power and the minimum detectable effect, the latency
+    cost (:mod:`skycore_lab.report.verdict`) — before the tables; the
+    workbook's summary sheet starts with the same rows; the comparisons are
+    the result's own (one adjusted family); ``within_s``, ``as_of`` and the
+    provenance's ``alpha`` and design are the result's unless given.
 
     ``.html``
         One self-contained HTML5 file: title, generation time (UTC), data
@@ -142,10 +152,11 @@ def export_report(
 
     Parameters
     ----------
-    deliveries : DataFrame
-        One row per send (:func:`skycore_lab.deliveries`), ``outcome``
-        needed for the HTML and Excel reports; an ``arm`` column (from an
-        experiment's manifest) adds the arm tables and comparisons.
+    deliveries : ExperimentResult or DataFrame
+        An experiment's result (its ``deliveries`` are the rows); or one row
+        per send (:func:`skycore_lab.deliveries`), ``outcome`` needed for
+        the HTML and Excel reports; an ``arm`` column (from an experiment's
+        manifest) adds the arm tables and comparisons.
     path : str or path-like
         Output file; its suffix (``.html``, ``.xlsx``, ``.csv``,
         ``.parquet``, any case) picks the format. Its folder must exist.
@@ -157,8 +168,9 @@ def export_report(
     by : str or sequence of str, default ``("carrier", "arm")``
         Columns to break delivery rates and latency down by. A missing
         column is an error, except ``"arm"`` (see above).
-    within_s : float, default 600
-        Deadline of the ``delivered_within`` arm comparison, seconds.
+    within_s : float, optional
+        Deadline of the ``delivered_within`` arm comparison, seconds: the
+        result's, else :data:`skycore_lab.stats.compare.DEFAULT_WITHIN_S` (600).
     as_of : timestamp-like, optional
         When pending sends were last known pending (censoring time); default
         the latest time in the data (see
@@ -202,11 +214,23 @@ def export_report(
     >>> export_report(frame, "ddm-test.html", events=events, title="DDM timeout A/B")  # doctest: +SKIP
     PosixPath('ddm-test.html')
     """
+    from ..experiment import ExperimentResult
+
     path = Path(path)
     suffix = check_report_path(path)
-    if not isinstance(deliveries, pd.DataFrame):
-        raise SkycoreValidationError("deliveries", f"expected a pandas DataFrame, got {type(deliveries).__name__}")
-    record = report_provenance(provenance, deliveries, events, within_s=within_s, as_of=as_of)
+    result, alpha = None, None
+    if isinstance(deliveries, ExperimentResult):
+        result, deliveries = deliveries, deliveries.deliveries
+        within_s = result.within_s if within_s is None else within_s
+        as_of = result.as_of if as_of is None else as_of
+        alpha = result.alpha
+        if provenance is None:
+            provenance = {"manifest": result.manifest, "design": result.design}
+    elif not isinstance(deliveries, pd.DataFrame):
+        raise SkycoreValidationError(
+            "deliveries", f"expected an ExperimentResult or a pandas DataFrame, got {type(deliveries).__name__}")
+    within_s = DEFAULT_WITHIN_S if within_s is None else within_s
+    record = report_provenance(provenance, deliveries, events, within_s=within_s, as_of=as_of, alpha=alpha)
     if suffix == ".csv":
         frame = _csv_frame(deliveries)
         if csv_escape:
@@ -227,7 +251,8 @@ def export_report(
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        content = build_content(deliveries, events=events, title=title, by=by, within_s=within_s, as_of=as_of)
+        content = build_content(deliveries, events=events, title=title, by=by, within_s=within_s, as_of=as_of,
+                                result=result)
         figures = None
         if suffix == ".html":
             from .htmlpage import draw_figures
@@ -338,7 +363,8 @@ def _formula_like_cells(frame: pd.DataFrame) -> Iterator[tuple[int, int]]:
 
 
 def _summary_sheet(content: ReportContent) -> pd.DataFrame:
-    rows = list(content.summary.itertuples(index=False, name=None))
+    rows = list(content.verdict.rows()) if content.verdict is not None else []
+    rows += list(content.summary.itertuples(index=False, name=None))
     rows.append(("timestamps", _EXCEL_TIME_NOTE))
     rows.extend(("note", note) for note in content.notes)
     rows.extend((f"definition: {term}", text) for term, text in DEFINITIONS.items())

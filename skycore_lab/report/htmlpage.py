@@ -5,6 +5,13 @@ figure is an inline ``data:image/png;base64`` ``<img>``, and a
 Content-Security-Policy forbids anything else, so even a string that slipped
 through escaping could not run. Every user-provided string (title, carrier
 and arm names, table cells) goes through :func:`html.escape`.
+
+Layout: the page opens with the decision when the report is of an
+experiment's result (:mod:`skycore_lab.report.verdict`), then the summary,
+figures and tables. Tables show human labels (:data:`COLUMN_LABELS`; an
+interval's two columns as one "95 % CI" column), and every table sits in
+its own horizontally scrollable box, so on a phone (390 px) only a wide
+table scrolls, never the page; long words (ids, hashes, titles) wrap.
 """
 
 from __future__ import annotations
@@ -38,10 +45,25 @@ h1 { font-size: 1.6em; margin-bottom: 0.2em; }
 h2 { font-size: 1.25em; margin-top: 2em; border-bottom: 1px solid #ddd; padding-bottom: 0.2em; }
 h3 { font-size: 1.05em; margin-top: 1.5em; }
 .meta { color: #555; }
+h1, h2, h3, p, li, dt, dd, figcaption, th, td { overflow-wrap: anywhere; }
+.table-scroll { overflow-x: auto; max-width: 100%; margin: 0.5em 0 1em; }
+.table-scroll > table { margin: 0; }
 table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 0.9em; }
+.table-scroll td, .table-scroll th { overflow-wrap: normal; }
+section.verdict { border: 2px solid #888; border-radius: 6px; padding: 0.2em 1em 0.6em; margin: 1.2em 0 2em; }
+section.verdict h2 { margin-top: 0.6em; }
+section.verdict.tone-go { border-color: #1a7f37; background: #f3fbf5; }
+section.verdict.tone-keep { border-color: #57606a; background: #f6f8fa; }
+section.verdict.tone-open { border-color: #9a6700; background: #fff8e5; }
+section.verdict.tone-warning { border-color: #cf222e; background: #fff1f0; }
+p.headline { font-size: 1.15em; font-weight: 600; }
+section.verdict dt { margin-top: 0.7em; }
+section.verdict dd + dd { margin-top: 0.35em; }
+@media (max-width: 600px) { body { margin: 1em auto; padding: 0 0.7em; } h1 { font-size: 1.35em; } }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; }
 th { background: #f2f2f2; text-align: left; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+section.verdict td { white-space: nowrap; }
 figure { margin: 1em 0 2em; }
 figure img { max-width: 100%; height: auto; }
 figcaption { color: #555; font-size: 0.9em; }
@@ -139,21 +161,58 @@ def _cell(name: str, value) -> tuple[str, bool]:
     return str(value), False
 
 
+#: The header a column gets on the page (others: their name with spaces for underscores).
+COLUMN_LABELS: dict[str, str] = {
+    col.SENT: "sends", col.RATE: "delivery rate", col.N: "n", col.ARM: "arm", col.CARRIER: "carrier",
+    col.CONTROL_ESTIMATE: "control", col.ARM_ESTIMATE: "arm value", col.DIFF: "difference",
+    col.REL_DIFF: "relative difference", col.P_VALUE: "p", col.P_ADJUSTED: "p (adjusted)",
+    col.N_CONTROL: "sends (control)", col.N_ARM: "sends (arm)", col.WINDOW_S: "outcome window (s)",
+    col.P50: "p50 (s)", col.P90: "p90 (s)", col.P99: "p99 (s)", col.KM_P50: "KM median (s)", col.KM_P90: "KM p90 (s)",
+}
+#: Interval columns shown as one: (low, high, label).
+INTERVALS: tuple[tuple[str, str, str], ...] = (
+    (col.CI_LOW, col.CI_HIGH, "95 % CI"),
+    (col.KM_P50_LOW, col.KM_P50_HIGH, "KM median 95 % CI (s)"),
+    (col.KM_P90_LOW, col.KM_P90_HIGH, "KM p90 95 % CI (s)"),
+)
+
+
+def column_label(name: str) -> str:
+    """The page's header of column ``name``."""
+    return COLUMN_LABELS.get(name, name.replace("_", " "))
+
+
+def _scroll(table: str) -> str:
+    return f'<div class="table-scroll">{table}</div>'
+
+
 def _table(frame: pd.DataFrame, header: bool = True) -> str:
     if frame.empty:
         return '<p class="note">No rows.</p>'
+    names = [str(name) for name in frame.columns]
+    pairs = {low: (high, label) for low, high, label in INTERVALS if low in names and high in names}
+    merged = {high for high, _label in pairs.values()}
+    shown = [i for i, name in enumerate(names) if name not in merged]
     rows = []
     if header:
-        rows.append("<thead><tr>" + "".join(f"<th>{_esc(name)}</th>" for name in frame.columns) + "</tr></thead>")
+        labels = [pairs[names[i]][1] if names[i] in pairs else column_label(names[i]) for i in shown]
+        rows.append("<thead><tr>" + "".join(f"<th>{_esc(label)}</th>" for label in labels) + "</tr></thead>")
+    position = {name: i for i, name in enumerate(names)}
     body = []
     for record in frame.itertuples(index=False, name=None):
         cells = []
-        for name, value in zip(frame.columns, record, strict=True):
-            text, number = _cell(str(name), value)
+        for i in shown:
+            name = names[i]
+            text, number = _cell(name, record[i])
+            if name in pairs:
+                high = pairs[name][0]
+                high_text, _ = _cell(high, record[position[high]])
+                text = "—" if text == high_text == "—" else f"{text} – {high_text}"
+                number = True
             cells.append(f'<td class="num">{_esc(text)}</td>' if number else f"<td>{_esc(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     rows.append("<tbody>" + "".join(body) + "</tbody>")
-    return "<table>" + "".join(rows) + "</table>"
+    return _scroll("<table>" + "".join(rows) + "</table>")
 
 
 def _summary_table(summary: pd.DataFrame) -> str:
@@ -163,7 +222,27 @@ def _summary_table(summary: pd.DataFrame) -> str:
         text, number = _cell(name, value)
         cls = ' class="num"' if number else ""
         body.append(f"<tr><th>{_esc(item)}</th><td{cls}>{_esc(text)}</td></tr>")
-    return "<table><tbody>" + "".join(body) + "</tbody></table>"
+    return _scroll("<table><tbody>" + "".join(body) + "</tbody></table>")
+
+
+def _verdict_section(verdict) -> str:
+    """The decision first, then its parts and tables (:mod:`skycore_lab.report.verdict`)."""
+    out = [f'<section class="verdict tone-{_esc(verdict.tone)}" id="verdict">', "<h2>Decision</h2>",
+           f'<p class="headline">{_esc(verdict.headline)}</p>', "<dl>"]
+    previous = None
+    for label, text in verdict.parts:  # one term per part, one definition per line of it
+        if label != previous:
+            out.append(f"<dt>{_esc(label)}</dt>")
+            previous = label
+        out.append(f"<dd>{_esc(text)}</dd>")
+    out.append("</dl>")
+    out.append('<h3 id="verdict-primary">Primary metric: delivery rate</h3>')
+    out.append(_table(verdict.primary))
+    if len(verdict.latency):
+        out.append('<h3 id="verdict-latency">Latency cost</h3>')
+        out.append(_table(verdict.latency))
+    out.append("</section>")
+    return "\n".join(out)
 
 
 def _section(table: Table, level: int = 3) -> str:
@@ -194,6 +273,10 @@ def render_html(content: ReportContent, figures: list[tuple[str, str]], provenan
         f"<h1>{_esc(content.title)}</h1>",
         f'<p class="meta">Generated {_esc(_iso(content.generated_at))} by skycore-lab '
         f"{_esc(__version__)}. Data period (UTC): {period}.</p>",
+    ]
+    if content.verdict is not None:
+        out.append(_verdict_section(content.verdict))
+    out += [
         "<h2>Summary</h2>",
         _summary_table(content.summary),
     ]

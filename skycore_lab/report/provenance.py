@@ -60,7 +60,7 @@ def report_alpha() -> float:
 
 
 def report_provenance(provenance, deliveries: pd.DataFrame, events: pd.DataFrame | None, *, within_s: float,
-                      as_of) -> Provenance:
+                      as_of, alpha: float | None = None) -> Provenance:
     """The provenance a report records: the one given (or collected from the frames' attrs), with the
     report's own parameters.
 
@@ -77,6 +77,9 @@ def report_provenance(provenance, deliveries: pd.DataFrame, events: pd.DataFrame
     within_s, as_of
         The report's parameters; they replace whatever the provenance held,
         together with the report's ``alpha`` (:func:`report_alpha`).
+    alpha : float, optional
+        The level the report's verdicts use (an experiment's result's
+        ``alpha``); default :func:`report_alpha`.
     """
     if provenance is None:
         provenance = collect_provenance(deliveries, events=events)
@@ -91,7 +94,8 @@ def report_provenance(provenance, deliveries: pd.DataFrame, events: pd.DataFrame
     if as_of is not None:
         stamp = pd.Timestamp(as_of)
         when = (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")).isoformat()
-    return replace(provenance, parameters={"as_of": when, "within_s": float(within_s), "alpha": report_alpha()})
+    level = report_alpha() if alpha is None else float(alpha)
+    return replace(provenance, parameters={"as_of": when, "within_s": float(within_s), "alpha": level})
 
 
 def provenance_json(provenance: Provenance) -> str:
@@ -122,7 +126,7 @@ def provenance_html(provenance: Provenance) -> str:
     return ('<footer class="provenance" id="provenance"><h2>Provenance</h2>'
             '<p class="note">What this report was made from. A file\'s SHA-256 is of the bytes that were read; '
             '<code>sha256sum</code> prints the same for an unchanged file.</p>'
-            f"<table><tbody>{rows}</tbody></table></footer>")
+            f'<div class="table-scroll"><table><tbody>{rows}</tbody></table></div></footer>')
 
 
 def write_parquet(deliveries: pd.DataFrame, tmp: str, provenance: Provenance) -> None:

@@ -1,4 +1,4 @@
-"""A local HTTP server that behaves like the Skycore platform (``sendSavedMMS`` + postbacks).
+"""A local HTTP server that behaves like the Skycore platform (``sendSavedMMS``, postbacks, ``getSendingStatistics``).
 
 * :class:`Sandbox` — the server (``with Sandbox(seed=0) as sb: ...``).
 * :class:`Scenario` — the documented, validated world description.

@@ -1,4 +1,4 @@
-"""The sandbox's HTTP endpoint: a plain ASGI app speaking ``sendSavedMMS``.
+"""The sandbox's HTTP endpoint: a plain ASGI app speaking ``sendSavedMMS`` and ``getSendingStatistics``.
 
 Path ``/API/wxml/1.3/index.php`` (as in production). Accepted forms:
 
@@ -28,6 +28,10 @@ Answers, in the documented shapes:
   (omitted when the request has none, or could not be read); one number
   refused is such a failure.
 
+``getSendingStatistics`` answers ``STATUS`` Success and ``URL``, the link to
+its report, served by ``GET /reports/<token>.xml`` on the same server
+(:mod:`skycore_lab.sandbox.report`); its failures have the shape above.
+
 Decisions where the documentation is silent:
 
 * A missing action, or one the API does not document: E101 ("'action'
@@ -49,6 +53,7 @@ Decisions where the documentation is silent:
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
@@ -58,6 +63,7 @@ from lxml import etree
 from ..server import read_body
 from ..xmlsafe import XMLSyntaxError, parse_xml
 from ..reference import api_error_codes
+from .report import REPORTS_PATH
 
 __all__ = ["ENDPOINT_PATH", "SandboxApp", "ApiFailure", "Sent", "parse_request", "response_xml",
            "ACCEPTED_DETAILS"]
@@ -159,19 +165,23 @@ class Sent:
 
 
 def response_xml(*, failure: ApiFailure | None = None, mms_id: str | None = None,
-                 outcomes: list[Sent | ApiFailure] | None = None) -> bytes:
+                 outcomes: list[Sent | ApiFailure] | None = None, link: str | None = None) -> bytes:
     """A ``<RESPONSE>`` in a documented shape (see the module docstring).
 
-    ``failure``: the whole call failed. Else ``outcomes``, one per number in
-    request order: one :class:`Sent` gives the flat one-number answer,
-    several give one ``<SENDING>`` each.
+    ``failure``: the whole call failed. ``link``: a getSendingStatistics
+    answer. Else ``outcomes``, one per number in request order: one
+    :class:`Sent` gives the flat one-number answer, several give one
+    ``<SENDING>`` each.
     """
     root = etree.Element("RESPONSE")
 
     def add(parent, tag, text):
         etree.SubElement(parent, tag).text = text
 
-    if failure is not None:
+    if link is not None and failure is None:
+        add(root, "STATUS", "Success")
+        add(root, "URL", link)
+    elif failure is not None:
         add(root, "STATUS", "Failure")
         add(root, "ERRORCODE", failure.code)
         if failure.to:
@@ -210,6 +220,13 @@ class SandboxApp:
         if body is None:
             await _reply(send, 413, b"request too large", [(b"content-type", b"text/plain")])
             return
+        if scope["path"].startswith(REPORTS_PATH) and scope["method"] in ("GET", "HEAD"):
+            report = self.platform.report_file(scope["path"])
+            if report is None:
+                await _reply(send, 404, b"no such report", [(b"content-type", b"text/plain")])
+            else:
+                await _reply(send, 200, report, [(b"content-type", b"application/xml")])
+            return
         if scope["path"] != ENDPOINT_PATH:
             await _reply(send, 404, b"not found", [(b"content-type", b"text/plain")])
             return
@@ -217,13 +234,28 @@ class SandboxApp:
         params: dict = {}
         try:
             params = parse_request(scope["method"], scope.get("query_string", b""), body)
-            mms_id, outcomes = self.platform.handle(params, arrived_wall, arrived_loop)
-            payload = response_xml(mms_id=mms_id, outcomes=outcomes)
+            if self.platform.is_statistics(params):
+                # on a worker thread: a large report takes seconds, and the loop posts the postbacks
+                link = await asyncio.to_thread(self.platform.sending_statistics, params, arrived_wall,
+                                               _base_url(scope))
+                payload = response_xml(link=link)
+            else:
+                mms_id, outcomes = self.platform.handle(params, arrived_wall, arrived_loop)
+                payload = response_xml(mms_id=mms_id, outcomes=outcomes)
         except ApiFailure as failure:
             if failure.to is None and params.get("to"):
                 failure.to = params["to"]  # a whole-call failure names every number asked
             payload = response_xml(failure=failure)
         await _reply(send, 200, payload, _XML_HEADERS)
+
+
+def _base_url(scope) -> str:
+    """``http://host:port`` as the client reached this server (its Host header), else the bound address."""
+    for name, value in scope.get("headers", ()):
+        if name == b"host" and value:
+            return "http://" + value.decode("latin-1")
+    host, port = scope.get("server") or ("127.0.0.1", 80)
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
 
 
 def _loop_time() -> float:

@@ -22,13 +22,15 @@ _IDLE_GRACE_S = 5.0
 
 
 class Sandbox:
-    """A local Skycore platform: ``sendSavedMMS`` over real HTTP, postbacks in scaled time.
+    """A local Skycore platform: ``sendSavedMMS`` over real HTTP, postbacks in scaled time, and
+    ``getSendingStatistics`` answered from its ground truth (:mod:`skycore_lab.sandbox.report`).
 
     >>> with Sandbox(seed=0, postback_url=receiver.url) as sb:        # doctest: +SKIP
-    ...     client = SkycoreClient(sb.api_key, sb.url)
+    ...     client = sb.client()                                      # never production for the send guard
     ...     client.send_saved_mms(sb.mms_ids[0], "17743199144", sb.shortcodes[0])
     ...     sb.wait_idle()
     ...     truth = sb.truth()
+    ...     report = client.sending_statistics(start, end)            # the platform's own report of it
 
     Parameters
     ----------
@@ -140,6 +142,18 @@ class Sandbox:
     def mms_ids(self) -> tuple[str, ...]:
         return self.account.mms_ids
 
+    def client(self, **kwargs):
+        """A :class:`~skycore_lab.SkycoreClient` of this sandbox: its URL and key, never production.
+
+        ``kwargs`` go to the client (``method``, ``allowed_numbers`` …). A
+        client made here is not production for the send guard whatever the
+        sandbox's host (:mod:`skycore_lab.guard`).
+        """
+        from ..client import SkycoreClient
+
+        kwargs.setdefault("production", False)
+        return SkycoreClient(self.api_key, self.url, **kwargs)
+
     # -- postbacks ---------------------------------------------------------------------
     @property
     def pending_postbacks(self) -> int:
@@ -159,6 +173,23 @@ class Sandbox:
     @property
     def postback_retries(self) -> int:
         return self._dispatcher.retries
+
+    @property
+    def lost_postbacks(self):
+        """The notifications given up after their last retry (the receiver never took them).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per lost notification, in the order they were given up:
+            ``tracking_id``, ``code`` (``N101``, ``N102`` …).
+        """
+        import pandas as pd
+
+        from .. import columns as col
+
+        lost = list(self._dispatcher.given_up)
+        return pd.DataFrame(lost, columns=[col.TRACKING_ID, col.CODE], dtype="str")
 
     @property
     def handset_cache(self) -> dict[str, str]:

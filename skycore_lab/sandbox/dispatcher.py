@@ -74,6 +74,8 @@ class Dispatcher:
         self.pending = 0
         self.posted = 0
         self.failed = 0  # given up after the last retry
+        #: ``(tracking id, code)`` of each notification given up after its last retry, in order.
+        self.given_up: list[tuple[str, str]] = []
         self.retries = 0
         #: ``time.monotonic()`` by which every notification scheduled so far is
         #: due and its retries are spent; None before the first send.
@@ -114,16 +116,16 @@ class Dispatcher:
             self.pending -= 1  # nowhere to post: the event happened, nothing to deliver
             return
         body = render_postback(note.fields, pretty=self.settings["pretty"], declaration=self.settings["declaration"])
-        self._spawn(body, 0)
+        self._spawn(body, 0, note)
 
-    def _spawn(self, body: bytes, attempt: int) -> None:
+    def _spawn(self, body: bytes, attempt: int, note: Notification) -> None:
         if self._closed:
             return
-        task = self._loop.create_task(self._post(body, attempt))
+        task = self._loop.create_task(self._post(body, attempt, note))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _post(self, body: bytes, attempt: int) -> None:
+    async def _post(self, body: bytes, attempt: int, note: Notification) -> None:
         import aiohttp
 
         if self._session is None:
@@ -149,8 +151,10 @@ class Dispatcher:
             self.pending -= 1
         elif attempt < self.settings["max_retries"] and not self._closed:
             self.retries += 1
-            self._loop.call_later(self._retry_real, self._spawn, body, attempt + 1)
+            self._loop.call_later(self._retry_real, self._spawn, body, attempt + 1, note)
         else:
+            fields = dict(note.fields)
+            self.given_up.append((fields.get("TRACKINGID", ""), fields.get("CODE", "")))
             self.failed += 1
             self.pending -= 1
 

@@ -12,6 +12,10 @@ number on its own: E110 invalid, E114 blacklisted, E715 not subscribed to
 the campaign, E628 its carrier is not supported. One number refused fails
 the call; among several, a refused number gets its ``<SENDING>`` refusal and
 the others are sent.
+
+``getSendingStatistics`` (:meth:`Platform.sending_statistics`) shares the
+action, key and rate-limit checks, then checks its period and its own lookup
+limits (:mod:`skycore_lab.sandbox.report`).
 """
 
 from __future__ import annotations
@@ -19,16 +23,19 @@ from __future__ import annotations
 import base64
 import collections
 import hashlib
+import secrets
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from ..client import DDM
 from ..ratelimit import MIN_INTERVAL, PER_SECOND, TOTAL, RateLimiter
 from .account import Account
+from .. import reference as ref
 from ..reference import API_ACTIONS, MAX_DDM_TIMEOUT_MIN, MAX_RECIPIENTS
 from .app import ApiFailure, Sent
 from .dispatcher import Dispatcher
+from .report import KEPT_REPORTS, REPORTS_PATH, STATISTICS_ACTIONS, parse_period, report_xml
 from .world import World
 
 __all__ = ["Platform"]
@@ -53,6 +60,11 @@ class Platform:
         self._learnt: dict[str, str] = {}  # number → handset the platform learnt
         self._lock = threading.Lock()  # truth rows are read from other threads
         self.truth_rows: list[dict] = []
+        self._ddm_failed_at: dict[str, datetime] = {}  # tracking id → when its DDM failed (E501/E502)
+        statistics = world.scenario["sending_statistics"]
+        self._lookups = RateLimiter(statistics["min_interval_s"] or None, None, int(statistics["per_day"]))
+        self._max_period = timedelta(days=float(statistics["max_period_days"]))
+        self._reports: collections.OrderedDict[str, bytes] = collections.OrderedDict()
 
     def truth_rows_snapshot(self) -> list[dict]:
         """A copy of the truth rows so far (safe from any thread)."""
@@ -81,13 +93,7 @@ class Platform:
         self._check_action(params.get("action", ""))
         key = self._check_key(params)
         account = self.account
-        refused = self._limiter.admit(time.monotonic())
-        if refused == TOTAL:
-            raise ApiFailure("E120")
-        if refused == MIN_INTERVAL:
-            raise ApiFailure("E106", interval=self._limiter.min_interval_s)
-        if refused == PER_SECOND:
-            raise ApiFailure("E113")
+        self._check_limits()
         mms_id = params.get("mmsid", "")
         if not mms_id:
             raise ApiFailure("E620")
@@ -119,13 +125,65 @@ class Platform:
                     else self._accept(item, mms_id, sender, ddm, requested_at, arrived_loop) for item in checked]
         return mms_id, outcomes
 
+    def _check_limits(self) -> None:
+        refused = self._limiter.admit(time.monotonic())
+        if refused == TOTAL:
+            raise ApiFailure("E120")
+        if refused == MIN_INTERVAL:
+            raise ApiFailure("E106", interval=self._limiter.min_interval_s)
+        if refused == PER_SECOND:
+            raise ApiFailure("E113")
+
+    @staticmethod
+    def is_statistics(params: dict) -> bool:
+        """Whether the request is a getSendingStatistics call."""
+        return params.get("action", "").strip().lower() in STATISTICS_ACTIONS
+
     @staticmethod
     def _check_action(action: str) -> None:
         name = action.strip().lower()
-        if not name or name not in API_ACTIONS:
+        if not name or name not in API_ACTIONS | STATISTICS_ACTIONS:
             raise ApiFailure("E101")
         if name != "sendsavedmms":
             raise ApiFailure("E107")
+
+    # -- getSendingStatistics ----------------------------------------------------------
+    def sending_statistics(self, params: dict, arrived_wall: float, base_url: str) -> str:
+        """Check a getSendingStatistics call and make its report; return the report's URL, or raise ApiFailure.
+
+        Safe on any thread (the app calls it on a worker thread, so a large
+        report never holds up the postbacks): the truth rows and the kept
+        reports are read and written under the platform's lock, and the rate
+        limiters are thread-safe.
+        """
+        if not self.is_statistics(params):
+            raise ApiFailure("E101")
+        self._check_key(params)
+        self._check_limits()
+        start, end, code = parse_period(params.get("start_date", ""), params.get("end_date", ""))
+        if code is not None:
+            raise ApiFailure(code)
+        if end - start > self._max_period:
+            raise ApiFailure("E509")
+        if self._lookups.admit(time.monotonic()) is not None:
+            raise ApiFailure("E510")
+        now = datetime.fromtimestamp(arrived_wall, timezone.utc)
+        with self._lock:
+            rows = list(self.truth_rows)
+            failed = dict(self._ddm_failed_at)
+        body = report_xml(rows, start, end, now=now, time_scale=self.dispatcher.time_scale, ddm_failed_at=failed)
+        token = secrets.token_urlsafe(16)
+        with self._lock:
+            self._reports[token] = body
+            while len(self._reports) > KEPT_REPORTS:
+                self._reports.popitem(last=False)
+        return f"{base_url}{REPORTS_PATH}{token}.xml"
+
+    def report_file(self, path: str) -> bytes | None:
+        """The report served at ``path`` (``/reports/<token>.xml``), or None."""
+        name = path[len(REPORTS_PATH):] if path.startswith(REPORTS_PATH) else ""
+        with self._lock:
+            return self._reports.get(name.removesuffix(".xml")) if name.endswith(".xml") else None
 
     def _check_key(self, params: dict) -> str:
         account = self.account
@@ -208,7 +266,10 @@ class Platform:
             ddm=ddm, cached=self.is_cached(number), send_index=self._send_counts[number],
         )
         self._send_counts[number] += 1
+        ddm_failure = [note.at for note in simulation.notifications if note.code in (ref.E501, ref.E502)]
         with self._lock:
             self.truth_rows.append(simulation.truth)
+            if ddm_failure:
+                self._ddm_failed_at[tracking_id] = ddm_failure[0]
         self.dispatcher.schedule(simulation, arrived_loop)
         return Sent(tracking_id, number, used_sender)

@@ -65,6 +65,12 @@ Keys (default — meaning)
 ``rate_limit`` (None) — e.g. ``{"per_second": 5}`` (E113 beyond 5 calls in
     any 1-second window), ``{"min_interval_s": 2}`` (E106 when calls come
     closer), ``{"per_day": 1000}`` (E120 once 1000 calls were made).
+``sending_statistics`` — the getSendingStatistics limits (Appendix C: "limited
+    in the number of requests you can make per day … and in the period
+    duration"): ``max_period_days`` (7: a longer period gets E509),
+    ``min_interval_s`` (1.0 real seconds between lookups, else E510; 0 turns
+    it off) and ``per_day`` (20 lookups in the sandbox's lifetime, else E510).
+    See :mod:`skycore_lab.sandbox.report`.
 
 Simulated delays that bound a message's life (``expiry_s``,
 ``ddm.report_horizon_s``, ``postback.retry_delay_s``) are at most 30 days,
@@ -144,6 +150,7 @@ DEFAULTS: dict[str, Any] = {
                  "out_of_order_rate": 0.0, "timeout_s": 10.0, "min_real_timeout_s": 2.0,
                  "retry_delay_s": 300.0, "max_retries": 5, "concurrency": 32},
     "rate_limit": None,
+    "sending_statistics": {"max_period_days": 7.0, "min_interval_s": 1.0, "per_day": 20},
 }
 
 _REPLACED_WHOLE = {"countries", "carriers", "handsets", "number_lengths", "utc_offsets", "default_utc_offsets"}
@@ -331,6 +338,8 @@ class Scenario:
         _number("sms.latency_median_s", settings["sms"]["latency_median_s"], positive=True)
         _number("postback.timeout_s", settings["postback"]["timeout_s"], positive=True)
         _number("postback.concurrency", settings["postback"]["concurrency"], positive=True)
+        _number("sending_statistics.max_period_days", settings["sending_statistics"]["max_period_days"], positive=True)
+        _number("sending_statistics.per_day", settings["sending_statistics"]["per_day"], positive=True)
         return cls(settings)
 
     @classmethod
