@@ -242,3 +242,17 @@ def test_cli_report_with_a_mathtext_arm_in_the_manifest(tmp_path):
     manifest.write_text(f"tracking_id,to,arm\nT0,17743199140,{MATH}\nT1,17743199141,b$\n", encoding="utf-8")
     assert main(["report", str(log), "--manifest", str(manifest), "--out", str(tmp_path / "r.html")]) == 0
     assert len(lxml.html.fromstring((tmp_path / "r.html").read_text(encoding="utf-8")).xpath("//img")) >= 3
+
+
+# --- control characters: XML 1.0 cannot hold them; the workbook must still be written, the text kept ----
+def test_xlsx_writes_control_characters_visibly_instead_of_failing(tmp_path):
+    frame = make_deliveries(n=8)
+    frame[col.HANDSET] = ["Nokia\x01", "LG\x1f X", "tab\tok", "plain", None, "\x0bv", "a", "b"]
+    path = export_report(frame, tmp_path / "report.xlsx")
+    with zipfile.ZipFile(path) as book:
+        raw = b"".join(book.read(name) for name in book.namelist() if name.startswith("xl/"))
+    assert not any(bytes([code]) in raw for code in (1, 0x0B, 0x1F))
+    sheet = openpyxl.load_workbook(path)["deliveries"]
+    header = [cell.value for cell in sheet[1]]
+    handsets = [row[header.index(col.HANDSET)] for row in sheet.iter_rows(min_row=2, values_only=True)]
+    assert handsets == ["Nokia\\x01", "LG\\x1f X", "tab\tok", "plain", None, "\\x0bv", "a", "b"]

@@ -30,6 +30,7 @@ So:
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
@@ -310,6 +311,35 @@ def _utc_naive(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+# Characters XML 1.0 (so .xlsx) cannot hold: C0 controls other than tab, newline, carriage return.
+_XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _visible_control(match: re.Match) -> str:
+    return f"\\x{ord(match.group()):02x}"
+
+
+def _xlsx_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text cells and column names with XML-illegal control characters written as ``\\xNN``.
+
+    Decision: a handset or status text from a postback can carry a control
+    byte; openpyxl refuses the whole workbook for one. Writing it visibly
+    (``\\x01``) keeps the row and shows what the platform sent, where
+    dropping or blanking the character would silently change the data.
+    """
+    out = frame.copy()
+    for index in range(out.shape[1]):
+        values = out.iloc[:, index]
+        if pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_datetime64_any_dtype(values.dtype):
+            continue
+        text = values.astype(object)
+        bad = text.map(lambda v: isinstance(v, str) and _XML_ILLEGAL.search(v) is not None).astype(bool)
+        if bad.any():
+            out.isetitem(index, text.map(lambda v: _XML_ILLEGAL.sub(_visible_control, v) if isinstance(v, str) else v))
+    out.columns = [_XML_ILLEGAL.sub(_visible_control, n) if isinstance(n, str) else n for n in frame.columns]
+    return out
+
+
 def _csv_frame(deliveries: pd.DataFrame) -> pd.DataFrame:
     """Datetime columns as ISO-8601 UTC text (naive ones taken as UTC)."""
     out = deliveries.copy()
@@ -389,6 +419,7 @@ def _write_xlsx(content: ReportContent, deliveries: pd.DataFrame, tmp: str, prov
     with pd.ExcelWriter(tmp, engine="openpyxl") as writer:
         for key, frame in sheets:
             name = _sheet_name(key)
+            frame = _xlsx_text(frame)
             _utc_naive(frame).to_excel(writer, sheet_name=name, index=False)
             sheet = writer.sheets[name]
             for row, column in _formula_like_cells(frame):
