@@ -208,6 +208,8 @@ RATE_COLUMNS: tuple[str, ...] = (SENT, DELIVERED, FAILED, PENDING, RATE, CI_LOW,
 DURATION_S = "duration_s"
 OBSERVED = "observed"
 CENSORED_COLUMNS: tuple[str, ...] = (DURATION_S, OBSERVED)
+#: How a send's follow-up ended, in the incidence's sufficient statistics: 1 delivered, 2 failed, 0 censored.
+KIND = "kind"
 
 # latency summary (:func:`skycore_lab.latency_summary`)
 N = "n"
