@@ -27,7 +27,7 @@ import pandas as pd
 from ..exceptions import DaskNotInstalledError
 from ..frames.times import latest_time
 
-__all__ = ["DASK_EXTRA_HINT", "is_dask", "require_dask", "fold_partitions", "latest_time_on_cluster"]
+__all__ = ["DASK_EXTRA_HINT", "is_dask", "require_dask", "empty_like", "fold_partitions", "latest_time_on_cluster"]
 
 #: What to install for the Dask engine (the extra of pyproject.toml).
 DASK_EXTRA_HINT = 'pip install "skycore-lab[dask]"'
@@ -59,6 +59,14 @@ def require_dask(purpose: str = "analysing a dask DataFrame") -> ModuleType:
             f"{purpose} needs dask and distributed, which are not installed: {DASK_EXTRA_HINT}"
         ) from exc
     return dd
+
+
+def empty_like(frame) -> pd.DataFrame:
+    """The empty pandas frame of a dask frame's columns and dtypes (its meta), for checks before any work."""
+    require_dask()
+    from dask.dataframe.utils import make_meta
+
+    return make_meta(frame)
 
 
 def _latest(part: pd.DataFrame, events: bool):
