@@ -18,6 +18,7 @@ stays defined once and no module here imports theirs back.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Callable
 from types import ModuleType
@@ -25,9 +26,8 @@ from types import ModuleType
 import pandas as pd
 
 from ..exceptions import DaskNotInstalledError
-from ..frames.times import latest_time
 
-__all__ = ["DASK_EXTRA_HINT", "is_dask", "require_dask", "empty_like", "fold_partitions", "latest_time_on_cluster"]
+__all__ = ["DASK_EXTRA_HINT", "is_dask", "require_dask", "empty_like", "known_categories", "fold_partitions", "latest_time_on_cluster"]
 
 #: What to install for the Dask engine (the extra of pyproject.toml).
 DASK_EXTRA_HINT = 'pip install "skycore-lab[dask]"'
@@ -69,8 +69,22 @@ def empty_like(frame) -> pd.DataFrame:
     return make_meta(frame)
 
 
+def known_categories(frame, column: str) -> list | None:
+    """The categories of a dask frame's categorical column when dask knows them, else None."""
+    require_dask()
+    from dask.dataframe.utils import has_known_categories
+
+    meta = empty_like(frame)[column]
+    if isinstance(meta.dtype, pd.CategoricalDtype) and has_known_categories(frame[column]):
+        return list(meta.cat.categories)
+    return None
+
+
 def _latest(part: pd.DataFrame, events: bool):
     """The latest known time of one partition (deliveries or events), None without any."""
+    # imported here: skycore_lab.frames imports this module (its functions dispatch on dask frames)
+    from ..frames.times import latest_time
+
     return latest_time(None, part) if events else latest_time(part)
 
 
@@ -102,27 +116,32 @@ def latest_time_on_cluster(frame, *, events: bool = False) -> pd.Timestamp | Non
     return moment
 
 
+# catch_warnings swaps process-wide state: folds on a worker's threads take turns (a fold is small work;
+# the partitions it reads were computed by other tasks)
+_WARNINGS_LOCK = threading.Lock()
+
+
 def _fold_one(part: pd.DataFrame, fold: Callable, args: tuple, kwargs: dict):
     """``fold(part, *args, **kwargs)`` on a worker, with the warnings it gave (to be re-emitted here)."""
-    with warnings.catch_warnings(record=True) as caught:
+    with _WARNINGS_LOCK, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = fold(part, *args, **kwargs)
     return result, [(w.category, str(w.message)) for w in caught]
 
 
-def fold_partitions(frame, fold: Callable, *args, resolve_as_of: bool = False, as_of=None, **kwargs) -> pd.DataFrame:
+def fold_partitions(frame, function: Callable, /, *args, resolve_as_of: bool = False, as_of=None, **kwargs) -> pd.DataFrame:
     """Fold every partition of a dask frame on the cluster; return the folds, concatenated.
 
     Parameters
     ----------
     frame : dask.dataframe.DataFrame
         One row per send (or per event).
-    fold : callable
-        ``fold(partition, *args, **kwargs) -> pandas.DataFrame``: a small frame
+    function : callable
+        The fold, ``function(partition, *args, **kwargs) -> pandas.DataFrame``: a small frame
         of sufficient statistics (counts per group, per latency value). It
         must be importable by the workers (a module-level function).
     resolve_as_of : bool
-        Pass ``as_of=`` to ``fold``: ``as_of`` when given, else the latest
+        Pass ``as_of=`` to ``function``: ``as_of`` when given, else the latest
         known time of the whole frame (:func:`latest_time_on_cluster`),
         computed in the same graph, before any fold runs, so every
         partition censors at the same moment the pandas path would use.
@@ -136,7 +155,7 @@ def fold_partitions(frame, fold: Callable, *args, resolve_as_of: bool = False, a
 
     Notes
     -----
-    Warnings a fold gives on a worker are re-emitted here, once per distinct
+    Warnings ``function`` gives on a worker are re-emitted here, once per distinct
     message (one per partition that had something to say: the counts in the
     messages are per partition).
     """
@@ -145,7 +164,7 @@ def fold_partitions(frame, fold: Callable, *args, resolve_as_of: bool = False, a
 
     if resolve_as_of:
         kwargs = {**kwargs, "as_of": _as_of_task(frame, as_of)}
-    tasks = [dask.delayed(_fold_one)(part, fold, args, kwargs) for part in frame.to_delayed()]
+    tasks = [dask.delayed(_fold_one)(part, function, args, kwargs) for part in frame.to_delayed()]
     results = dask.compute(*tasks)
     seen: set[tuple] = set()
     for _folded, caught in results:

@@ -43,7 +43,7 @@ from .planning import adjust_p_values, check_correction
 from .proportions import TEST_CMH, TEST_FISHER, TEST_Z, mantel_haenszel, newcombe_interval, two_proportion_test
 from .sequential import DEFAULT_MIXTURE_SD, confidence_sequence, msprt_p_value, shrunk_mean_variance, shrunk_variance
 from .windows import check_window, default_settle_s, windowed_outcomes
-from ..distributed.engine import empty_like, fold_partitions, is_dask
+from ..distributed.engine import empty_like, fold_partitions, is_dask, known_categories
 from ..exceptions import SkycoreValidationError, SkycoreWarning
 
 __all__ = ["compare_arms", "arm_labels", "control_index", "newcombe_interval", "arm_tallies", "tally_labels",
@@ -406,7 +406,7 @@ def compare_arms(
     if is_dask(frame):  # tallies per partition on the cluster; the comparison here, below
         _in.require(empty_like(frame), [arm, *([strata] if strata is not None else [])], "to compare arms")
         tallies = fold_partitions(frame, arm_tallies, arm, fold=True, resolve_as_of=True, as_of=as_of, **options)
-        labels = tally_labels(tallies, empty_like(frame)[arm])
+        labels = tally_labels(tallies, known_categories(frame, arm))
     else:
         if len(frame) == 0:  # no sends, nothing to compare (and no column to require)
             return _empty_result(arm)
@@ -500,14 +500,13 @@ def arm_tallies(deliveries: pd.DataFrame, arm: str = col.ARM, *, metric: str = M
     return table[names].reset_index(drop=True)
 
 
-def tally_labels(tallies: pd.DataFrame, arm_values: pd.Series) -> list[str]:
-    """The arms' labels of partitions' tallies: in category order when the arm column is categorical, else in
-    order of first appearance (partition order, then row order)."""
-    present = pd.unique(tallies[col.ARM].dropna().astype(str)) if len(tallies) else []
-    if isinstance(arm_values.dtype, pd.CategoricalDtype) and arm_values.cat.known:
-        order = [str(category) for category in arm_values.cat.categories]
-        return [label for label in order if label in set(present)]
-    return list(present)
+def tally_labels(tallies: pd.DataFrame, categories: list | None = None) -> list[str]:
+    """The arms' labels of partitions' tallies: in the order of ``categories`` (the arm column's, when
+    categorical), else in order of first appearance (partition order, then row order)."""
+    present = list(pd.unique(tallies[col.ARM].dropna().astype(str))) if len(tallies) else []
+    if categories is not None:
+        return [label for label in map(str, categories) if label in set(present)]
+    return present
 
 
 def compare_from_tallies(tallies: pd.DataFrame, labels: list[str], control_at: int, arm: str = col.ARM, *,
