@@ -253,7 +253,13 @@ def compare_arms(
 
     Parameters
     ----------
-    deliveries : DataFrame
+    deliveries : DataFrame or dask DataFrame
+        (A dask frame is folded on its cluster into sends per arm, stratum,
+        window state and value, :func:`arm_tallies`; the comparison is
+        computed here, :func:`compare_from_tallies`. Arms are ordered by
+        category when dask knows the categories, else by first appearance
+        in partition order, which may differ from the pandas frame's row
+        order: pass ``control`` when no label says which arm it is.)
         One row per send; needs the ``arm`` column and ``outcome``, the time
         columns that start the windows' clocks (``requested_at`` for
         ``delivery_rate``, the start of ``column`` otherwise), ``column``

@@ -150,7 +150,10 @@ def cumulative_incidence(
 
     Parameters
     ----------
-    deliveries : DataFrame
+    deliveries : DataFrame or dask DataFrame
+        (A dask frame is folded on its cluster into each group's distinct
+        (duration, kind) with counts, :func:`incidence_counts`; the curves
+        are computed here, :func:`incidence_from_counts`.)
         One row per send; needs ``outcome``, ``column`` for delivered sends,
         and — when there are undelivered sends — the latency's start time,
         ``failed_at`` for failures and a time column or ``as_of`` for

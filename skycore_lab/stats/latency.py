@@ -111,8 +111,13 @@ def latency_summary(
 
     Parameters
     ----------
-    deliveries : DataFrame
-        One row per send; see :func:`censored_latencies` for the columns.
+    deliveries : DataFrame or dask DataFrame
+        One row per send; see :func:`censored_latencies` for the columns. A
+        dask frame is folded on its cluster into each group's distinct
+        durations with their counts (:func:`latency_counts`: exact values,
+        not rounded), pending sends censored at the whole frame's latest
+        time; the quantiles are computed here (:func:`latency_from_counts`),
+        equal to the pandas path's.
     by : str or sequence of str
         Grouping columns; ``()`` (default) gives one overall row.
     column : str

@@ -27,8 +27,11 @@ def delivery_rates(
 
     Parameters
     ----------
-    deliveries : DataFrame
-        One row per send; needs ``outcome`` and the ``by`` columns.
+    deliveries : DataFrame or dask DataFrame
+        One row per send; needs ``outcome`` and the ``by`` columns. A dask
+        frame is folded on its cluster into counts per group
+        (:func:`rate_counts`); only those come back, and the rates are
+        computed here, as for pandas (:func:`rates_from_counts`).
     by : str or sequence of str
         Grouping columns; ``()`` gives one overall row. Missing key values
         form their own group rather than being dropped.
