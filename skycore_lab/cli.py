@@ -401,6 +401,8 @@ def _report_dataset(args) -> int:
 
     read_events = _dataset_reader()
     manifest = read_manifest(args.manifest) if args.manifest else None
+    if not args.verbose:  # the cluster's routine notices (shuffles started, workers up) are not the user's news
+        logging.getLogger("distributed").setLevel(logging.ERROR)
     with dask_client(args.scheduler):
         events = read_events(args.dataset, engine="dask")
         frame = deliveries(events, manifest).compute().reset_index(drop=True)

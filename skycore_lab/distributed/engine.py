@@ -93,13 +93,12 @@ def _latest_of(*stamps):
     return max(known) if known else None
 
 
-def _as_of_task(frame, as_of, events: bool = False):
-    """A delayed latest known time of ``frame`` (or ``as_of`` itself when given)."""
+def _as_of_task(parts: list, as_of, events: bool = False):
+    """A delayed latest known time of a frame's delayed partitions (or ``as_of`` itself when given)."""
     if as_of is not None:
         return as_of
     import dask
 
-    parts = frame.to_delayed()
     return dask.delayed(_latest_of)(*[dask.delayed(_latest)(part, events) for part in parts])
 
 
@@ -112,7 +111,7 @@ def latest_time_on_cluster(frame, *, events: bool = False) -> pd.Timestamp | Non
     require_dask()
     import dask
 
-    (moment,) = dask.compute(_as_of_task(frame, None, events))
+    (moment,) = dask.compute(_as_of_task(frame.to_delayed(), None, events))
     return moment
 
 
@@ -162,9 +161,10 @@ def fold_partitions(frame, function: Callable, /, *args, resolve_as_of: bool = F
     require_dask()
     import dask
 
+    parts = frame.to_delayed()  # once: the latest time and the folds read the same partitions
     if resolve_as_of:
-        kwargs = {**kwargs, "as_of": _as_of_task(frame, as_of)}
-    tasks = [dask.delayed(_fold_one)(part, function, args, kwargs) for part in frame.to_delayed()]
+        kwargs = {**kwargs, "as_of": _as_of_task(parts, as_of)}
+    tasks = [dask.delayed(_fold_one)(part, function, args, kwargs) for part in parts]
     results = dask.compute(*tasks)
     seen: set[tuple] = set()
     for _folded, caught in results:
