@@ -52,6 +52,7 @@ from pathlib import Path
 import pandas as pd
 
 import gen_postback_log as gen
+from skycore_lab.frames.times import TIME_COLUMNS
 from skycore_lab.postbacks.logformat import HEADER, encode_record
 
 ARMS = ("control", "ddm_5", "ddm_10")
@@ -159,8 +160,11 @@ def dask_pipeline(events_source, manifest_dir: Path, workers: int, memory_limit:
         else:
             events = sl.read_events(events_source, engine="dask")
         manifest = dd.read_parquet(str(manifest_dir))
-        sends = sl.deliveries(events, manifest).persist()
         by = ("carrier", "arm")
+        # kept on the workers for both statistics: only the columns they read (the times give the latest
+        # known time and the clocks' starts), not the sends' text columns
+        needed = [*by, "outcome", "latency_s", "total_latency_s", *TIME_COLUMNS]
+        sends = sl.deliveries(events, manifest)[needed].persist()
         with warnings.catch_warnings():
             # the manifest lists the sends whose postbacks the generator cut off at --records: pending
             # without any time, so left out of the latency (LatencyDataWarning), in both pipelines
