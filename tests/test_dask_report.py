@@ -28,6 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import gen_postback_log  # noqa: E402
 
+# dask's parquet reader calls reset_index(inplace=True), which pandas 3.1 deprecates: dask's, not ours
+pytestmark = pytest.mark.filterwarnings("ignore:The inplace keyword in DataFrame.reset_index")
+
 HAVE_DATASET = importlib.util.find_spec("skycore_lab.dataset") is not None
 CATEGORY_COLUMNS = (col.CARRIER, col.COUNTRY, col.SENT_AS, col.FINAL_CODE, col.OUTCOME, col.DDM)
 
