@@ -54,7 +54,7 @@ def dask_client(scheduler: str | None = None, *, n_workers: int | None = None, t
     workers = n_workers if n_workers is not None else max(1, os.cpu_count() or 1)
     cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker,
                                        memory_limit=memory_limit, processes=processes,
-                                       dashboard_address=None)  # fmt: skip
+                                       dashboard_address=":0")  # fmt: skip  (a free port: never clashes)
     try:
         client = distributed.Client(cluster)
         try:
