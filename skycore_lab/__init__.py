@@ -91,6 +91,10 @@ The package, one module or subpackage per responsibility::
     ├── xmlsafe.py         hardened XML parsing (no entities, no DTD, no network)
     ├── server.py          running an ASGI app on uvicorn in a background thread
     ├── connlimits.py      ConnectionLimits: timeouts, header size, connection cap before the app
+    ├── distributed/       the Dask engine: the frames and statistics on dask DataFrames
+    │   ├── engine.py          telling a dask frame, importing dask, folding partitions on the cluster
+    │   ├── frames.py          deliveries and handset_profiles: shuffled by send or number, pandas per partition
+    │   └── cluster.py         a LocalCluster, or a client of an existing scheduler
     ├── optional.py        guarded imports of optional dependencies
     ├── files.py           atomic writes and file hashes
     └── _data/             Appendix B, D and E tables (CSV)
@@ -132,6 +136,7 @@ _EXPORTS: dict[str, str] = {
     "SkycoreTimeoutError": "exceptions",
     "SkycoreStateError": "exceptions",
     "SkycoreServerError": "exceptions",
+    "DaskNotInstalledError": "exceptions",
     "PostbackParseError": "exceptions",
     "PostbackSourceNotFound": "exceptions",
     "ScenarioError": "exceptions",
@@ -229,6 +234,7 @@ if TYPE_CHECKING:  # for IDEs and type checkers: the real imports
         SkycoreError,
         SkycoreRateLimitError,
         SkycoreServerError,
+        DaskNotInstalledError,
         SkycoreStateError,
         SkycoreTimeoutError,
         SkycoreTransportError,

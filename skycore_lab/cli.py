@@ -6,7 +6,8 @@ Commands
 ``sandbox``   run the local Skycore API sandbox until Ctrl-C
 ``listen``    run a postback receiver until Ctrl-C
 ``send``      send a saved MMS to one or many numbers (a manifest CSV for many)
-``report``    turn postback logs (and a manifest) into a report file
+``report``    turn postback logs (and a manifest) into a report file; ``--dataset DIR`` reads a
+              Parquet dataset on a Dask cluster instead (``--scheduler ADDRESS``: an existing one)
 
 Exit status: 0 on success, 1 when skycore-lab refused or failed (the reason
 is printed on stderr, never with an API key in it; an unexpected error is
@@ -193,6 +194,7 @@ def check_command(args) -> None:
     elif args.command == "report":
         from .report.export import check_report_path
 
+        _check_report_sources(args)
         _for_option("--out", check_report_path, args.out)
         _output_folder(args.out, "--out")
         if args.manifest:
@@ -207,6 +209,32 @@ def check_command(args) -> None:
 
 
 _DEFAULT_MANIFEST = "manifest.csv"
+
+
+def _check_report_sources(args) -> None:
+    """Logs or a dataset, not both; with a dataset, dask and the dataset reader installed (checked first)."""
+    if args.dataset is None:
+        if not args.logs:
+            raise SkycoreValidationError("logs", "give postback logs, or --dataset DIR")
+        if args.scheduler is not None:
+            raise SkycoreValidationError("--scheduler", "runs a dataset's report: give --dataset DIR too")
+        return
+    if args.logs:
+        raise SkycoreValidationError("--dataset", "give postback logs or --dataset DIR, not both")
+    from .distributed.engine import require_dask
+
+    require_dask("skycore-lab report --dataset")
+    _dataset_reader()
+
+
+def _dataset_reader():
+    """:func:`skycore_lab.read_events` (imported here: the dataset module is needed by ``--dataset`` only)."""
+    try:
+        from .dataset import read_events
+    except ImportError as exc:
+        raise ImportError(f"report --dataset needs skycore_lab.dataset (read_events), which cannot be imported: {exc}",
+                          name="skycore_lab.dataset") from exc  # fmt: skip
+    return read_events
 
 
 def _demo(args) -> int:
@@ -335,6 +363,8 @@ def _send(args) -> int:
 
 
 def _report(args) -> int:
+    if args.dataset is not None:
+        return _report_dataset(args)
     from . import columns as col
     from .frames import deliveries
     from .manifest import read_manifest
@@ -353,6 +383,41 @@ def _report(args) -> int:
                   csv_escape=not args.csv_raw)
     print(f"{len(frame):,} sends from {len(events):,} postbacks → {args.out}")
     return 0
+
+
+def _report_dataset(args) -> int:
+    """The report of a dataset: deliveries on the Dask cluster, only the sends come back; the report as from logs.
+
+    The events stay on the cluster (hundreds of millions of rows do not come
+    back): the report's postback timeline, which draws every event, is left
+    out, and its period and counts are the sends'.
+    """
+    from . import columns as col
+    from .distributed.cluster import dask_client
+    from .frames import deliveries
+    from .manifest import read_manifest
+    from .provenance import collect_provenance
+    from .report import export_report
+
+    read_events = _dataset_reader()
+    manifest = read_manifest(args.manifest) if args.manifest else None
+    if not args.verbose:  # the cluster's routine notices (shuffles started, workers up) are not the user's news
+        logging.getLogger("distributed").setLevel(logging.ERROR)
+    with dask_client(args.scheduler):
+        events = read_events(args.dataset, engine="dask")
+        frame = deliveries(events, manifest).compute().reset_index(drop=True)
+    by = tuple(name for name in (col.CARRIER, col.ARM) if name in frame.columns)
+    # a dataset is a folder of files that grows: no one hash to record (the manifest's is)
+    provenance = collect_provenance(frame, manifest=manifest)
+    export_report(frame, args.out, title=args.title, by=by, provenance=provenance, csv_escape=not args.csv_raw)
+    print(f"{len(frame):,} sends from the dataset {args.dataset} → {args.out}")
+    return 0
+
+
+def _dataset_dir(text: str) -> str:
+    if not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"no such dataset folder: {text!r}")
+    return text
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -440,7 +505,11 @@ def _parser() -> argparse.ArgumentParser:
     send.set_defaults(run=_send, parser=send)
 
     report = commands.add_parser("report", help="postback logs → report (.html .xlsx .csv .parquet)")
-    report.add_argument("logs", nargs="+", type=_non_empty, help="logs, globs or directories")
+    report.add_argument("logs", nargs="*", type=_non_empty, help="logs, globs or directories (or --dataset)")
+    report.add_argument("--dataset", type=_dataset_dir,
+                        help="a Parquet dataset (skycore-lab ingest) instead of logs, analysed on a Dask cluster")
+    report.add_argument("--scheduler", metavar="ADDRESS",
+                        help="with --dataset: the Dask scheduler to use (tcp://host:8786); default a local cluster")
     report.add_argument("--manifest", type=_input_file,
                         help="send manifest: .csv, .json (also an experiment file) or .parquet (adds arms and pending sends)")
     report.add_argument("--out", required=True, type=_output_file, help="output file; the suffix picks the format")

@@ -208,6 +208,13 @@ RATE_COLUMNS: tuple[str, ...] = (SENT, DELIVERED, FAILED, PENDING, RATE, CI_LOW,
 DURATION_S = "duration_s"
 OBSERVED = "observed"
 CENSORED_COLUMNS: tuple[str, ...] = (DURATION_S, OBSERVED)
+#: How a send's follow-up ended, in the incidence's sufficient statistics: 1 delivered, 2 failed, 0 censored.
+KIND = "kind"
+# the sufficient statistics of compare_arms (skycore_lab.stats.compare.arm_tallies)
+COUNTED = "counted"  # the send's outcome window had closed
+WITHIN = "within"  # delivered within the window
+RESTRICTED_S = "restricted_s"  # the latency metric's value: latency within the horizon, else the horizon
+STRATUM = "stratum"
 
 # latency summary (:func:`skycore_lab.latency_summary`)
 N = "n"

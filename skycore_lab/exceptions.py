@@ -19,7 +19,8 @@ built-in exception they are a kind of (``ValueError``, ``RuntimeError``,
     ├── ScenarioError                 an invalid sandbox scenario (also ValueError)
     ├── SkycoreStateError             not now: a server not started, a log another receiver writes
     │                                 (also RuntimeError)
-    └── SkycoreServerError            a local server could not start, e.g. its port is taken (also OSError)
+    ├── SkycoreServerError            a local server could not start, e.g. its port is taken (also OSError)
+    └── DaskNotInstalledError         a dask DataFrame or a dataset needs the [dask] extra (also ImportError)
 
 Every warning derives from :class:`SkycoreWarning` (a ``UserWarning``), so
 ``warnings.filterwarnings("ignore", category=SkycoreWarning)`` silences
@@ -58,6 +59,7 @@ __all__ = [
     "ScenarioError",
     "SkycoreStateError",
     "SkycoreServerError",
+    "DaskNotInstalledError",
     "SkycoreWarning",
     "PostbackParseWarning",
     "PostbackDataWarning",
@@ -255,6 +257,13 @@ class SkycoreStateError(SkycoreError, RuntimeError):
 
 class SkycoreServerError(SkycoreError, OSError):
     """A local server (receiver, sandbox) could not start: its port is taken, it did not come up."""
+
+
+class DaskNotInstalledError(SkycoreError, ImportError):
+    """Dask analysis (a dask DataFrame, ``report --dataset``) without dask and distributed installed.
+
+    The message says what to install: ``pip install "skycore-lab[dask]"``.
+    """
 
 
 # --- warnings -----------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import pandas as pd
 from .. import columns as col
 from .. import reference as ref
 from ..checks import require_columns
+from ..distributed.engine import is_dask
 from ..exceptions import SkycoreValidationError
 from ..provenance import attach_design, attach_sources, design_of, sources_of
 from .latency import latency_seconds
@@ -330,6 +331,10 @@ def deliveries(
         inconsistent.
     """
     check_negative_latency(negative_latency)
+    if is_dask(events):  # shuffled by send on the cluster, then this function per partition
+        from ..distributed.frames import deliveries_on_dask  # here: that module reads frames' helpers
+
+        return deliveries_on_dask(deliveries, events, manifest, negative_latency=negative_latency)
     if events is None:
         events = pd.DataFrame({name: pd.Series(dtype="str") for name in (col.TRACKING_ID, col.CODE)})
         events[col.TIMESTAMP] = pd.Series(dtype=col.DATETIME_DTYPE)

@@ -8,6 +8,7 @@ import pandas as pd
 from .. import columns as col
 from .. import reference as ref
 from ..checks import require_columns
+from ..distributed.engine import is_dask
 from .normalize import EVENT_AT, as_text, fill_place, rank_key, time_key, timed_events
 
 __all__ = ["handset_profiles"]
@@ -54,6 +55,10 @@ def handset_profiles(events: pd.DataFrame) -> pd.DataFrame:
     depend on the events' order, and duplicated reports change nothing (a
     handset reported again is not a change).
     """
+    if is_dask(events):  # shuffled by number on the cluster, then this function per partition
+        from ..distributed.frames import profiles_on_dask  # here: that module reads frames' helpers
+
+        return profiles_on_dask(handset_profiles, events)
     require_columns(events, (col.TO, col.CODE, col.TIMESTAMP, col.TRACKING_ID), "events")
     events = events.reset_index(drop=True)  # positional alignment below
     code = as_text(events[col.CODE]).str.upper()

@@ -20,6 +20,11 @@ from . import inputs as _in
 from .. import columns as col
 from ..columns import (
     ARM_ESTIMATE,
+    COUNTED,
+    RESTRICTED_S,
+    SENDS,
+    STRATUM,
+    WITHIN,
     COMPARISON_COLUMNS,
     CONTROL,
     CONTROL_ESTIMATE,
@@ -38,9 +43,11 @@ from .planning import adjust_p_values, check_correction
 from .proportions import TEST_CMH, TEST_FISHER, TEST_Z, mantel_haenszel, newcombe_interval, two_proportion_test
 from .sequential import DEFAULT_MIXTURE_SD, confidence_sequence, msprt_p_value, shrunk_mean_variance, shrunk_variance
 from .windows import check_window, default_settle_s, windowed_outcomes
+from ..distributed.engine import empty_like, fold_partitions, is_dask, known_categories
 from ..exceptions import SkycoreValidationError, SkycoreWarning
 
-__all__ = ["compare_arms", "arm_labels", "control_index", "newcombe_interval"]
+__all__ = ["compare_arms", "arm_labels", "control_index", "newcombe_interval", "arm_tallies", "tally_labels",
+           "compare_from_tallies"]
 
 # --- vocabularies -----------------------------------------------------------------------
 METRIC_DELIVERY_RATE = "delivery_rate"
@@ -246,7 +253,13 @@ def compare_arms(
 
     Parameters
     ----------
-    deliveries : DataFrame
+    deliveries : DataFrame or dask DataFrame
+        (A dask frame is folded on its cluster into sends per arm, stratum,
+        window state and value, :func:`arm_tallies`; the comparison is
+        computed here, :func:`compare_from_tallies`. Arms are ordered by
+        category when dask knows the categories, else by first appearance
+        in partition order, which may differ from the pandas frame's row
+        order: pass ``control`` when no label says which arm it is.)
         One row per send; needs the ``arm`` column and ``outcome``, the time
         columns that start the windows' clocks (``requested_at`` for
         ``delivery_rate``, the start of ``column`` otherwise), ``column``
@@ -382,7 +395,7 @@ def compare_arms(
     SkycoreWarning
         Rows without an arm label were left out.
     """
-    frame = _in.check_frame(deliveries)
+    frame = deliveries if is_dask(deliveries) else _in.check_frame(deliveries)
     _check_arguments(arm, metric, within_s, horizon_s, settle_s, sequential, mixture_sd, strata, exclude_pending)
     alpha = _in.check_level(alpha, "alpha")
     method = check_correction(correction)
@@ -394,53 +407,147 @@ def compare_arms(
         window = check_window(horizon_s, "horizon_s") if horizon_s is not None else DEFAULT_WITHIN_S
     if mixture_sd is None:
         mixture_sd = DEFAULT_MIXTURE_SD * (window if metric == METRIC_LATENCY else 1.0)
+    options = {"metric": metric, "window": window, "column": column, "exclude_pending": exclude_pending,
+               "strata": strata}  # fmt: skip
+    if is_dask(frame):  # tallies per partition on the cluster; the comparison here, below
+        _in.require(empty_like(frame), [arm, *([strata] if strata is not None else [])], "to compare arms")
+        tallies = fold_partitions(frame, arm_tallies, arm, fold=True, resolve_as_of=True, as_of=as_of, **options)
+        labels = tally_labels(tallies, known_categories(frame, arm))
+    else:
+        if len(frame) == 0:  # no sends, nothing to compare (and no column to require)
+            return _empty_result(arm)
+        _in.require(frame, [arm], "to tell the arms apart")
+        if strata is not None:
+            _in.require(frame, [strata], "to stratify by")
+        codes, labels = arm_labels(frame[arm], arm)
+        if len(labels) < 2:  # before any time column is asked for
+            _warn_unlabelled(int((codes < 0).sum()), arm)
+            return _few_arms(arm, labels, control)
+        tallies = arm_tallies(frame, arm, as_of=as_of, **options)
+    _warn_unlabelled(int(tallies.loc[tallies[col.ARM].isna(), SENDS].sum()) if len(tallies) else 0, arm)
+    if len(labels) < 2:
+        return _few_arms(arm, labels, control)
+    return compare_from_tallies(tallies, labels, control_index(labels, control), arm, metric=metric, window=window,
+                                alpha=alpha, correction=method, sequential=sequential, mixture_sd=mixture_sd,
+                                stratified=strata is not None)  # fmt: skip
 
-    if len(frame) == 0:  # no sends, nothing to compare (and no column to require)
-        return _empty_result(arm)
+
+def _warn_unlabelled(count: int, arm: str) -> None:
+    if count:
+        warnings.warn(f"left out {count} send(s) with no {arm!r} label", SkycoreWarning, stacklevel=3)
+
+
+def _few_arms(arm: str, labels: list[str], control) -> pd.DataFrame:
+    if control is not None and str(control) not in labels:
+        raise SkycoreValidationError("control", f"{control!r} is not one of the arms {labels}")
+    return _empty_result(arm)
+
+
+def arm_tallies(deliveries: pd.DataFrame, arm: str = col.ARM, *, metric: str = METRIC_DELIVERY_RATE,
+                window: float, column: str = col.LATENCY_S, as_of=None, exclude_pending: bool = False,
+                strata: str | None = None, fold: bool = False) -> pd.DataFrame:  # fmt: skip
+    """The sufficient statistics of :func:`compare_arms`: sends per arm label, window state and value.
+
+    ``as_of`` is the look (None: the frame's latest time; a partition's fold
+    gets the whole frame's). ``fold=True`` counts each distinct row once
+    (a partition's fold; ``restricted_s`` exact, never rounded); False keeps
+    one row per send, in the frame's order (the pandas path).
+
+    Returns
+    -------
+    DataFrame
+        ``arm`` (the label as text, missing for rows without one),
+        ``counted``, ``within`` (bool), ``restricted_s`` (float: the latency
+        metric's value, 0 otherwise), ``stratum`` (with ``strata``),
+        ``sends`` (int64), ``window_s`` (the window applied, NaN when the
+        frame had no times).
+    """
+    frame = deliveries
+    names = [col.ARM, COUNTED, WITHIN, RESTRICTED_S, *([STRATUM] if strata is not None else []), SENDS, WINDOW_S]
+    if len(frame) == 0:
+        return pd.DataFrame({name: pd.Series(dtype=object) for name in names}).astype({SENDS: "int64"})
     _in.require(frame, [arm], "to tell the arms apart")
     if strata is not None:
         _in.require(frame, [strata], "to stratify by")
     codes, labels = arm_labels(frame[arm], arm)
-    unlabelled = codes < 0
-    if unlabelled.any():
-        warnings.warn(f"left out {int(unlabelled.sum())} send(s) with no {arm!r} label", SkycoreWarning, stacklevel=2)
-    if len(labels) < 2:
-        if control is not None and str(control) not in labels:
-            raise SkycoreValidationError("control", f"{control!r} is not one of the arms {labels}")
-        return _empty_result(arm)
-    control_at = control_index(labels, control)
-    data = frame.loc[~unlabelled] if unlabelled.any() else frame
-    codes = codes[~unlabelled]
-    outcome = _in.outcomes(data)
-    # The look: the whole frame's last known moment (unlabelled rows included) unless given.
-    moment = _in.resolve_as_of(frame, as_of)
+    labelled = codes >= 0
+    counted = np.zeros(len(frame), bool)
+    within = np.zeros(len(frame), bool)
+    value = np.zeros(len(frame))
+    window_s = math.nan
+    if labelled.any():
+        data = frame.loc[labelled] if not labelled.all() else frame
+        outcome = _in.outcomes(data)
+        # The look: the whole frame's last known moment (unlabelled rows included) unless given.
+        moment = _in.resolve_as_of(frame, as_of)
+        clock = col.TOTAL_LATENCY_S if metric == METRIC_DELIVERY_RATE else column
+        windowed = windowed_outcomes(
+            data, outcome, clock, window, moment, need_latency=metric != METRIC_DELIVERY_RATE,
+            untimed_pending="count" if metric == METRIC_DELIVERY_RATE else "error", stacklevel=4,
+        )  # fmt: skip
+        is_counted = windowed.counted
+        if exclude_pending:
+            is_counted = is_counted & (outcome != col.OUTCOME_PENDING)
+        counted[labelled], within[labelled] = is_counted, windowed.within & is_counted
+        if metric == METRIC_LATENCY:
+            value[labelled] = np.where(is_counted, np.where(windowed.within, windowed.latency, window), 0.0)
+        window_s = windowed.window_s
+    table = pd.DataFrame({col.ARM: pd.Categorical.from_codes(codes, categories=labels) if labels else
+                                   pd.Categorical([None] * len(frame)),
+                          COUNTED: counted, WITHIN: within, RESTRICTED_S: value}, index=frame.index)  # fmt: skip
+    if strata is not None:
+        table[STRATUM] = frame[strata].to_numpy(dtype=object)
+    table[SENDS] = np.ones(len(frame), "int64")
+    if fold:
+        keys = [name for name in names if name not in (SENDS, WINDOW_S)]
+        table = table.groupby(keys, dropna=False, observed=True, sort=False)[SENDS].sum().reset_index()
+        table[col.ARM] = table[col.ARM].astype(object)
+    table[WINDOW_S] = window_s
+    return table[names].reset_index(drop=True)
 
-    clock = col.TOTAL_LATENCY_S if metric == METRIC_DELIVERY_RATE else column
-    windowed = windowed_outcomes(
-        data, outcome, clock, window, moment, need_latency=metric != METRIC_DELIVERY_RATE,
-        untimed_pending="count" if metric == METRIC_DELIVERY_RATE else "error", stacklevel=3,
-    )  # fmt: skip
-    counted = windowed.counted
-    if exclude_pending:
-        counted = counted & (outcome != col.OUTCOME_PENDING)
+
+def tally_labels(tallies: pd.DataFrame, categories: list | None = None) -> list[str]:
+    """The arms' labels of partitions' tallies: in the order of ``categories`` (the arm column's, when
+    categorical), else in order of first appearance (partition order, then row order)."""
+    present = list(pd.unique(tallies[col.ARM].dropna().astype(str))) if len(tallies) else []
+    if categories is not None:
+        return [label for label in map(str, categories) if label in set(present)]
+    return present
+
+
+def compare_from_tallies(tallies: pd.DataFrame, labels: list[str], control_at: int, arm: str = col.ARM, *,
+                         metric: str, window: float, alpha: float, correction: str, sequential: bool,
+                         mixture_sd: float, stratified: bool) -> pd.DataFrame:  # fmt: skip
+    """:func:`compare_arms`' rows from its sufficient statistics (:func:`arm_tallies` of one frame or several).
+
+    ``labels`` are the arms in result order, ``control_at`` the control's
+    position among them; the other arguments are :func:`compare_arms`'
+    checked ones.
+    """
     k = len(labels)
-    arm_code = np.where(counted, codes, k)  # k: not counted
-    n = np.bincount(arm_code, minlength=k + 1)[:k]
+    position = pd.Index(labels).get_indexer(tallies[col.ARM].astype(object))
+    labelled = position >= 0
+    sends = tallies[SENDS].to_numpy(dtype="int64")
+    counted = tallies[COUNTED].to_numpy(dtype=bool) & labelled
+    arm_code = np.where(counted, position, k)  # k: not counted
+    n = np.bincount(arm_code, weights=sends, minlength=k + 1)[:k].round().astype("int64")
+    within = tallies[WITHIN].to_numpy(dtype=bool)
     if metric == METRIC_LATENCY:
-        value = np.where(counted, np.where(windowed.within, windowed.latency, window), 0.0)
+        value = tallies[RESTRICTED_S].to_numpy(dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
-            means = np.bincount(arm_code, weights=value, minlength=k + 1)[:k] / n
+            means = np.bincount(arm_code, weights=value * sends, minlength=k + 1)[:k] / n
         centred = np.where(counted, value - np.append(means, 0.0)[arm_code], 0.0)
-        squares = np.bincount(arm_code, weights=centred * centred, minlength=k + 1)[:k]
+        squares = np.bincount(arm_code, weights=centred * centred * sends, minlength=k + 1)[:k]
     else:
-        x = np.bincount(arm_code, weights=windowed.within, minlength=k + 1)[:k]
-        if strata is not None:
-            stratum, names = pd.factorize(data[strata], use_na_sentinel=False)
-            cells = arm_code * len(names) + stratum
+        x = np.bincount(arm_code, weights=within * sends, minlength=k + 1)[:k]
+        if stratified:
+            stratum, names = pd.factorize(tallies.loc[labelled, STRATUM], use_na_sentinel=False)
+            cells = arm_code[labelled] * len(names) + stratum
             size = (k + 1) * len(names)
-            n_cells = np.bincount(cells, minlength=size).reshape(k + 1, len(names))
-            x_cells = np.bincount(cells, weights=windowed.within, minlength=size).reshape(k + 1, len(names))
-
+            n_cells = np.bincount(cells, weights=sends[labelled], minlength=size).reshape(k + 1, len(names))
+            x_cells = np.bincount(cells, weights=(within * sends)[labelled], minlength=size).reshape(k + 1, len(names))
+    windows = tallies[WINDOW_S].to_numpy(dtype=float) if len(tallies) else np.array([math.nan])
+    window_s = float(windows[~np.isnan(windows)][0]) if (~np.isnan(windows)).any() else math.nan
     rows: list[dict] = []
     for i, label in enumerate(labels):
         if i == control_at:
@@ -448,7 +555,7 @@ def compare_arms(
         if metric == METRIC_LATENCY:
             result = _compare_means((n[control_at], means[control_at], squares[control_at]),
                                     (n[i], means[i], squares[i]), window, alpha, sequential, mixture_sd)  # fmt: skip
-        elif strata is not None:
+        elif stratified:
             result = _compare_stratified(x_cells[control_at], n_cells[control_at].astype(float), x_cells[i],
                                          n_cells[i].astype(float), alpha, sequential, mixture_sd)  # fmt: skip
         else:
@@ -457,8 +564,8 @@ def compare_arms(
         with np.errstate(divide="ignore", invalid="ignore"):
             rel_diff = float(np.divide(result[DIFF], result[CONTROL_ESTIMATE]))
         rows.append({arm: label, CONTROL: labels[control_at], METRIC: metric, **result, REL_DIFF: rel_diff,
-                     N_CONTROL: int(n[control_at]), N_ARM: int(n[i]), WINDOW_S: windowed.window_s})  # fmt: skip
-    adjusted = adjust_p_values(np.array([row[P_VALUE] for row in rows], dtype=float), method)
+                     N_CONTROL: int(n[control_at]), N_ARM: int(n[i]), WINDOW_S: window_s})  # fmt: skip
+    adjusted = adjust_p_values(np.array([row[P_VALUE] for row in rows], dtype=float), correction)
     for row, value in zip(rows, adjusted, strict=True):
         row[P_ADJUSTED] = float(value)
         row[SIGNIFICANT] = bool(value < alpha)

@@ -48,11 +48,12 @@ import pandas as pd
 from scipy import stats
 
 from .. import columns as col
-from ..columns import AT_RISK, CUMULATIVE_INCIDENCE_COLUMNS, SENDS, SHARE_DELIVERED, TIME_S
+from ..columns import AT_RISK, CUMULATIVE_INCIDENCE_COLUMNS, DURATION_S, KIND, SENDS, SHARE_DELIVERED, TIME_S
+from ..distributed.engine import fold_partitions, is_dask
 from ..exceptions import SkycoreValidationError
 from . import inputs as _in
 
-__all__ = ["cumulative_incidence", "aalen_johansen"]
+__all__ = ["cumulative_incidence", "aalen_johansen", "incidence_counts", "incidence_from_counts"]
 
 
 def aalen_johansen(duration: np.ndarray, kind: np.ndarray) -> dict[str, np.ndarray]:
@@ -149,7 +150,10 @@ def cumulative_incidence(
 
     Parameters
     ----------
-    deliveries : DataFrame
+    deliveries : DataFrame or dask DataFrame
+        (A dask frame is folded on its cluster into each group's distinct
+        (duration, kind) with counts, :func:`incidence_counts`; the curves
+        are computed here, :func:`incidence_from_counts`.)
         One row per send; needs ``outcome``, ``column`` for delivered sends,
         and — when there are undelivered sends — the latency's start time,
         ``failed_at`` for failures and a time column or ``as_of`` for
@@ -204,7 +208,7 @@ def cumulative_incidence(
     Without pending sends, the curve's last value is exactly the group's
     delivery rate (:func:`delivery_rates`): F(∞) = delivered / sent.
     """
-    frame = _in.check_frame(deliveries)
+    frame = deliveries if is_dask(deliveries) else _in.check_frame(deliveries)
     keys = _in.column_list(by, "by")
     confidence = _in.check_level(confidence, "confidence")
     grid = None
@@ -212,17 +216,63 @@ def cumulative_incidence(
         grid = np.atleast_1d(np.asarray(times, dtype=float))
         if grid.ndim != 1 or not np.isfinite(grid).all() or (grid < 0).any():
             raise SkycoreValidationError("times", f"expected seconds ≥ 0, got {times!r}")
+    if is_dask(deliveries):  # (duration, kind) value counts per partition on the cluster; the curves here, below
+        counts = fold_partitions(deliveries, incidence_counts, keys, column, fold=True, resolve_as_of=True, as_of=as_of)
+    else:
+        counts = incidence_counts(frame, keys, column, as_of=as_of)
+    return incidence_from_counts(counts, keys, grid, confidence)
+
+
+def incidence_counts(deliveries: pd.DataFrame, keys: tuple[str, ...], column: str = col.TOTAL_LATENCY_S,
+                     as_of=None, *, fold: bool = False) -> pd.DataFrame:  # fmt: skip
+    """The sufficient statistics of :func:`cumulative_incidence`: each group's (duration, kind) with counts.
+
+    ``fold=True`` counts each distinct (group, duration, kind) once (exact
+    values, never rounded: a partition's fold); False gives one row per
+    usable send with count 1 (the pandas path).
+
+    Returns
+    -------
+    DataFrame
+        ``<keys…>``, ``duration_s`` (float), ``kind`` (int8: 1 delivered,
+        2 failed, 0 censored), ``sends`` (int64), usable sends only.
+    """
+    frame = deliveries
+    names = [*keys, DURATION_S, KIND, SENDS]
     if len(frame) == 0:
-        return _in.empty_frame(keys, CUMULATIVE_INCIDENCE_COLUMNS, (AT_RISK, SENDS))
+        return _in.empty_frame(keys, (DURATION_S, KIND, SENDS), (KIND, SENDS))[names]
     _in.require(frame, keys, "to group by")
     duration, kind, keep = _in.competing_events(frame, column, as_of)
     kept = frame.loc[keep]
-    duration, kind = duration[keep], kind[keep]
+    table = pd.DataFrame({DURATION_S: duration[keep], KIND: kind[keep], SENDS: np.ones(int(keep.sum()), "int64")},
+                         index=kept.index)  # fmt: skip
+    table = pd.concat([kept[list(keys)], table], axis=1) if keys else table
+    if fold:
+        table = table.groupby([*keys, DURATION_S, KIND], dropna=False, observed=True, sort=False)[SENDS].sum()
+        table = table.reset_index()
+    return table[names].reset_index(drop=True)
+
+
+def incidence_from_counts(counts: pd.DataFrame, keys: tuple[str, ...], times=None,
+                          confidence: float = 0.95) -> pd.DataFrame:  # fmt: skip
+    """:func:`cumulative_incidence` from its sufficient statistics (:func:`incidence_counts`, one frame or several).
+
+    Each group's sends are its values repeated by their counts; the curve
+    depends on that multiset only, so the result is the pandas path's.
+    ``times`` is the checked grid (None: every event time).
+    """
+    if len(counts) == 0:
+        return _in.empty_frame(keys, CUMULATIVE_INCIDENCE_COLUMNS, (AT_RISK, SENDS))
+    duration = counts[DURATION_S].to_numpy(dtype=float)
+    kind = counts[KIND].to_numpy(dtype=np.int8)
+    sends = counts[SENDS].to_numpy(dtype="int64")
     parts = []
-    for key, pos in _in.groups(kept, keys):
-        d, k = duration[pos], kind[pos]
+    for key, pos in _in.groups(counts, keys):
+        d, k = np.repeat(duration[pos], sends[pos]), np.repeat(kind[pos], sends[pos])
+        if not len(d):
+            continue
         curve = aalen_johansen(d, k)
-        at = grid if grid is not None else np.unique(np.concatenate([[0.0], curve["time"]]))
+        at = times if times is not None else np.unique(np.concatenate([[0.0], curve["time"]]))
         share, variance, at_risk, known = _evaluate(curve, at, len(d))
         low, high = wilson_effective(share, variance, known.astype(float), confidence)
         group = {name: [value] * len(at) for name, value in zip(keys, key, strict=True)}

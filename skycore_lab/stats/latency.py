@@ -7,11 +7,12 @@ import numpy as np
 import pandas as pd
 
 from .. import columns as col
-from ..columns import DURATION_S, LATENCY_SUMMARY_COLUMNS, N, OBSERVED
+from ..columns import DURATION_S, LATENCY_SUMMARY_COLUMNS, N, OBSERVED, SENDS
+from ..distributed.engine import fold_partitions, is_dask
 from . import inputs as _in
 from .survival import km_quantiles
 
-__all__ = ["censored_latencies", "latency_summary", "format_seconds", "NOT_REACHED"]
+__all__ = ["censored_latencies", "latency_summary", "latency_counts", "latency_from_counts", "format_seconds", "NOT_REACHED"]
 
 
 def censored_latencies(deliveries: pd.DataFrame, column: str = col.LATENCY_S, as_of=None) -> pd.DataFrame:
@@ -110,8 +111,13 @@ def latency_summary(
 
     Parameters
     ----------
-    deliveries : DataFrame
-        One row per send; see :func:`censored_latencies` for the columns.
+    deliveries : DataFrame or dask DataFrame
+        One row per send; see :func:`censored_latencies` for the columns. A
+        dask frame is folded on its cluster into each group's distinct
+        durations with their counts (:func:`latency_counts`: exact values,
+        not rounded), pending sends censored at the whole frame's latest
+        time; the quantiles are computed here (:func:`latency_from_counts`),
+        equal to the pandas path's.
     by : str or sequence of str
         Grouping columns; ``()`` (default) gives one overall row.
     column : str
@@ -145,11 +151,39 @@ def latency_summary(
             Their confidence bounds; a low bound is NaN and a high bound
             ``inf`` when the band never reaches the quantile.
     """
-    frame = _in.check_frame(deliveries)
     keys = _in.column_list(by, "by")
     confidence = _in.check_level(confidence, "confidence")
+    if is_dask(deliveries):  # latency value counts per partition on the cluster; the quantiles here, below
+        counts = fold_partitions(deliveries, latency_counts, keys, column, fold=True, resolve_as_of=True, as_of=as_of)
+    else:
+        counts = latency_counts(_in.check_frame(deliveries), keys, column, as_of=as_of)
+    return latency_from_counts(counts, keys, confidence)
+
+
+def latency_counts(deliveries: pd.DataFrame, keys: tuple[str, ...], column: str = col.LATENCY_S, as_of=None, *,
+                   fold: bool = False) -> pd.DataFrame:  # fmt: skip
+    """The sufficient statistics of :func:`latency_summary`: each group's durations with their counts.
+
+    Parameters
+    ----------
+    fold : bool
+        Count each distinct (group, duration, observed) once (a partition's
+        fold: the exact values, not rounded, so the quantiles equal the
+        pandas path's). False: one row per send, count 1 (the pandas path,
+        which needs no folding).
+
+    Returns
+    -------
+    DataFrame
+        ``<keys…>``, ``duration_s`` (float), ``observed`` (bool), ``sends``
+        (int64): a failure or a send without a usable duration is a row with
+        ``sends`` 0 and a missing duration, so that every group of the
+        frame has a row (a group of failures only gets its summary row).
+    """
+    frame = deliveries
+    names = [*keys, DURATION_S, OBSERVED, SENDS]
     if len(frame) == 0:
-        return _in.empty_frame(keys, LATENCY_SUMMARY_COLUMNS, (N, col.DELIVERED))
+        return _in.empty_frame(keys, (DURATION_S, OBSERVED, SENDS), (SENDS,))[names]
     _in.require(frame, keys, "to group by")
     # Failures have no delivery time: out before any time column is asked for
     # (a group of failures only still gets its row, with n = 0).
@@ -161,14 +195,35 @@ def latency_summary(
         d, o, keep = _in.censor(frame.loc[not_failed], column, as_of)
         usable[not_failed] = keep
         duration[not_failed], observed[not_failed] = d, o
+    table = pd.DataFrame({DURATION_S: np.where(usable, duration, np.nan), OBSERVED: observed & usable,
+                          SENDS: usable.astype("int64")}, index=frame.index)  # fmt: skip
+    table = pd.concat([frame[list(keys)], table], axis=1) if keys else table
+    if fold:
+        grouped = table.groupby([*keys, DURATION_S, OBSERVED], dropna=False, observed=True, sort=False)
+        table = grouped[SENDS].sum().reset_index()
+    return table[names].reset_index(drop=True)
+
+
+def latency_from_counts(counts: pd.DataFrame, keys: tuple[str, ...], confidence: float = 0.95) -> pd.DataFrame:
+    """:func:`latency_summary` from its sufficient statistics (:func:`latency_counts`, of one frame or several).
+
+    Each group's durations are its values repeated by their counts: the
+    naive and Kaplan–Meier quantiles depend on the multiset of values only,
+    so the result is the pandas path's to the last bit.
+    """
+    if len(counts) == 0:
+        return _in.empty_frame(keys, LATENCY_SUMMARY_COLUMNS, (N, col.DELIVERED))
+    duration = counts[DURATION_S].to_numpy(dtype=float, na_value=np.nan)
+    observed = counts[OBSERVED].to_numpy(dtype=bool)
+    sends = counts[SENDS].to_numpy(dtype="int64")
     rows = []
-    for key, pos in _in.groups(frame, keys):
-        pos = pos[usable[pos]]
-        d, o = duration[pos], observed[pos]
+    for key, pos in _in.groups(counts, keys):
+        pos = pos[sends[pos] > 0]
+        d, o = np.repeat(duration[pos], sends[pos]), np.repeat(observed[pos], sends[pos])
         delivered = d[o]
         naive = np.quantile(delivered, [0.5, 0.9, 0.99]) if delivered.size else [np.nan] * 3
         (m, m_lo, m_hi), (p, p_lo, p_hi) = km_quantiles(d, o, (0.5, 0.9), confidence)
-        rows.append((*key, len(pos), int(o.sum()), *map(float, naive), m, m_lo, m_hi, p, p_lo, p_hi))
+        rows.append((*key, len(d), int(o.sum()), *map(float, naive), m, m_lo, m_hi, p, p_lo, p_hi))
     result = pd.DataFrame(rows, columns=[*keys, *LATENCY_SUMMARY_COLUMNS])
     return result.astype({N: "int64", col.DELIVERED: "int64"})
 
