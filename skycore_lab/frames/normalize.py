@@ -16,6 +16,7 @@ import pandas as pd
 from .. import columns as col
 from ..exceptions import ClockSkewWarning, SkycoreValidationError
 from ..reference import carrier_and_country
+from .grouped import as_text, text_codes
 from .latency import LATENCIES
 from .times import as_utc, event_time
 
@@ -27,6 +28,7 @@ __all__ = [
     "handle_negative_latencies",
     "fill_place",
     "finish_delivery_dtypes",
+    "sorted_categorical",
     "timed_events",
     "rank_key",
     "time_key",
@@ -43,22 +45,6 @@ _NEGATIVE_LATENCY_POLICIES = ("warn", "clip", "nan")
 _CATEGORICAL_DELIVERY_COLUMNS = (col.CARRIER, col.COUNTRY, col.SENT_AS, col.FINAL_CODE)
 _TEXT_DELIVERY_COLUMNS = (col.TRACKING_ID, col.TO, col.MMS_ID, col.SENDER, col.SPID, col.HANDSET)
 _DATETIME_DELIVERY_COLUMNS = (col.REQUESTED_AT, col.FIRST_EVENT_AT, col.SENT_AT, col.DELIVERED_AT, col.FAILED_AT)
-
-
-def as_text(series: pd.Series) -> pd.Series:
-    """Strings (pandas ``str`` dtype), stripped, with empty strings as missing.
-
-    Works on categorical, object and string columns alike.
-    """
-    if isinstance(series.dtype, pd.CategoricalDtype):
-        # Normalise the few categories, not the many rows.
-        categories = pd.Series(series.cat.categories.astype("str")).str.strip()
-        categories = categories.where(categories != "")
-        values = categories.to_numpy(dtype=object, na_value=None)
-        text = pd.Series(np.append(values, None)[series.cat.codes.to_numpy()], index=series.index, dtype="str")
-        return text
-    text = series.astype("str").str.strip()
-    return text.where(text != "")
 
 
 def check_negative_latency(negative_latency: str) -> None:
@@ -119,8 +105,7 @@ def finish_delivery_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
     for name in _TEXT_DELIVERY_COLUMNS:
         frame[name] = as_text(frame[name])
     for name in _CATEGORICAL_DELIVERY_COLUMNS:
-        text = as_text(frame[name])
-        frame[name] = pd.Categorical(text, categories=sorted(text.dropna().unique()))
+        frame[name] = sorted_categorical(frame[name])
     for name in _DATETIME_DELIVERY_COLUMNS:
         frame[name] = as_utc(frame[name], name)
     for name in LATENCIES:
@@ -128,6 +113,15 @@ def finish_delivery_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
     frame[col.OUTCOME] = pd.Categorical(frame[col.OUTCOME], categories=col.OUTCOMES, ordered=True)
     frame[col.DDM] = pd.Categorical(frame[col.DDM], categories=col.DDM_STATES, ordered=True)
     return frame
+
+
+def sorted_categorical(series: pd.Series) -> pd.Categorical:
+    """``as_text(series)`` as a categorical whose categories are its distinct values, sorted."""
+    codes, categories = text_codes(series)
+    used = np.zeros(len(categories) + 1, dtype=bool)
+    used[codes] = True  # code -1 marks the extra last slot
+    renumber = np.append(np.cumsum(used[:-1]) - 1, -1)
+    return pd.Categorical.from_codes(renumber[codes], categories=categories[used[:-1]])
 
 
 # --- reading events -------------------------------------------------------------------------------
