@@ -108,8 +108,11 @@ def _link_statuses(statuses: pd.Index) -> np.ndarray:
     return np.array([ref.is_link_sent(ref.N102, status) for status in statuses], dtype=bool)
 
 
-def _sends(events: pd.DataFrame) -> pd.DataFrame:
-    """One row per send, in tracking-id order (RangeIndex), before the manifest and the final dtypes.
+def _sends(events: pd.DataFrame, *, by_first_event: bool) -> pd.DataFrame:
+    """One row per send (RangeIndex), before the manifest and the final dtypes.
+
+    In tracking-id order, or by first event time (missing last) then
+    tracking id when ``by_first_event``.
 
     Every column is read once as integer codes; the send events are sorted
     once by (send, time, code, received_at, values) and each rule below is a
@@ -135,15 +138,19 @@ def _sends(events: pd.DataFrame) -> pd.DataFrame:
     text = {name: LazyText(events[name] if name in events.columns else None, len(events))
             for name in (col.HANDSET, *_IDENTITY_COLUMNS)}
     received_key = time_key(received)
-    ties = [lambda at: code[rows[at]], lambda at: received_key[at], lambda at: status[rows[at]],
-            lambda at: sent_as_codes[rows[at]]]
-    ties += [lambda at, column=column: column.ranks(rows[at]) for column in text.values()]
+    ties = [lambda tied: code[rows[tied]], lambda tied: received_key[tied], lambda tied: status[rows[tied]],
+            lambda tied: sent_as_codes[rows[tied]]]
+    ties += [lambda tied, column=column: column.ranks(rows[tied]) for column in text.values()]
     order = group_time_order(send, time_key(at), ties)
     rows, send, at = rows[order], send[order], at[order]
     code, status = code[rows], status[rows]
 
+    first_event = at[first_positions(send, np.ones(len(rows), dtype=bool), n)]
+    # Every per-send array below is built in the returned order.
+    in_order = np.lexsort((np.arange(n), time_key(first_event))) if by_first_event else np.arange(n)
+
     def first(mask) -> np.ndarray:
-        return first_positions(send, mask, n)
+        return first_positions(send, mask, n)[in_order]
 
     def any_of(mask) -> np.ndarray:
         return first(mask) >= 0
@@ -155,11 +162,11 @@ def _sends(events: pd.DataFrame) -> pd.DataFrame:
         return lookup(_member(codes, values), code)
 
     out = pd.DataFrame(index=pd.RangeIndex(n))
-    out[col.TRACKING_ID] = text_from_codes(np.flatnonzero(seen), tracking_ids).array
+    out[col.TRACKING_ID] = text_from_codes(np.flatnonzero(seen)[in_order], tracking_ids).array
     for name in _IDENTITY_COLUMNS:
         known = first(~text[name].missing()[rows])
         out[name] = text[name].text_at(np.where(known >= 0, rows[np.maximum(known, 0)], -1)).array
-    out[col.FIRST_EVENT_AT] = _utc(at[first(np.ones(len(rows), dtype=bool))]).array
+    out[col.FIRST_EVENT_AT] = _utc(first_event[in_order]).array
 
     # sent: N101, else the N201 of an SMS-only send.
     sent_at = time_of(first(is_code(ref.N101)))
@@ -184,8 +191,8 @@ def _sends(events: pd.DataFrame) -> pd.DataFrame:
     out[col.DELIVERED_AT] = _utc(time_of(delivered)).array
     out[col.FAILED_AT] = _utc(time_of(failed)).array
     is_delivered = delivered >= 0
-    final = np.where(is_delivered, take_codes(code, delivered), take_codes(code, failed))
-    out[col.FINAL_CODE] = text_from_codes(final, codes).array
+    final_code = np.where(is_delivered, take_codes(code, delivered), take_codes(code, failed))
+    out[col.FINAL_CODE] = text_from_codes(final_code, codes).array
     failure = _failure_outcomes(take_codes(code, failed), codes, take_codes(status, failed), statuses)
     outcome = np.where(is_delivered, col.OUTCOMES.index(col.OUTCOME_DELIVERED),
                        np.where(failure >= 0, failure, col.OUTCOMES.index(col.OUTCOME_PENDING)))
@@ -367,7 +374,7 @@ def deliveries(
         events = pd.DataFrame({name: pd.Series(dtype="str") for name in (col.TRACKING_ID, col.CODE)})
         events[col.TIMESTAMP] = pd.Series(dtype=col.DATETIME_DTYPE)
     require_columns(events, (col.TRACKING_ID, col.CODE, col.TIMESTAMP), "events")
-    sends = _sends(events.reset_index(drop=True))
+    sends = _sends(events.reset_index(drop=True), by_first_event=manifest is None)
 
     extra_columns: list[str] = []
     if manifest is not None:
@@ -388,9 +395,7 @@ def deliveries(
         frame[col.OUTCOME] = frame[col.OUTCOME].fillna(col.OUTCOME_PENDING)
         frame[col.DDM] = frame[col.DDM].fillna(col.DDM_NONE)
     else:
-        # By first event time, then tracking id: sends are numbered in tracking-id order.
-        first_event = sends[col.FIRST_EVENT_AT].to_numpy(dtype="datetime64[us]")
-        frame = sends.take(np.lexsort((np.arange(len(sends)), time_key(first_event))))
+        frame = sends  # by first event time, then tracking id
     if col.REQUESTED_AT not in frame.columns:
         frame[col.REQUESTED_AT] = pd.Series(pd.NaT, index=frame.index, dtype=col.DATETIME_DTYPE)
     frame = frame.reset_index(drop=True)

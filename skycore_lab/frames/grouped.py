@@ -135,8 +135,9 @@ class LazyText:
             return np.ones(self._length, dtype=bool)
         if self._codes is None and _arrow_strings(self._series):
             values = pa.array(self._series.array)
-            blank = pc.equal(pc.utf8_trim_whitespace(values), "")
-            return pc.fill_null(blank, True).to_numpy(zero_copy_only=False)
+            # Empty or all whitespace (the characters utf8_trim_whitespace strips), without new strings.
+            blank = pc.or_(pc.equal(pc.binary_length(values), 0), pc.utf8_is_space(values))
+            return np.asarray(pc.fill_null(blank, True).to_numpy(zero_copy_only=False), dtype=bool)
         return self.codes()[0] < 0
 
     def ranks(self, rows: np.ndarray) -> np.ndarray:
@@ -200,19 +201,25 @@ def group_time_order(group: np.ndarray, key: np.ndarray, ties=()) -> np.ndarray:
         distinct, key = np.unique(key, return_inverse=True)
         low, span = 0, len(distinct)
     order = np.argsort(group * span + (key - low), kind="stable")
-    if not ties:
-        return order
     sorted_group, sorted_key = group[order], key[order]
     same = (sorted_group[1:] == sorted_group[:-1]) & (sorted_key[1:] == sorted_key[:-1])
-    if not same.any():
-        return order
-    tied = np.zeros(n, dtype=bool)
-    tied[1:] |= same
-    tied[:-1] |= same
-    where = np.flatnonzero(tied)
-    rows = order[where]
-    keys = [tie(rows) for tie in reversed(ties)]  # lexsort: the last key is the primary one
-    order[where] = rows[np.lexsort((*keys, key[rows], group[rows]))]
+    # Break ties one key at a time, each only among the rows the previous keys left tied.
+    for tie in ties:
+        if not same.any():
+            break
+        tied = np.zeros(n, dtype=bool)
+        tied[1:] |= same
+        tied[:-1] |= same
+        where = np.flatnonzero(tied)
+        run = np.cumsum(np.append(True, ~same[where[1:] - 1]))  # runs of tied rows are contiguous
+        rows = order[where]
+        values = np.asarray(tie(rows))
+        resort = np.lexsort((values, run))  # stable: rows equal so far keep their order
+        order[where] = rows[resort]
+        values, run = values[resort], run[resort]
+        still = (where[1:] == where[:-1] + 1) & (run[1:] == run[:-1]) & (values[1:] == values[:-1])
+        same = np.zeros(n - 1, dtype=bool)
+        same[where[:-1][still]] = True
     return order
 
 

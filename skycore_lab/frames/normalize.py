@@ -18,10 +18,9 @@ from ..exceptions import ClockSkewWarning, SkycoreValidationError
 from ..reference import carrier_and_country
 from .grouped import as_text, text_codes
 from .latency import LATENCIES
-from .times import as_utc, event_time
+from .times import as_utc
 
 __all__ = [
-    "EVENT_AT",
     "NegativeLatency",
     "as_text",
     "check_negative_latency",
@@ -29,13 +28,7 @@ __all__ = [
     "fill_place",
     "finish_delivery_dtypes",
     "sorted_categorical",
-    "timed_events",
-    "rank_key",
-    "time_key",
 ]
-
-#: Working column of :func:`timed_events`: each event's time (never returned).
-EVENT_AT = "_event_at"
 
 #: What to do with negative latencies (see :func:`skycore_lab.deliveries`).
 NegativeLatency = Literal["warn", "clip", "nan"]
@@ -122,33 +115,3 @@ def sorted_categorical(series: pd.Series) -> pd.Categorical:
     used[codes] = True  # code -1 marks the extra last slot
     renumber = np.append(np.cumsum(used[:-1]) - 1, -1)
     return pd.Categorical.from_codes(renumber[codes], categories=categories[used[:-1]])
-
-
-# --- reading events -------------------------------------------------------------------------------
-def timed_events(events: pd.DataFrame, code: pd.Series, keep: np.ndarray, names) -> tuple[pd.DataFrame, pd.Series]:
-    """The kept events' code, the named columns as text, and event time ``EVENT_AT`` (:func:`.times.event_time`);
-    plus ``received_at`` (for ordering ties)."""
-    frame = pd.DataFrame(index=pd.RangeIndex(int(keep.sum())))
-    frame[col.CODE] = code[keep].array
-    for name in names:
-        if name in events.columns:
-            frame[name] = as_text(events[name][keep]).array
-        else:
-            frame[name] = pd.Series(pd.NA, index=frame.index, dtype="str")
-    kept = events[keep]
-    frame[EVENT_AT] = event_time(kept).array
-    if col.RECEIVED_AT in events.columns:
-        received = as_utc(kept[col.RECEIVED_AT], f"events.{col.RECEIVED_AT}")
-    else:
-        received = pd.Series(pd.NaT, index=kept.index, dtype=col.DATETIME_DTYPE)
-    return frame, received
-
-
-def rank_key(values: pd.Series) -> np.ndarray:
-    """Integer sort key of text values (missing first): makes ties order-independent."""
-    return pd.factorize(values, sort=True, use_na_sentinel=True)[0]
-
-
-def time_key(times: pd.Series) -> np.ndarray:
-    values = times.to_numpy(dtype="datetime64[us]").astype("int64")
-    return np.where(pd.isna(times).to_numpy(), np.iinfo("int64").max, values)
