@@ -21,7 +21,7 @@ from .. import reference as ref
 from ..checks import require_columns
 from ..exceptions import SkycoreValidationError
 from ..provenance import attach_design, attach_sources, design_of, sources_of
-from .grouped import LazyText, first_positions, group_time_order, lookup, take_codes, text_codes, text_from_codes, time_key
+from .grouped import LazyText, SortedGroups, group_time_order, lookup, take_codes, text_codes, text_from_codes, time_key
 from .latency import latency_seconds
 from .normalize import (
     NegativeLatency,
@@ -145,12 +145,13 @@ def _sends(events: pd.DataFrame, *, by_first_event: bool) -> pd.DataFrame:
     rows, send, at = rows[order], send[order], at[order]
     code, status = code[rows], status[rows]
 
-    first_event = at[first_positions(send, np.ones(len(rows), dtype=bool), n)]
+    groups = SortedGroups(send)
+    first_event = at[groups.starts]
     # Every per-send array below is built in the returned order.
     in_order = np.lexsort((np.arange(n), time_key(first_event))) if by_first_event else np.arange(n)
 
     def first(mask) -> np.ndarray:
-        return first_positions(send, mask, n)[in_order]
+        return groups.first(mask)[in_order]
 
     def any_of(mask) -> np.ndarray:
         return first(mask) >= 0
@@ -406,7 +407,8 @@ def deliveries(
     for name in (col.LATENCY_S, col.TOTAL_LATENCY_S):
         frame[name] = latency_seconds(frame, name)
     fill_place(frame)
-    frame = finish_delivery_dtypes(frame[[*col.DELIVERY_COLUMNS, *extra_columns]].copy())
+    # Without a manifest every text column was built from as_text's values already.
+    frame = finish_delivery_dtypes(frame[[*col.DELIVERY_COLUMNS, *extra_columns]].copy(), text_ready=manifest is None)
     handle_negative_latencies(frame, negative_latency)
     frame.attrs.clear()  # pandas may have carried some of the inputs' attrs; set them once, below
     attach_sources(frame, sources_of(events, manifest))

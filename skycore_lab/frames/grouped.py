@@ -10,7 +10,7 @@ on a million events in about the time pandas takes for one
   integer operations on the few distinct values;
 * sort the events once by (group, time) (:func:`group_time_order`) and then
   answer every "first/last row of the group where ..." with one pass over a
-  boolean mask (:func:`first_positions`, :func:`last_positions`);
+  boolean mask (:class:`SortedGroups`, :func:`first_positions`);
 * build the returned text columns from codes only at the end
   (:func:`text_from_codes`).
 """
@@ -30,6 +30,7 @@ __all__ = [
     "lookup",
     "time_key",
     "group_time_order",
+    "SortedGroups",
     "first_positions",
     "last_positions",
     "take_codes",
@@ -140,12 +141,13 @@ class LazyText:
             return np.asarray(pc.fill_null(blank, True).to_numpy(zero_copy_only=False), dtype=bool)
         return self.codes()[0] < 0
 
-    def ranks(self, rows: np.ndarray) -> np.ndarray:
-        """Integer keys of the values at ``rows`` that sort as the texts (missing first)."""
+    def ranks(self, rows: np.ndarray, *, sort: bool = True) -> np.ndarray:
+        """Integer keys of the values at ``rows`` (-1: missing), equal where the texts are equal,
+        and ordered as the texts when ``sort``."""
         if self._series is None or self._codes is not None or not _arrow_strings(self._series):
             return self.codes()[0][rows]
         text = as_text(self._series.take(rows))
-        return pd.factorize(text, sort=True, use_na_sentinel=True)[0].astype(np.int64)
+        return pd.factorize(text, sort=sort, use_na_sentinel=True)[0].astype(np.int64)
 
     def text_at(self, rows: np.ndarray) -> pd.Series:
         """The texts at ``rows`` (-1: missing), RangeIndex."""
@@ -179,13 +181,15 @@ def time_key(values: np.ndarray) -> np.ndarray:
 
 
 def group_time_order(group: np.ndarray, key: np.ndarray, ties=()) -> np.ndarray:
-    """The permutation that sorts rows by ``(group, key, *ties)``, then by position.
+    """The permutation that sorts rows by ``(group, key, *ties)``.
 
     ``group`` are non-negative integers, ``key`` int64 (:func:`time_key`),
     ``ties`` further keys, most significant first: functions that give the
     int64 keys of the rows at the positions they are passed, called only for
     rows that share their group and key (so they cost only where such ties
-    exist). One integer sort of (group, key) packed into an int64.
+    exist). One integer sort of (group, key) packed into an int64. Rows
+    equal in every key come in no particular order: callers give keys
+    enough that such rows carry the same values.
     """
     n = len(group)
     if n == 0:
@@ -200,10 +204,16 @@ def group_time_order(group: np.ndarray, key: np.ndarray, ties=()) -> np.ndarray:
     if span <= 0 or groups > _LAST // span:  # too wide to pack: pack the keys' ranks instead
         distinct, key = np.unique(key, return_inverse=True)
         low, span = 0, len(distinct)
-    order = np.argsort(group * span + (key - low), kind="stable")
+    order = np.argsort(group * span + (key - low))
     sorted_group, sorted_key = group[order], key[order]
     same = (sorted_group[1:] == sorted_group[:-1]) & (sorted_key[1:] == sorted_key[:-1])
-    # Break ties one key at a time, each only among the rows the previous keys left tied.
+    return _break_ties(order, same, ties)
+
+
+def _break_ties(order: np.ndarray, same: np.ndarray, ties) -> np.ndarray:
+    """Refine ``order`` (``same[i]``: rows ``i`` and ``i + 1`` of it are tied) by the keys ``ties``, one key
+    at a time, each computed only for the rows the previous keys left tied."""
+    n = len(order)
     for tie in ties:
         if not same.any():
             break
@@ -214,13 +224,44 @@ def group_time_order(group: np.ndarray, key: np.ndarray, ties=()) -> np.ndarray:
         run = np.cumsum(np.append(True, ~same[where[1:] - 1]))  # runs of tied rows are contiguous
         rows = order[where]
         values = np.asarray(tie(rows))
-        resort = np.lexsort((values, run))  # stable: rows equal so far keep their order
+        resort = np.lexsort((values, run))
         order[where] = rows[resort]
         values, run = values[resort], run[resort]
         still = (where[1:] == where[:-1] + 1) & (run[1:] == run[:-1]) & (values[1:] == values[:-1])
         same = np.zeros(n - 1, dtype=bool)
         same[where[:-1][still]] = True
     return order
+
+
+class SortedGroups:
+    """Groups ``0 .. n-1`` of rows sorted by group, every group with at least one row.
+
+    :meth:`first` and :meth:`last` answer "which row of each group is the
+    first/last where ``mask`` holds" with one reduction over the rows.
+    """
+
+    def __init__(self, group: np.ndarray):
+        self.size = len(group)
+        boundary = np.ones(len(group), dtype=bool)
+        boundary[1:] = group[1:] != group[:-1]
+        self.starts = np.flatnonzero(boundary)
+        self._positions = np.arange(len(group), dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def first(self, mask: np.ndarray) -> np.ndarray:
+        """Per group, the position of its first row where ``mask`` holds; -1 when none."""
+        if not len(self.starts):
+            return np.zeros(0, dtype=np.int64)
+        best = np.minimum.reduceat(np.where(mask, self._positions, self.size), self.starts)
+        return np.where(best == self.size, -1, best)
+
+    def last(self, mask: np.ndarray) -> np.ndarray:
+        """Per group, the position of its last row where ``mask`` holds; -1 when none."""
+        if not len(self.starts):
+            return np.zeros(0, dtype=np.int64)
+        return np.maximum.reduceat(np.where(mask, self._positions, -1), self.starts)
 
 
 def first_positions(group: np.ndarray, mask: np.ndarray, n_groups: int) -> np.ndarray:

@@ -93,9 +93,13 @@ def fill_place(frame: pd.DataFrame) -> None:
         frame.loc[need, name] = frame.loc[need, name].astype(object).fillna(values)
 
 
-def finish_delivery_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
-    """Give the delivery columns of ``frame`` their documented dtypes."""
-    for name in _TEXT_DELIVERY_COLUMNS:
+def finish_delivery_dtypes(frame: pd.DataFrame, *, text_ready: bool = False) -> pd.DataFrame:
+    """Give the delivery columns of ``frame`` their documented dtypes.
+
+    ``text_ready``: the caller built the text columns with :func:`as_text`
+    already (``str``, stripped, blanks missing), so they are left as they are.
+    """
+    for name in () if text_ready else _TEXT_DELIVERY_COLUMNS:
         frame[name] = as_text(frame[name])
     for name in _CATEGORICAL_DELIVERY_COLUMNS:
         frame[name] = sorted_categorical(frame[name])

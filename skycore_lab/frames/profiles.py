@@ -8,7 +8,7 @@ import pandas as pd
 from .. import columns as col
 from .. import reference as ref
 from ..checks import require_columns
-from .grouped import LazyText, first_positions, group_time_order, last_positions, lookup, take_codes, text_codes, text_from_codes
+from .grouped import LazyText, SortedGroups, first_positions, group_time_order, lookup, take_codes, text_codes, text_from_codes
 from .grouped import time_key
 from .normalize import fill_place, sorted_categorical
 from .times import EVENT_TIME_COLUMNS, event_time
@@ -99,21 +99,21 @@ def handset_profiles(events: pd.DataFrame) -> pd.DataFrame:
     group = (np.cumsum(seen) - 1)[number[kept]]
     n = int(seen.sum())
     at, code, has_tracking = at[kept], code[kept], has_tracking[kept]
+    groups = SortedGroups(group)
 
     out = pd.DataFrame(index=pd.RangeIndex(n))
     out[col.TO] = text_from_codes(np.flatnonzero(seen), numbers).array
     for name in (col.HANDSET, col.CARRIER, col.COUNTRY, col.SPID):  # the last one reported, in time order
         values, categories = text[name]
         values = values[kept]
-        out[name] = text_from_codes(take_codes(values, last_positions(group, values >= 0, n)), categories).array
-    everything = np.ones(len(kept), dtype=bool)
+        out[name] = text_from_codes(take_codes(values, groups.last(values >= 0)), categories).array
     known = ~np.isnat(at)
-    out[col.FIRST_SEEN] = _at(at, first_positions(group, everything, n))
-    out[col.LAST_SEEN] = _at(at, last_positions(group, known, n))
+    out[col.FIRST_SEEN] = _at(at, groups.starts)
+    out[col.LAST_SEEN] = _at(at, groups.last(known))
 
     # Distinct tracking ids delivered to each number.
     delivered = np.flatnonzero(lookup([name in ref.DELIVERED_CODES for name in codes], code) & has_tracking)
-    tracking = tracking_text.ranks(rows[kept[delivered]])
+    tracking = tracking_text.ranks(rows[kept[delivered]], sort=False)
     width = int(tracking.max(initial=0)) + 1
     pairs = np.sort(group[delivered] * width + tracking)
     distinct = np.ones(len(pairs), dtype=bool)
