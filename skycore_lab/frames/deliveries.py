@@ -31,7 +31,7 @@ from .normalize import (
     finish_delivery_dtypes,
     handle_negative_latencies,
 )
-from .times import EVENT_TIME_COLUMNS, as_utc, event_time
+from .times import as_utc, event_time
 
 __all__ = ["deliveries"]
 
@@ -59,8 +59,7 @@ def _utc(values: np.ndarray) -> pd.Series:
 
 def _times(events: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Each event's time (:func:`.times.event_time`) and ``received_at``, as ``datetime64[us]`` (UTC)."""
-    present = [name for name in EVENT_TIME_COLUMNS if name in events.columns]
-    at = event_time(events[present]).to_numpy(dtype="datetime64[us]")
+    at = event_time(events).to_numpy(dtype="datetime64[us]")  # reads only the time columns
     if col.RECEIVED_AT in events.columns:
         received = as_utc(events[col.RECEIVED_AT], f"events.{col.RECEIVED_AT}").to_numpy(dtype="datetime64[us]")
     else:
@@ -108,6 +107,17 @@ def _link_statuses(statuses: pd.Index) -> np.ndarray:
     return np.array([ref.is_link_sent(ref.N102, status) for status in statuses], dtype=bool)
 
 
+def _send_order(rows, send, at, received, codes, texts) -> np.ndarray:
+    """The order of the send events ``rows``: by send, time, code, ``received_at``, STATUS, SENTAS, then
+    the ``texts`` (:class:`.grouped.LazyText`); ``codes`` are the code, STATUS and SENTAS codes of all events."""
+    received_key = time_key(received)
+    code, status, sent_as = codes
+    ties = [lambda tied: code[rows[tied]], lambda tied: received_key[tied], lambda tied: status[rows[tied]],
+            lambda tied: sent_as[rows[tied]]]
+    ties += [lambda tied, column=column: column.ranks(rows[tied]) for column in texts]
+    return group_time_order(send, time_key(at), ties)
+
+
 def _sends(events: pd.DataFrame, *, by_first_event: bool) -> pd.DataFrame:
     """One row per send (RangeIndex), before the manifest and the final dtypes.
 
@@ -122,28 +132,25 @@ def _sends(events: pd.DataFrame, *, by_first_event: bool) -> pd.DataFrame:
     tracking, tracking_ids = _codes(events, col.TRACKING_ID)
     status, statuses = _codes(events, col.STATUS)
     tracking = _link_tracking_ids(events, code, codes, status, statuses, tracking, tracking_ids)
-    rows = np.flatnonzero((tracking >= 0) & lookup(_member(codes, ref.SEND_CODES), code))
+    rows = np.flatnonzero((tracking >= 0) & lookup(_member(codes, ref.SEND_CODES), code)).astype(
+        np.int32 if len(events) < 2**31 else np.int64)
 
     # Sends are numbered in tracking-id order (codes are sorted texts).
     seen = np.zeros(len(tracking_ids), dtype=bool)
     seen[tracking[rows]] = True
-    send = (np.cumsum(seen) - 1)[tracking[rows]]
+    send = (np.cumsum(seen, dtype=np.int64) - 1).astype(rows.dtype)[tracking[rows]]
     n = int(seen.sum())
-    at, received = _times(events)
-    at, received = at[rows], received[rows]
-
     # Sort once. Missing times sort last; the extra keys make ties (and so the
     # result) independent of the events' order.
     sent_as_codes, sent_as_texts = _codes(events, col.SENT_AS)
     text = {name: LazyText(events[name] if name in events.columns else None, len(events))
             for name in (col.HANDSET, *_IDENTITY_COLUMNS)}
-    received_key = time_key(received)
-    ties = [lambda tied: code[rows[tied]], lambda tied: received_key[tied], lambda tied: status[rows[tied]],
-            lambda tied: sent_as_codes[rows[tied]]]
-    ties += [lambda tied, column=column: column.ranks(rows[tied]) for column in text.values()]
-    order = group_time_order(send, time_key(at), ties)
-    rows, send, at = rows[order], send[order], at[order]
-    code, status = code[rows], status[rows]
+    at, received = _times(events)
+    order = _send_order(rows, send, at[rows], received[rows], (code, status, sent_as_codes), text.values())
+    del received, tracking  # a million rows each: keep the peak low
+    rows, send = rows[order], send[order]
+    at, code, status, sent_as_codes = at[rows], code[rows], status[rows], sent_as_codes[rows]
+    del order
 
     groups = SortedGroups(send)
     first_event = at[groups.starts]
@@ -176,7 +183,6 @@ def _sends(events: pd.DataFrame, *, by_first_event: bool) -> pd.DataFrame:
     # sent_as: N101's SENTAS, else any event's, else SMS when only the SMS path
     # spoke or the MMS went out as an SMS link (the legacy link-sent N102).
     link_sent = is_code(ref.N102) & lookup(_link_statuses(statuses), status)
-    sent_as_codes = sent_as_codes[rows]
     has_sent_as = sent_as_codes >= 0
     sent_as = take_codes(sent_as_codes, first(is_code(ref.N101) & has_sent_as))
     sent_as = np.where(sent_as >= 0, sent_as, take_codes(sent_as_codes, first(has_sent_as)))
@@ -408,7 +414,7 @@ def deliveries(
         frame[name] = latency_seconds(frame, name)
     fill_place(frame)
     # Without a manifest every text column was built from as_text's values already.
-    frame = finish_delivery_dtypes(frame[[*col.DELIVERY_COLUMNS, *extra_columns]].copy(), text_ready=manifest is None)
+    frame = finish_delivery_dtypes(frame[[*col.DELIVERY_COLUMNS, *extra_columns]], text_ready=manifest is None)
     handle_negative_latencies(frame, negative_latency)
     frame.attrs.clear()  # pandas may have carried some of the inputs' attrs; set them once, below
     attach_sources(frame, sources_of(events, manifest))

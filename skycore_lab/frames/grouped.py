@@ -56,7 +56,7 @@ def as_text(series: pd.Series) -> pd.Series:
 
 
 def text_codes(series: pd.Series, *, upper: bool = False) -> tuple[np.ndarray, pd.Index]:
-    """``as_text(series)`` (upper-cased when ``upper``) as int64 codes and its sorted distinct values.
+    """``as_text(series)`` (upper-cased when ``upper``) as int32 codes and its sorted distinct values.
 
     Code ``-1`` is missing (missing, empty or blank). The categories are the
     distinct texts in the order :func:`pandas.factorize` ``(sort=True)`` gives
@@ -64,13 +64,13 @@ def text_codes(series: pd.Series, *, upper: bool = False) -> tuple[np.ndarray, p
     values, never the rows.
     """
     if isinstance(series.dtype, pd.CategoricalDtype):
-        codes = series.cat.codes.to_numpy().astype(np.int64)
+        codes = series.cat.codes.to_numpy().astype(np.int32)
         values = series.cat.categories
     elif _arrow_strings(series):
         codes, values = _arrow_codes(series)
     else:
         codes, values = pd.factorize(series, sort=True, use_na_sentinel=True)
-        codes = codes.astype(np.int64, copy=False)
+        codes = codes.astype(np.int32, copy=False)
     raw = pd.Series(values)
     text = raw.astype("str").str.strip()
     text = text.where(text != "")
@@ -84,7 +84,7 @@ def text_codes(series: pd.Series, *, upper: bool = False) -> tuple[np.ndarray, p
     ):
         return codes, pd.Index(text, dtype="str")  # already normalised, already sorted (the usual case)
     new_codes, categories = pd.factorize(text, sort=True, use_na_sentinel=True)
-    recode = np.append(new_codes.astype(np.int64), -1)  # code -1 (missing) stays -1
+    recode = np.append(new_codes.astype(np.int32), -1)  # code -1 (missing) stays -1
     return recode[codes], pd.Index(categories, dtype="str")
 
 
@@ -101,10 +101,10 @@ def _arrow_codes(series: pd.Series) -> tuple[np.ndarray, pd.Index]:
     encoded = pc.dictionary_encode(values)
     distinct = encoded.dictionary
     sorter = pc.array_sort_indices(distinct).to_numpy()
-    rank = np.empty(len(sorter) + 1, dtype=np.int64)
+    rank = np.empty(len(sorter) + 1, dtype=np.int32)
     rank[sorter] = np.arange(len(sorter))
     rank[-1] = -1  # missing
-    indices = pc.fill_null(encoded.indices, -1).to_numpy().astype(np.int64)
+    indices = pc.fill_null(encoded.indices, -1).to_numpy()
     return rank[indices], pd.Index(pd.array(distinct.take(pa.array(sorter)), dtype=series.dtype))
 
 
@@ -125,7 +125,7 @@ class LazyText:
     def codes(self) -> tuple[np.ndarray, pd.Index]:
         if self._codes is None:
             if self._series is None:
-                self._codes = np.full(self._length, -1, dtype=np.int64), pd.Index([], dtype="str")
+                self._codes = np.full(self._length, -1, dtype=np.int32), pd.Index([], dtype="str")
             else:
                 self._codes = text_codes(self._series)
         return self._codes
@@ -204,9 +204,16 @@ def group_time_order(group: np.ndarray, key: np.ndarray, ties=()) -> np.ndarray:
     if span <= 0 or groups > _LAST // span:  # too wide to pack: pack the keys' ranks instead
         distinct, key = np.unique(key, return_inverse=True)
         low, span = 0, len(distinct)
-    order = np.argsort(group * span + (key - low))
-    sorted_group, sorted_key = group[order], key[order]
-    same = (sorted_group[1:] == sorted_group[:-1]) & (sorted_key[1:] == sorted_key[:-1])
+    packed = group * span  # in place below: a million rows are 8 MB per temporary
+    packed += key
+    packed -= low
+    order = np.argsort(packed)
+    del packed
+    ordered = group[order]
+    same = ordered[1:] == ordered[:-1]
+    ordered = key[order]
+    same &= ordered[1:] == ordered[:-1]
+    del ordered
     return _break_ties(order, same, ties)
 
 
@@ -245,7 +252,7 @@ class SortedGroups:
         boundary = np.ones(len(group), dtype=bool)
         boundary[1:] = group[1:] != group[:-1]
         self.starts = np.flatnonzero(boundary)
-        self._positions = np.arange(len(group), dtype=np.int64)
+        self._positions = np.arange(len(group), dtype=np.int32 if len(group) < 2**31 - 1 else np.int64)
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -254,14 +261,14 @@ class SortedGroups:
         """Per group, the position of its first row where ``mask`` holds; -1 when none."""
         if not len(self.starts):
             return np.zeros(0, dtype=np.int64)
-        best = np.minimum.reduceat(np.where(mask, self._positions, self.size), self.starts)
+        best = np.minimum.reduceat(np.where(mask, self._positions, self.size), self.starts).astype(np.int64)
         return np.where(best == self.size, -1, best)
 
     def last(self, mask: np.ndarray) -> np.ndarray:
         """Per group, the position of its last row where ``mask`` holds; -1 when none."""
         if not len(self.starts):
             return np.zeros(0, dtype=np.int64)
-        return np.maximum.reduceat(np.where(mask, self._positions, -1), self.starts)
+        return np.maximum.reduceat(np.where(mask, self._positions, -1), self.starts).astype(np.int64)
 
 
 def first_positions(group: np.ndarray, mask: np.ndarray, n_groups: int) -> np.ndarray:

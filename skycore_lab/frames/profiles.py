@@ -11,7 +11,7 @@ from ..checks import require_columns
 from .grouped import LazyText, SortedGroups, first_positions, group_time_order, lookup, take_codes, text_codes, text_from_codes
 from .grouped import time_key
 from .normalize import fill_place, sorted_categorical
-from .times import EVENT_TIME_COLUMNS, event_time
+from .times import event_time
 
 __all__ = ["handset_profiles"]
 
@@ -67,7 +67,7 @@ def handset_profiles(events: pd.DataFrame) -> pd.DataFrame:
             np.full(len(events), -1, dtype=np.int64), pd.Index([], dtype="str"))
         text[name] = values[rows], categories
     code = code[rows]
-    at = event_time(events[[name for name in EVENT_TIME_COLUMNS if name in events.columns]])
+    at = event_time(events)  # reads only the time columns
     at = at.to_numpy(dtype="datetime64[us]")[rows]
     at_key = time_key(at)
     number, numbers = text[col.TO]
