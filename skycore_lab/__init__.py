@@ -50,6 +50,7 @@ The package, one module or subpackage per responsibility::
     │   ├── reconcile.py       reconcile: postbacks against the platform's report, send by send
     │   ├── latency.py         every latency, defined once
     │   ├── times.py           reading times, an event's time, the latest known time
+    │   ├── grouped.py         text as integer codes, first/last row per group of sorted arrays
     │   └── normalize.py       dtypes, places and clock skew shared by the frames
     ├── stats/             statistics that tell the truth
     │   ├── rates.py           delivery_rates (Wilson)

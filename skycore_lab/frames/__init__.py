@@ -9,8 +9,9 @@
   against that report, send by send.
 
 Shared definitions: :mod:`.times` (reading times, an event's time, the
-latest known time), :mod:`.latency` (every latency, once) and
-:mod:`.normalize` (dtypes, places, clock skew).
+latest known time), :mod:`.latency` (every latency, once),
+:mod:`.normalize` (dtypes, places, clock skew) and :mod:`.grouped` (text
+as integer codes, one sort, first/last row per group).
 """
 
 from __future__ import annotations

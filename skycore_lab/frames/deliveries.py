@@ -5,7 +5,8 @@
 retries) into one row per MMS send, keyed by tracking id, optionally joined to
 the send *manifest* of :meth:`skycore_lab.SkycoreClient.send_batch`.
 
-Everything is vectorised (sort once, then group by an integer send number).
+Everything is vectorised on integer codes (:mod:`.grouped`): sort once by
+(send, time), then take a first row per send for each rule.
 Code semantics come from :mod:`skycore_lab.reference`, latencies from
 :mod:`.latency`, column names from :mod:`skycore_lab.columns`.
 """
@@ -21,176 +22,222 @@ from ..checks import require_columns
 from ..distributed.engine import is_dask
 from ..exceptions import SkycoreValidationError
 from ..provenance import attach_design, attach_sources, design_of, sources_of
+from .grouped import LazyText, SortedGroups, group_time_order, lookup, take_codes, text_codes, text_from_codes, time_key
 from .latency import latency_seconds
 from .normalize import (
-    EVENT_AT,
     NegativeLatency,
     as_text,
     check_negative_latency,
     fill_place,
     finish_delivery_dtypes,
     handle_negative_latencies,
-    rank_key,
-    time_key,
-    timed_events,
 )
-from .times import as_utc
+from .times import as_utc, event_time
 
 __all__ = ["deliveries"]
 
 #: Identity columns: first non-missing value among a send's events, in time order.
 _IDENTITY_COLUMNS = (col.TO, col.MMS_ID, col.SENDER, col.SPID, col.CARRIER, col.COUNTRY)
 
-# working columns, never returned
-_G = "_send"  # integer send number (factorized tracking id)
-
 
 # --- deliveries -------------------------------------------------------------------------------------
-def _send_events(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.Index]:
-    """The events that belong to sends, sorted by (send, time, code, received_at, other values).
-
-    Returns the sorted events (with the integer send number ``_G`` and event
-    time ``EVENT_AT``) and the tracking ids, indexed by send number.
-    """
-    code = as_text(events[col.CODE]).str.upper()
-    tracking_id = _linked_tracking_ids(events, code, as_text(events[col.TRACKING_ID]))
-    keep = (tracking_id.notna() & code.isin(ref.SEND_CODES)).to_numpy()
-    frame, received = timed_events(events, code, keep, (col.STATUS, col.SENT_AS, col.HANDSET, *_IDENTITY_COLUMNS))
-
-    send_number, tracking_ids = pd.factorize(tracking_id[keep], sort=False)
-    # Sort once; every later "earliest"/"first non-missing" is then a
-    # first-row-per-group. Missing times sort last; the extra keys make ties
-    # (and so the result) independent of the events' order.
-    # lexsort: the last key is the primary one.
-    ties = [rank_key(frame[name]) for name in (*reversed(_IDENTITY_COLUMNS), col.HANDSET, col.SENT_AS, col.STATUS)]
-    order = np.lexsort((*ties, time_key(received), rank_key(frame[col.CODE]), time_key(frame[EVENT_AT]), send_number))
-    frame[_G] = send_number
-    frame = frame.take(order).reset_index(drop=True)
-    return frame, pd.Index(tracking_ids, dtype="str")
+def _codes(events: pd.DataFrame, name: str, *, upper: bool = False) -> tuple[np.ndarray, pd.Index]:
+    """Column ``name`` as text codes (:func:`.grouped.text_codes`); all missing when absent."""
+    if name in events.columns:
+        return text_codes(events[name], upper=upper)
+    return np.full(len(events), -1, dtype=np.int64), pd.Index([], dtype="str")
 
 
-def _link_sent(code: pd.Series, status: pd.Series) -> pd.Series:
-    """The legacy xHTML link-sent N102s (:func:`skycore_lab.reference.is_link_sent`)."""
-    n102 = code == ref.N102
-    marked = n102.copy()
-    if n102.any():
-        marked[n102] = status[n102].map(lambda s: ref.is_link_sent(ref.N102, s if isinstance(s, str) else None))
-    return marked.astype(bool)
+def _member(categories: pd.Index, values) -> np.ndarray:
+    """Whether each category is one of ``values``."""
+    return np.array([category in values for category in categories], dtype=bool)
 
 
-def _linked_tracking_ids(events: pd.DataFrame, code: pd.Series, tracking_id: pd.Series) -> pd.Series:
-    """Tracking ids with each SMS_MT notification of a legacy xHTML link re-keyed to its MMS.
+def _utc(values: np.ndarray) -> pd.Series:
+    """``datetime64[us]`` values (UTC) as a tz-aware series."""
+    return pd.Series(values.astype("datetime64[us]")).dt.tz_localize("UTC").astype(col.DATETIME_DTYPE)
+
+
+def _times(events: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Each event's time (:func:`.times.event_time`) and ``received_at``, as ``datetime64[us]`` (UTC)."""
+    at = event_time(events).to_numpy(dtype="datetime64[us]")  # reads only the time columns
+    if col.RECEIVED_AT in events.columns:
+        received = as_utc(events[col.RECEIVED_AT], f"events.{col.RECEIVED_AT}").to_numpy(dtype="datetime64[us]")
+    else:
+        received = np.full(len(events), np.datetime64("NaT", "us"))
+    return at, received
+
+
+def _link_tracking_ids(events, code, codes, status, statuses, tracking, tracking_ids) -> np.ndarray:
+    """Tracking-id codes with each SMS_MT notification of a legacy xHTML link re-keyed to its MMS.
 
     The 2012 xHTML N102 (link sent) carries ``SMSID``, the tracking id of the
     SMS that took the link; that SMS's N202 is the MMS's delivery. Needs the
-    ``extra`` column (where the parser keeps SMSID); without it nothing is linked.
+    ``extra`` column (where the parser keeps SMSID); without it nothing is
+    linked. When several link-sent N102s name the same SMSID, the last one in
+    the events' order wins.
     """
     if col.EXTRA not in events.columns or col.STATUS not in events.columns:
-        return tracking_id
-    link = _link_sent(code, as_text(events[col.STATUS])).to_numpy()
+        return tracking
+    link = lookup(_member(codes, {ref.N102}) , code) & lookup(_link_statuses(statuses), status)
     if not link.any():
-        return tracking_id
-    sms_ids = [e.get("SMSID") if isinstance(e, dict) else None for e in events[col.EXTRA].to_numpy()[link]]
-    mapping = {sms: mms for sms, mms in zip(sms_ids, tracking_id[link]) if isinstance(sms, str) and isinstance(mms, str)}
+        return tracking
+    rows = np.flatnonzero(link)
+    mapping: dict[str, int] = {}
+    for extra, mms in zip(events[col.EXTRA].to_numpy()[rows], tracking[rows]):
+        sms = extra.get("SMSID") if isinstance(extra, dict) else None
+        if isinstance(sms, str) and mms >= 0:
+            mapping[sms] = int(mms)
     if not mapping:
-        return tracking_id
-    linked = tracking_id.isin(mapping.keys()) & code.isin(ref.SMS_CODES)
+        return tracking
+    position = tracking_ids.get_indexer(pd.Index(list(mapping), dtype=object))
+    found = position >= 0
+    is_sms_id = np.zeros(len(tracking_ids), dtype=bool)
+    is_sms_id[position[found]] = True
+    remap = np.arange(len(tracking_ids), dtype=np.int64)
+    remap[position[found]] = np.fromiter(mapping.values(), dtype=np.int64, count=len(mapping))[found]
+    linked = lookup(is_sms_id, tracking) & lookup(_member(codes, ref.SMS_CODES), code)
     if col.ORIGIN in events.columns:
-        linked &= as_text(events[col.ORIGIN]).str.upper().fillna(ref.ORIGIN_SMS) == ref.ORIGIN_SMS
-    return tracking_id.where(~linked, tracking_id.map(mapping))
+        origin, origins = text_codes(events[col.ORIGIN], upper=True)
+        linked &= lookup(_member(origins, {ref.ORIGIN_SMS}), origin, missing=True)
+    return np.where(linked, remap[tracking], tracking)
 
 
-def _first(frame: pd.DataFrame, mask, columns: list[str]) -> pd.DataFrame:
-    """The first row per send among ``frame[mask]`` (frame is sorted), indexed by send number."""
-    return frame.loc[mask, [_G, *columns]].drop_duplicates(_G).set_index(_G)
+def _link_statuses(statuses: pd.Index) -> np.ndarray:
+    """Whether each STATUS text makes an N102 the legacy link-sent one (:func:`ref.is_link_sent`)."""
+    return np.array([ref.is_link_sent(ref.N102, status) for status in statuses], dtype=bool)
 
 
-def _aggregate(ev: pd.DataFrame, tracking_ids: pd.Index) -> pd.DataFrame:
-    """One row per send (indexed by send number) from the sorted send events."""
-    n = len(tracking_ids)
-    out = pd.DataFrame(index=pd.RangeIndex(n, name=_G))
-    out[col.TRACKING_ID] = tracking_ids.array
-    code = ev[col.CODE]
-    grouped = ev.groupby(_G, sort=True)
+def _send_order(rows, send, at, received, codes, texts) -> np.ndarray:
+    """The order of the send events ``rows``: by send, time, code, ``received_at``, STATUS, SENTAS, then
+    the ``texts`` (:class:`.grouped.LazyText`); ``codes`` are the code, STATUS and SENTAS codes of all events."""
+    received_key = time_key(received)
+    code, status, sent_as = codes
+    ties = [lambda tied: code[rows[tied]], lambda tied: received_key[tied], lambda tied: status[rows[tied]],
+            lambda tied: sent_as[rows[tied]]]
+    ties += [lambda tied, column=column: column.ranks(rows[tied]) for column in texts]
+    return group_time_order(send, time_key(at), ties)
 
-    identity = grouped[list(_IDENTITY_COLUMNS)].first()
+
+def _sends(events: pd.DataFrame, *, by_first_event: bool) -> pd.DataFrame:
+    """One row per send (RangeIndex), before the manifest and the final dtypes.
+
+    In tracking-id order, or by first event time (missing last) then
+    tracking id when ``by_first_event``.
+
+    Every column is read once as integer codes; the send events are sorted
+    once by (send, time, code, received_at, values) and each rule below is a
+    first row per send among a mask of that order.
+    """
+    code, codes = _codes(events, col.CODE, upper=True)
+    tracking, tracking_ids = _codes(events, col.TRACKING_ID)
+    status, statuses = _codes(events, col.STATUS)
+    tracking = _link_tracking_ids(events, code, codes, status, statuses, tracking, tracking_ids)
+    rows = np.flatnonzero((tracking >= 0) & lookup(_member(codes, ref.SEND_CODES), code)).astype(
+        np.int32 if len(events) < 2**31 else np.int64)
+
+    # Sends are numbered in tracking-id order (codes are sorted texts).
+    seen = np.zeros(len(tracking_ids), dtype=bool)
+    seen[tracking[rows]] = True
+    send = (np.cumsum(seen, dtype=np.int64) - 1).astype(rows.dtype)[tracking[rows]]
+    n = int(seen.sum())
+    # Sort once. Missing times sort last; the extra keys make ties (and so the
+    # result) independent of the events' order.
+    sent_as_codes, sent_as_texts = _codes(events, col.SENT_AS)
+    text = {name: LazyText(events[name] if name in events.columns else None, len(events))
+            for name in (col.HANDSET, *_IDENTITY_COLUMNS)}
+    at, received = _times(events)
+    order = _send_order(rows, send, at[rows], received[rows], (code, status, sent_as_codes), text.values())
+    del received, tracking  # a million rows each: keep the peak low
+    rows, send = rows[order], send[order]
+    at, code, status, sent_as_codes = at[rows], code[rows], status[rows], sent_as_codes[rows]
+    del order
+
+    groups = SortedGroups(send)
+    first_event = at[groups.starts]
+    # Every per-send array below is built in the returned order.
+    in_order = np.lexsort((np.arange(n), time_key(first_event))) if by_first_event else np.arange(n)
+
+    def first(mask) -> np.ndarray:
+        return groups.first(mask)[in_order]
+
+    def any_of(mask) -> np.ndarray:
+        return first(mask) >= 0
+
+    def time_of(position) -> np.ndarray:
+        return np.where(position >= 0, at[np.maximum(position, 0)], np.datetime64("NaT", "us"))
+
+    def is_code(*values) -> np.ndarray:
+        return lookup(_member(codes, values), code)
+
+    out = pd.DataFrame(index=pd.RangeIndex(n))
+    out[col.TRACKING_ID] = text_from_codes(np.flatnonzero(seen)[in_order], tracking_ids).array
     for name in _IDENTITY_COLUMNS:
-        out[name] = identity[name].reindex(out.index)
-    out[col.FIRST_EVENT_AT] = grouped[EVENT_AT].min().reindex(out.index)
+        known = first(~text[name].missing()[rows])
+        out[name] = text[name].text_at(np.where(known >= 0, rows[np.maximum(known, 0)], -1)).array
+    out[col.FIRST_EVENT_AT] = _utc(first_event[in_order]).array
 
     # sent: N101, else the N201 of an SMS-only send.
-    n101 = _first(ev, code == ref.N101, [EVENT_AT])[EVENT_AT]
-    n201 = _first(ev, code == ref.N201, [EVENT_AT])[EVENT_AT]
-    out[col.SENT_AT] = n101.reindex(out.index).fillna(n201.reindex(out.index))
+    sent_at = time_of(first(is_code(ref.N101)))
+    out[col.SENT_AT] = _utc(np.where(np.isnat(sent_at), time_of(first(is_code(ref.N201))), sent_at)).array
 
     # sent_as: N101's SENTAS, else any event's, else SMS when only the SMS path
     # spoke or the MMS went out as an SMS link (the legacy link-sent N102).
-    link_sent = _link_sent(code, ev[col.STATUS])
-    has_sent_as = ev[col.SENT_AS].notna()
-    sent_as = _first(ev, (code == ref.N101) & has_sent_as, [col.SENT_AS])[col.SENT_AS].reindex(out.index)
-    sent_as = sent_as.fillna(_first(ev, has_sent_as, [col.SENT_AS])[col.SENT_AS].reindex(out.index)).str.upper()
-    sms_path = pd.Index(ev.loc[code.isin(ref.SMS_CODES) | link_sent, _G].unique())
-    out[col.SENT_AS] = sent_as.where(sent_as.notna() | ~out.index.isin(sms_path), col.SENT_AS_SMS)
+    link_sent = is_code(ref.N102) & lookup(_link_statuses(statuses), status)
+    has_sent_as = sent_as_codes >= 0
+    sent_as = take_codes(sent_as_codes, first(is_code(ref.N101) & has_sent_as))
+    sent_as = np.where(sent_as >= 0, sent_as, take_codes(sent_as_codes, first(has_sent_as)))
+    sms_path = any_of(is_code(*ref.SMS_CODES) | link_sent)
+    out[col.SENT_AS] = text_from_codes(sent_as, sent_as_texts).str.upper().where(
+        (sent_as >= 0) | ~sms_path, col.SENT_AS_SMS).array
 
     # Final notifications. Delivery wins over a failure notice for the same
     # send (a delivered MMS was delivered; the platform also reports failures
     # of retries and of the fallback path). A link-sent N102 delivers nothing.
-    delivered = _first(ev, code.isin(ref.DELIVERED_CODES) & ~link_sent, [EVENT_AT, col.CODE]).reindex(out.index)
-    failed = _first(ev, code.isin(ref.FAILED_CODES), [EVENT_AT, col.CODE, col.STATUS]).reindex(out.index)
-    out[col.DELIVERED_AT] = delivered[EVENT_AT]
-    out[col.FAILED_AT] = failed[EVENT_AT]
-    failure_outcome = _failure_outcomes(failed[col.CODE], failed[col.STATUS])
-    is_delivered = delivered[col.CODE].notna()
-    out[col.FINAL_CODE] = delivered[col.CODE].where(is_delivered, failed[col.CODE])
-    out[col.OUTCOME] = np.select(
-        [is_delivered.to_numpy(), failure_outcome.notna().to_numpy()],
-        [col.OUTCOME_DELIVERED, failure_outcome.to_numpy(dtype=object)],
-        default=col.OUTCOME_PENDING,
-    )
+    delivered = first(is_code(*ref.DELIVERED_CODES) & ~link_sent)
+    failed = first(is_code(*ref.FAILED_CODES))
+    out[col.DELIVERED_AT] = _utc(time_of(delivered)).array
+    out[col.FAILED_AT] = _utc(time_of(failed)).array
+    is_delivered = delivered >= 0
+    final_code = np.where(is_delivered, take_codes(code, delivered), take_codes(code, failed))
+    out[col.FINAL_CODE] = text_from_codes(final_code, codes).array
+    failure = _failure_outcomes(take_codes(code, failed), codes, take_codes(status, failed), statuses)
+    outcome = np.where(is_delivered, col.OUTCOMES.index(col.OUTCOME_DELIVERED),
+                       np.where(failure >= 0, failure, col.OUTCOMES.index(col.OUTCOME_PENDING)))
+    out[col.OUTCOME] = pd.Categorical.from_codes(outcome, dtype=pd.CategoricalDtype(col.OUTCOMES, ordered=True))
 
     # Handset: the delivery report's, else the DDM report's.
-    has_handset = ev[col.HANDSET].notna()
-    handset = _first(ev, (code == ref.N102) & has_handset, [col.HANDSET])[col.HANDSET].reindex(out.index)
-    ddm_handset = _first(ev, (code == ref.N502) & has_handset, [col.HANDSET])[col.HANDSET].reindex(out.index)
-    out[col.HANDSET] = handset.fillna(ddm_handset)
+    has_handset = ~text[col.HANDSET].missing()[rows]
+    handset = first(is_code(ref.N102) & has_handset)
+    handset = np.where(handset >= 0, handset, first(is_code(ref.N502) & has_handset))
+    out[col.HANDSET] = text[col.HANDSET].text_at(np.where(handset >= 0, rows[np.maximum(handset, 0)], -1)).array
 
     # DDM: an N502 whose STATUS ends in a failure word reports a failed DDM.
-    n502 = code == ref.N502
-    n502_failed = n502.copy()
-    n502_failed[n502] = _announces_failure(ev.loc[n502, col.STATUS])
-    ddm_sent = _first(ev, code == ref.N501, [EVENT_AT])[EVENT_AT].reindex(out.index)
-    ddm_delivered = _first(ev, n502 & ~n502_failed, [EVENT_AT, col.CODE]).reindex(out.index)
-    ddm_failed = pd.Index(ev.loc[code.isin({ref.E501, ref.E502}) | n502_failed, _G].unique())
-    ddm_any = pd.Index(ev.loc[code.isin(ref.DDM_CODES), _G].unique())
-    out[col.DDM] = np.select(
-        [ddm_delivered[col.CODE].notna().to_numpy(), out.index.isin(ddm_failed), out.index.isin(ddm_any)],
-        [col.DDM_DELIVERED, col.DDM_FAILED, col.DDM_SENT],
-        default=col.DDM_NONE,
+    n502 = is_code(ref.N502)
+    n502_failed = n502 & lookup([ref.status_outcome(text) is not None for text in statuses], status)
+    ddm_delivered = first(n502 & ~n502_failed)
+    state = np.select(
+        [ddm_delivered >= 0, any_of(is_code(ref.E501, ref.E502) | n502_failed), any_of(is_code(*ref.DDM_CODES))],
+        [col.DDM_STATES.index(state) for state in (col.DDM_DELIVERED, col.DDM_FAILED, col.DDM_SENT)],
+        default=col.DDM_STATES.index(col.DDM_NONE),
     )
-    ddm_times = pd.DataFrame({col.DDM_SENT_AT: ddm_sent, col.DDM_DELIVERED_AT: ddm_delivered[EVENT_AT]})
-    out[col.DDM_LATENCY_S] = latency_seconds(ddm_times, col.DDM_LATENCY_S)
+    out[col.DDM] = pd.Categorical.from_codes(state, dtype=pd.CategoricalDtype(col.DDM_STATES, ordered=True))
+    ddm_times = pd.DataFrame({col.DDM_SENT_AT: _utc(time_of(first(is_code(ref.N501)))),
+                              col.DDM_DELIVERED_AT: _utc(time_of(ddm_delivered))})
+    out[col.DDM_LATENCY_S] = latency_seconds(ddm_times, col.DDM_LATENCY_S).array
     return out
 
 
-def _announces_failure(status: pd.Series) -> np.ndarray:
-    """Whether each STATUS announces a failure (:func:`skycore_lab.reference.status_outcome`),
-    decided once per distinct text."""
-    codes, texts = pd.factorize(status, use_na_sentinel=True)
-    failed = np.array([ref.status_outcome(text) is not None for text in texts] + [False])
-    return failed[codes]
-
-
-def _failure_outcomes(code: pd.Series, status: pd.Series) -> pd.Series:
-    """Outcome of each failure notification, via :func:`ref.outcome_of` on the distinct (code, status) pairs."""
-    pairs = pd.DataFrame({col.CODE: code, col.STATUS: status})
-    present = pairs[col.CODE].notna()
-    distinct = pairs[present].drop_duplicates()
-    distinct[col.OUTCOME] = [
-        ref.outcome_of(c, None if pd.isna(s) else s) for c, s in distinct.itertuples(index=False)
-    ]
-    result = pairs.merge(distinct, on=[col.CODE, col.STATUS], how="left")[col.OUTCOME]
-    result.index = pairs.index
-    return result
+def _failure_outcomes(code: np.ndarray, codes: pd.Index, status: np.ndarray, statuses: pd.Index) -> np.ndarray:
+    """Outcome of each failure notification as a position in ``columns.OUTCOMES`` (-1: none), via
+    :func:`ref.outcome_of` on the distinct (code, status) pairs."""
+    width = len(statuses) + 1  # status -1 (missing) → 0
+    table = np.full(len(codes) * width + 1, -1, dtype=np.int64)
+    pairs = np.where(code >= 0, code * width + status + 1, len(table) - 1)
+    for pair in np.unique(pairs[code >= 0]):
+        found = ref.outcome_of(codes[pair // width], statuses[pair % width - 1] if pair % width else None)
+        table[pair] = col.OUTCOMES.index(found) if found is not None else -1
+    return table[pairs]
 
 
 def _prepare_manifest(manifest: pd.DataFrame) -> pd.DataFrame:
@@ -339,12 +386,12 @@ def deliveries(
         events = pd.DataFrame({name: pd.Series(dtype="str") for name in (col.TRACKING_ID, col.CODE)})
         events[col.TIMESTAMP] = pd.Series(dtype=col.DATETIME_DTYPE)
     require_columns(events, (col.TRACKING_ID, col.CODE, col.TIMESTAMP), "events")
-    ev, tracking_ids = _send_events(events.reset_index(drop=True))
-    sends = _aggregate(ev, tracking_ids).set_index(col.TRACKING_ID, drop=False).rename_axis(None)
+    sends = _sends(events.reset_index(drop=True), by_first_event=manifest is None)
 
     extra_columns: list[str] = []
     if manifest is not None:
         listed = _prepare_manifest(manifest)
+        sends = sends.set_index(col.TRACKING_ID, drop=False).rename_axis(None)
         unseen = sends.index.difference(listed.index)
         event_only = sends.loc[unseen].sort_values([col.FIRST_EVENT_AT, col.TRACKING_ID], na_position="last")
         frame = sends.reindex(listed.index.append(event_only.index))
@@ -360,7 +407,7 @@ def deliveries(
         frame[col.OUTCOME] = frame[col.OUTCOME].fillna(col.OUTCOME_PENDING)
         frame[col.DDM] = frame[col.DDM].fillna(col.DDM_NONE)
     else:
-        frame = sends.sort_values([col.FIRST_EVENT_AT, col.TRACKING_ID], na_position="last")
+        frame = sends  # by first event time, then tracking id
     if col.REQUESTED_AT not in frame.columns:
         frame[col.REQUESTED_AT] = pd.Series(pd.NaT, index=frame.index, dtype=col.DATETIME_DTYPE)
     frame = frame.reset_index(drop=True)
@@ -371,7 +418,8 @@ def deliveries(
     for name in (col.LATENCY_S, col.TOTAL_LATENCY_S):
         frame[name] = latency_seconds(frame, name)
     fill_place(frame)
-    frame = finish_delivery_dtypes(frame[[*col.DELIVERY_COLUMNS, *extra_columns]].copy())
+    # Without a manifest every text column was built from as_text's values already.
+    frame = finish_delivery_dtypes(frame[[*col.DELIVERY_COLUMNS, *extra_columns]], text_ready=manifest is None)
     handle_negative_latencies(frame, negative_latency)
     frame.attrs.clear()  # pandas may have carried some of the inputs' attrs; set them once, below
     attach_sources(frame, sources_of(events, manifest))

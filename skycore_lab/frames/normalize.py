@@ -16,24 +16,19 @@ import pandas as pd
 from .. import columns as col
 from ..exceptions import ClockSkewWarning, SkycoreValidationError
 from ..reference import carrier_and_country
+from .grouped import as_text, text_codes
 from .latency import LATENCIES
-from .times import as_utc, event_time
+from .times import as_utc
 
 __all__ = [
-    "EVENT_AT",
     "NegativeLatency",
     "as_text",
     "check_negative_latency",
     "handle_negative_latencies",
     "fill_place",
     "finish_delivery_dtypes",
-    "timed_events",
-    "rank_key",
-    "time_key",
+    "sorted_categorical",
 ]
-
-#: Working column of :func:`timed_events`: each event's time (never returned).
-EVENT_AT = "_event_at"
 
 #: What to do with negative latencies (see :func:`skycore_lab.deliveries`).
 NegativeLatency = Literal["warn", "clip", "nan"]
@@ -43,22 +38,6 @@ _NEGATIVE_LATENCY_POLICIES = ("warn", "clip", "nan")
 _CATEGORICAL_DELIVERY_COLUMNS = (col.CARRIER, col.COUNTRY, col.SENT_AS, col.FINAL_CODE)
 _TEXT_DELIVERY_COLUMNS = (col.TRACKING_ID, col.TO, col.MMS_ID, col.SENDER, col.SPID, col.HANDSET)
 _DATETIME_DELIVERY_COLUMNS = (col.REQUESTED_AT, col.FIRST_EVENT_AT, col.SENT_AT, col.DELIVERED_AT, col.FAILED_AT)
-
-
-def as_text(series: pd.Series) -> pd.Series:
-    """Strings (pandas ``str`` dtype), stripped, with empty strings as missing.
-
-    Works on categorical, object and string columns alike.
-    """
-    if isinstance(series.dtype, pd.CategoricalDtype):
-        # Normalise the few categories, not the many rows.
-        categories = pd.Series(series.cat.categories.astype("str")).str.strip()
-        categories = categories.where(categories != "")
-        values = categories.to_numpy(dtype=object, na_value=None)
-        text = pd.Series(np.append(values, None)[series.cat.codes.to_numpy()], index=series.index, dtype="str")
-        return text
-    text = series.astype("str").str.strip()
-    return text.where(text != "")
 
 
 def check_negative_latency(negative_latency: str) -> None:
@@ -114,13 +93,16 @@ def fill_place(frame: pd.DataFrame) -> None:
         frame.loc[need, name] = frame.loc[need, name].astype(object).fillna(values)
 
 
-def finish_delivery_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
-    """Give the delivery columns of ``frame`` their documented dtypes."""
-    for name in _TEXT_DELIVERY_COLUMNS:
+def finish_delivery_dtypes(frame: pd.DataFrame, *, text_ready: bool = False) -> pd.DataFrame:
+    """Give the delivery columns of ``frame`` their documented dtypes.
+
+    ``text_ready``: the caller built the text columns with :func:`as_text`
+    already (``str``, stripped, blanks missing), so they are left as they are.
+    """
+    for name in () if text_ready else _TEXT_DELIVERY_COLUMNS:
         frame[name] = as_text(frame[name])
     for name in _CATEGORICAL_DELIVERY_COLUMNS:
-        text = as_text(frame[name])
-        frame[name] = pd.Categorical(text, categories=sorted(text.dropna().unique()))
+        frame[name] = sorted_categorical(frame[name])
     for name in _DATETIME_DELIVERY_COLUMNS:
         frame[name] = as_utc(frame[name], name)
     for name in LATENCIES:
@@ -130,31 +112,10 @@ def finish_delivery_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-# --- reading events -------------------------------------------------------------------------------
-def timed_events(events: pd.DataFrame, code: pd.Series, keep: np.ndarray, names) -> tuple[pd.DataFrame, pd.Series]:
-    """The kept events' code, the named columns as text, and event time ``EVENT_AT`` (:func:`.times.event_time`);
-    plus ``received_at`` (for ordering ties)."""
-    frame = pd.DataFrame(index=pd.RangeIndex(int(keep.sum())))
-    frame[col.CODE] = code[keep].array
-    for name in names:
-        if name in events.columns:
-            frame[name] = as_text(events[name][keep]).array
-        else:
-            frame[name] = pd.Series(pd.NA, index=frame.index, dtype="str")
-    kept = events[keep]
-    frame[EVENT_AT] = event_time(kept).array
-    if col.RECEIVED_AT in events.columns:
-        received = as_utc(kept[col.RECEIVED_AT], f"events.{col.RECEIVED_AT}")
-    else:
-        received = pd.Series(pd.NaT, index=kept.index, dtype=col.DATETIME_DTYPE)
-    return frame, received
-
-
-def rank_key(values: pd.Series) -> np.ndarray:
-    """Integer sort key of text values (missing first): makes ties order-independent."""
-    return pd.factorize(values, sort=True, use_na_sentinel=True)[0]
-
-
-def time_key(times: pd.Series) -> np.ndarray:
-    values = times.to_numpy(dtype="datetime64[us]").astype("int64")
-    return np.where(pd.isna(times).to_numpy(), np.iinfo("int64").max, values)
+def sorted_categorical(series: pd.Series) -> pd.Categorical:
+    """``as_text(series)`` as a categorical whose categories are its distinct values, sorted."""
+    codes, categories = text_codes(series)
+    used = np.zeros(len(categories) + 1, dtype=bool)
+    used[codes] = True  # code -1 marks the extra last slot
+    renumber = np.append(np.cumsum(used[:-1]) - 1, -1)
+    return pd.Categorical.from_codes(renumber[codes], categories=categories[used[:-1]])

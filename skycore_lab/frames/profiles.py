@@ -9,7 +9,10 @@ from .. import columns as col
 from .. import reference as ref
 from ..checks import require_columns
 from ..distributed.engine import is_dask
-from .normalize import EVENT_AT, as_text, fill_place, rank_key, time_key, timed_events
+from .grouped import LazyText, SortedGroups, first_positions, group_time_order, lookup, take_codes, text_codes, text_from_codes
+from .grouped import time_key
+from .normalize import fill_place, sorted_categorical
+from .times import event_time
 
 __all__ = ["handset_profiles"]
 
@@ -61,45 +64,81 @@ def handset_profiles(events: pd.DataFrame) -> pd.DataFrame:
         return profiles_on_dask(handset_profiles, events)
     require_columns(events, (col.TO, col.CODE, col.TIMESTAMP, col.TRACKING_ID), "events")
     events = events.reset_index(drop=True)  # positional alignment below
-    code = as_text(events[col.CODE]).str.upper()
-    keep = code.isin(ref.SEND_CODES).to_numpy()
-    frame, _ = timed_events(events, code, keep,
-                             (col.TO, col.TRACKING_ID, col.HANDSET, col.CARRIER, col.COUNTRY, col.SPID))
-
-    # Time order; equal times are ordered by their values, so the result does
-    # not depend on the events' order.
-    ties = [rank_key(frame[name]) for name in (col.SPID, col.COUNTRY, col.CARRIER, col.HANDSET, col.TO)]
-    frame = frame.take(np.lexsort((*ties, time_key(frame[EVENT_AT])))).reset_index(drop=True)
-    # A notification without TO (an E101 may lack fields) belongs to the
-    # number its send's earliest notification names.
-    with_id = frame[col.TRACKING_ID].notna()
-    if (frame[col.TO].isna() & with_id).any():
-        first_number = frame.loc[with_id, col.TO].groupby(frame.loc[with_id, col.TRACKING_ID]).transform("first")
-        frame[col.TO] = frame[col.TO].fillna(first_number)
-    frame = frame[frame[col.TO].notna()]
-    frame = frame.take(np.argsort(rank_key(frame[col.TO]), kind="stable")).reset_index(drop=True)
-    grouped = frame.groupby(col.TO, sort=True)
-    out = pd.DataFrame(index=pd.Index(grouped.size().index, name=col.TO))
-    last = grouped[[col.HANDSET, col.CARRIER, col.COUNTRY, col.SPID]].last()  # last non-missing, in time order
-    for name in (col.HANDSET, col.CARRIER, col.COUNTRY, col.SPID):
-        out[name] = last[name]
-    out[col.FIRST_SEEN] = grouped[EVENT_AT].min()
-    out[col.LAST_SEEN] = grouped[EVENT_AT].max()
-    delivered = frame.loc[frame[col.CODE].isin(ref.DELIVERED_CODES) & frame[col.TRACKING_ID].notna()]
-    out[col.DELIVERIES] = delivered.groupby(col.TO)[col.TRACKING_ID].nunique().reindex(out.index, fill_value=0)
-    reports = frame.loc[frame[col.HANDSET].notna(), [col.TO, col.HANDSET]]
-    previous = reports.groupby(col.TO)[col.HANDSET].shift()
-    changed = previous.notna() & (reports[col.HANDSET] != previous)
-    out[col.HANDSET_CHANGES] = changed.groupby(reports[col.TO]).sum().reindex(out.index, fill_value=0)
-
-    out = out.reset_index()
+    code, codes = text_codes(events[col.CODE], upper=True)
+    rows = np.flatnonzero(lookup([name in ref.SEND_CODES for name in codes], code))
+    text = {}
     for name in (col.TO, col.HANDSET, col.CARRIER, col.COUNTRY, col.SPID):
-        out[name] = as_text(out[name])
+        values, categories = text_codes(events[name]) if name in events.columns else (
+            np.full(len(events), -1, dtype=np.int64), pd.Index([], dtype="str"))
+        text[name] = values[rows], categories
+    code = code[rows]
+    at = event_time(events)  # reads only the time columns
+    at = at.to_numpy(dtype="datetime64[us]")[rows]
+    at_key = time_key(at)
+    number, numbers = text[col.TO]
+    # Tracking ids are many distinct texts: encoded only where needed.
+    tracking_text = LazyText(events[col.TRACKING_ID], len(events))
+    has_tracking = ~tracking_text.missing()[rows]
+
+    # A notification without TO (an E101 may lack fields) belongs to the
+    # number its send's earliest notification names (ties: the smallest number).
+    orphan = (number < 0) & has_tracking
+    if orphan.any():
+        tracking, tracking_ids = tracking_text.codes()
+        tracking = tracking[rows]
+        named = np.flatnonzero((number >= 0) & (tracking >= 0))
+        order = named[group_time_order(tracking[named], at_key[named], [lambda tied: number[named[tied]]])]
+        first = first_positions(tracking[order], np.ones(len(order), dtype=bool), len(tracking_ids))
+        first_number = take_codes(number[order], first)
+        number = np.where(orphan, first_number[np.maximum(tracking, 0)], number)
+
+    # Order by (number, time); equal times are ordered by their values, so the
+    # result does not depend on the events' order.
+    kept = np.flatnonzero(number >= 0)
+    ties = [lambda tied, name=name: text[name][0][kept[tied]]
+            for name in (col.TO, col.HANDSET, col.CARRIER, col.COUNTRY, col.SPID)]
+    kept = kept[group_time_order(number[kept], at_key[kept], ties)]
+    seen = np.zeros(len(numbers) + 1, dtype=bool)
+    seen[number[kept]] = True
+    seen = seen[:-1]
+    group = (np.cumsum(seen) - 1)[number[kept]]
+    n = int(seen.sum())
+    at, code, has_tracking = at[kept], code[kept], has_tracking[kept]
+    groups = SortedGroups(group)
+
+    out = pd.DataFrame(index=pd.RangeIndex(n))
+    out[col.TO] = text_from_codes(np.flatnonzero(seen), numbers).array
+    for name in (col.HANDSET, col.CARRIER, col.COUNTRY, col.SPID):  # the last one reported, in time order
+        values, categories = text[name]
+        values = values[kept]
+        out[name] = text_from_codes(take_codes(values, groups.last(values >= 0)), categories).array
+    known = ~np.isnat(at)
+    out[col.FIRST_SEEN] = _at(at, groups.starts)
+    out[col.LAST_SEEN] = _at(at, groups.last(known))
+
+    # Distinct tracking ids delivered to each number.
+    delivered = np.flatnonzero(lookup([name in ref.DELIVERED_CODES for name in codes], code) & has_tracking)
+    tracking = tracking_text.ranks(rows[kept[delivered]], sort=False)
+    width = int(tracking.max(initial=0)) + 1
+    pairs = np.sort(group[delivered] * width + tracking)
+    distinct = np.ones(len(pairs), dtype=bool)
+    distinct[1:] = pairs[1:] != pairs[:-1]
+    out[col.DELIVERIES] = np.bincount(pairs[distinct] // width, minlength=n).astype("int64")
+
+    # A report differing from the number's previous report is a change.
+    handset = text[col.HANDSET][0][kept]
+    reports = np.flatnonzero(handset >= 0)
+    owner, reported = group[reports], handset[reports]
+    changed = (owner[1:] == owner[:-1]) & (reported[1:] != reported[:-1])
+    out[col.HANDSET_CHANGES] = np.bincount(owner[1:][changed], minlength=n).astype("int64")
+
     fill_place(out)
     for name in (col.CARRIER, col.COUNTRY):
-        out[name] = pd.Categorical(out[name], categories=sorted(out[name].dropna().unique()))
-    for name in (col.FIRST_SEEN, col.LAST_SEEN):
-        out[name] = out[name].astype(col.DATETIME_DTYPE)
-    for name in (col.DELIVERIES, col.HANDSET_CHANGES):
-        out[name] = out[name].astype("int64")
+        out[name] = sorted_categorical(out[name])
     return out[list(col.PROFILE_COLUMNS)]
+
+
+def _at(times: np.ndarray, positions: np.ndarray) -> pd.Series:
+    """``times[position]`` (NaT where the position is -1) as tz-aware UTC."""
+    values = np.where(positions >= 0, times[np.maximum(positions, 0)], np.datetime64("NaT", "us"))
+    return pd.Series(values.astype("datetime64[us]")).dt.tz_localize("UTC").astype(col.DATETIME_DTYPE).array
