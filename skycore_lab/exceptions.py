@@ -19,7 +19,10 @@ built-in exception they are a kind of (``ValueError``, ``RuntimeError``,
     ├── ScenarioError                 an invalid sandbox scenario (also ValueError)
     ├── SkycoreStateError             not now: a server not started, a log another receiver writes
     │                                 (also RuntimeError)
-    └── SkycoreServerError            a local server could not start, e.g. its port is taken (also OSError)
+    ├── SkycoreServerError            a local server could not start, e.g. its port is taken (also OSError)
+    ├── DatasetError                  a Parquet events dataset cannot be used: its state file is damaged,
+    │                                 a committed part is missing, another ingest holds it (also RuntimeError)
+    └── MissingDependencyError        an optional package a call needs is not installed (also ImportError)
 
 Every warning derives from :class:`SkycoreWarning` (a ``UserWarning``), so
 ``warnings.filterwarnings("ignore", category=SkycoreWarning)`` silences
@@ -58,6 +61,8 @@ __all__ = [
     "ScenarioError",
     "SkycoreStateError",
     "SkycoreServerError",
+    "DatasetError",
+    "MissingDependencyError",
     "SkycoreWarning",
     "PostbackParseWarning",
     "PostbackDataWarning",
@@ -255,6 +260,14 @@ class SkycoreStateError(SkycoreError, RuntimeError):
 
 class SkycoreServerError(SkycoreError, OSError):
     """A local server (receiver, sandbox) could not start: its port is taken, it did not come up."""
+
+
+class DatasetError(SkycoreError, RuntimeError):
+    """A Parquet events dataset (:func:`skycore_lab.ingest`) cannot be used as it is."""
+
+
+class MissingDependencyError(SkycoreError, ImportError):
+    """An optional package is not installed; the message names the extra that installs it."""
 
 
 # --- warnings -----------------------------------------------------------------------------------
