@@ -7,6 +7,7 @@ Commands
 ``listen``    run a postback receiver until Ctrl-C
 ``send``      send a saved MMS to one or many numbers (a manifest CSV for many)
 ``report``    turn postback logs (and a manifest) into a report file
+``ingest``    append postback logs' new records to a Parquet dataset (prints the counts)
 
 Exit status: 0 on success, 1 when skycore-lab refused or failed (the reason
 is printed on stderr, never with an API key in it; an unexpected error is
@@ -157,6 +158,14 @@ def _output_file(text: str) -> str:
         raise argparse.ArgumentTypeError(f"must name a file, got {text!r}")
     if not os.path.isdir(folder):
         raise argparse.ArgumentTypeError(f"the folder of {text!r} does not exist")
+    return text
+
+
+def _dataset_folder(text: str) -> str:
+    if not text.strip() or (os.path.exists(text) and not os.path.isdir(text)):
+        raise argparse.ArgumentTypeError(f"must name a folder, got {text!r}")
+    if not os.path.isdir(os.path.dirname(os.path.abspath(text))):
+        raise argparse.ArgumentTypeError(f"the folder holding {text!r} does not exist")
     return text
 
 
@@ -355,6 +364,15 @@ def _report(args) -> int:
     return 0
 
 
+def _ingest(args) -> int:
+    from .dataset import ingest
+
+    result = ingest(args.logs, args.dataset)
+    print(f"{result.files:,} files, {result.new_records:,} new records, {result.bad_records:,} bad records, "
+          f"{result.duplicates_dropped:,} duplicates dropped → {args.dataset}")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="skycore-lab", description="Test and measure MMS delivery via Skycore.")
     parser.add_argument("--version", action="version", version=f"skycore-lab {__version__}")
@@ -448,6 +466,12 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--csv-raw", action="store_true",
                         help="CSV for programs: no ' before cells starting with = + - @ (see export_report)")
     report.set_defaults(run=_report, parser=report)
+
+    ingest = commands.add_parser("ingest", help="append postback logs' new records to a Parquet dataset")
+    ingest.add_argument("logs", nargs="+", type=_non_empty, help="logs, globs or directories")
+    ingest.add_argument("--dataset", required=True, type=_dataset_folder,
+                        help="the dataset's folder (created if missing; its parent must exist)")
+    ingest.set_defaults(run=_ingest, parser=ingest)
     return parser
 
 

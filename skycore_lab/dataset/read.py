@@ -88,8 +88,8 @@ def read_events(
         last), ties in the order files were first ingested, then ``line``
         and the notification's place in its record; categories are the
         values present, sorted (``read_postbacks`` lists them in the order
-        first met, which depends on how the files were read: compare with
-        ``check_category_order=False``). With dask, one partition per row
+        first met, which depends on how the files were read, and its
+        ``source`` also lists files whose every record was a retry). With dask, one partition per row
         group of the committed part files, rows in file order (no global
         sort); categoricals have unknown categories (``.cat.as_known()``
         computes them).
@@ -153,7 +153,10 @@ def _read_dask(dataset: str, filters, names: list[str]):
         dataset={"partitioning": _PARTITIONING, "partition_base_dir": dataset}, split_row_groups=True,
         dtype_backend=None, calculate_divisions=False,
     )
-    return frame.map_partitions(_typed, names, meta=meta)
+    from dask.dataframe.utils import clear_known_categories
+
+    # each partition's categories are its own: the meta says they are unknown (as dask's own reader does)
+    return frame.map_partitions(_typed, names, meta=clear_known_categories(meta))
 
 
 def _typed(part: pd.DataFrame, names: list[str]) -> pd.DataFrame:
