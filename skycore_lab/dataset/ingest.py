@@ -53,6 +53,7 @@ import pyarrow.parquet as pq
 
 from .. import columns as col
 from ..postbacks import drop_duplicate_events
+from ..postbacks.logs import MAX_RECORD_BYTES
 from ..postbacks.ranges import FileRange, complete_end, read_postback_ranges
 from ..postbacks.reader import detect_format, postback_files
 from ..postbacks.records import BadLines, OnBadLines
@@ -214,7 +215,11 @@ def _plan(path: str, known: dict[tuple[int, int], FileProgress]) -> _Plan:
         if size == progress.offset:
             return _Plan(path, "unchanged", progress)
         if progress.kind is None:
-            kind = detect_format(os.pread(fd, 64 * 1024, 0))
+            head = os.pread(fd, 64 * 1024, 0)
+            if b"\n" not in head:  # a long first line: up to a record's largest size
+                head = os.pread(fd, MAX_RECORD_BYTES + 1, 0)
+            # from whole lines only: a torn first line can look like another format
+            kind = detect_format(head[: head.rfind(b"\n") + 1])
             if kind == "empty":
                 return _Plan(path, "waiting", progress)
             progress.kind = kind
