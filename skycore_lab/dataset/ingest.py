@@ -255,7 +255,7 @@ def _against_dataset(dataset: str, state: dict, frame: pd.DataFrame, keys: np.nd
                      ranks: dict[str, int]) -> _Against:
     keep = np.ones(len(frame), dtype=bool)
     stamped = frame[col.TIMESTAMP].notna().to_numpy()
-    wanted = {f"{PARTITION}={d}" for d in np.unique(dates[stamped])}
+    wanted = {f"{PARTITION}={d}" for d in pd.unique(dates[stamped])}
     unstamped = not stamped.all()
     parts = [relative for relative, info in state["parts"].items()
              if relative.split("/", 1)[0] in wanted or (unstamped and info.get("null_stamps", 0))]
@@ -449,8 +449,9 @@ def _commit_parts(dataset: str, run_id: str, frame: pd.DataFrame | None, keys: n
 
     if frame is not None and len(frame):
         subs = frame[SUB].to_numpy()
-        for number, date in enumerate(sorted(set(dates.tolist()))):
-            rows = np.flatnonzero(dates == date)
+        codes, labels = pd.factorize(dates, sort=True)
+        for number, date in enumerate(labels):
+            rows = np.flatnonzero(codes == number)
             table = to_table(frame.iloc[rows], keys[rows], subs[rows])
             stage(table, f"{PARTITION}={date}", f"part-{run_id}-{number}.parquet")
     for number, (relative, rows) in enumerate(sorted(superseded.items())):

@@ -84,9 +84,11 @@ def retry_keys(frame: pd.DataFrame) -> np.ndarray:
 
 def event_dates(frame: pd.DataFrame) -> np.ndarray:
     """The partition value of each row: UTC date of its event time, else :data:`UNKNOWN_DATE`."""
-    times = event_time(frame, naive="utc")
-    text = times.dt.strftime("%Y-%m-%d")
-    return text.where(times.notna(), UNKNOWN_DATE).to_numpy(dtype=object)
+    days = event_time(frame, naive="utc").to_numpy(dtype="datetime64[us]").astype("datetime64[D]")
+    codes, uniques = pd.factorize(days.view(np.int64))  # a few distinct days: format each once
+    labels = np.array([UNKNOWN_DATE if v == np.iinfo(np.int64).min else str(np.datetime64(int(v), "D"))
+                       for v in uniques] + [UNKNOWN_DATE], dtype=object)
+    return labels[codes]
 
 
 def _extra_json(values: pd.Series) -> pa.Array:
@@ -106,8 +108,9 @@ def to_table(frame: pd.DataFrame, keys: np.ndarray, subs: np.ndarray) -> pa.Tabl
         elif name == col.EXTRA:
             arrays.append(_extra_json(frame[name]))
         elif name in CATEGORIES:
-            values = frame[name].astype(object).where(frame[name].notna(), None)
-            arrays.append(pa.array(values.to_numpy(), pa.string()).dictionary_encode().cast(field.type))
+            values = pa.array(frame[name].array, from_pandas=True)  # Categorical → dictionary, codes kept
+            arrays.append(values.cast(field.type) if pa.types.is_dictionary(values.type)
+                          else values.cast(pa.string()).dictionary_encode().cast(field.type))
         elif name in (col.TIMESTAMP, col.RECEIVED_AT):
             arrays.append(pa.array(frame[name].to_numpy(dtype="datetime64[us]"), pa.timestamp("us"),
                                    from_pandas=True).cast(TS_TYPE))
