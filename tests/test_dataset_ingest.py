@@ -199,3 +199,14 @@ def test_result_is_a_frozen_dataclass_with_a_typed_summary(tmp_path):
     assert list(result.summary.columns) == ["source", "status", "format", "bytes_read", "records", "new_records",
                                             "duplicates", "bad_records"]
     assert str(result.summary["records"].dtype) == "int64"
+
+
+def test_a_committed_part_removed_by_hand_is_named(tmp_path):
+    write(tmp_path / "a.log", b"".join(log_lines(range(0, 3))))
+    sl.ingest(tmp_path / "a.log", tmp_path / "ds")
+    part = next((tmp_path / "ds").rglob("part-*.parquet"))
+    part.unlink()
+    with pytest.raises(sl.DatasetError, match="missing"):
+        sl.read_events(tmp_path / "ds")
+    with pytest.raises(sl.DatasetError, match="missing"):
+        sl.ingest(tmp_path / "a.log", tmp_path / "ds")

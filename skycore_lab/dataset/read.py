@@ -110,9 +110,10 @@ def read_events(
         paths, state = _committed(dataset)
         try:
             return _read_pandas(dataset, paths, state, filters, names)
-        except FileNotFoundError:
+        except FileNotFoundError as exc:
             if attempt == 2:
-                raise
+                raise DatasetError(f"{dataset}: a committed part file is missing ({exc}); "
+                                   "the dataset was changed by hand") from None
     raise AssertionError("unreachable")
 
 
