@@ -33,6 +33,7 @@ The package, one module or subpackage per responsibility::
     │   ├── logformat.py       the receiver's log format (one escaped body per line)
     │   ├── reader.py          read_postbacks, events_from_bodies: every stored format
     │   ├── tail.py            PostbackTail: what a live log gained
+    │   ├── ranges.py          byte ranges of files, read as read_postbacks reads files (for ingest)
     │   ├── schema.py          which XML element fills which events column (one table)
     │   ├── grammar.py         the flat document shape the fast path proves
     │   ├── kernel.py          the compiled pass over receiver-log buffers (numba)
@@ -43,6 +44,11 @@ The package, one module or subpackage per responsibility::
     │   ├── records.py         batches of records, and the bad-record policy
     │   ├── assemble.py        typed parts → the events frame
     │   └── dedupe.py          the one rule for the platform's retries
+    ├── dataset/           a Parquet dataset of events that grows with the logs
+    │   ├── ingest.py          ingest, IngestResult: new records appended once, crash-safe, deduped
+    │   ├── read.py            read_events: the dataset as pandas or dask
+    │   ├── store.py           part files: schema, partitions, the retries' keys
+    │   └── state.py           the state file (the commit record) and the lock
     ├── frames/            one row per send, per number, per reported message
     │   ├── deliveries.py      deliveries: events (+ manifest) → sends
     │   ├── profiles.py        handset_profiles: one row per number
@@ -82,7 +88,7 @@ The package, one module or subpackage per responsibility::
     ├── widgets.py         SendWidget: the notebook send form
     ├── livestatus.py      SendFollower: what the postbacks say of each send, in words (the form's rows)
     ├── demo.py            the main job: a whole DDM experiment on the sandbox
-    ├── cli.py             skycore-lab demo | sandbox | listen | send | report
+    ├── cli.py             skycore-lab demo | sandbox | listen | send | report | ingest
     ├── columns.py         every column name and vocabulary, once
     ├── reference.py       vendor facts: codes and outcomes, error texts, SPIDs, countries
     ├── exceptions.py      the SkycoreError and SkycoreWarning trees
@@ -151,6 +157,8 @@ _EXPORTS: dict[str, str] = {
     "SendOptionWarning": "exceptions",
     "MissingPostbacksWarning": "exceptions",
     "PlotDataWarning": "exceptions",
+    "DatasetError": "exceptions",
+    "MissingDependencyError": "exceptions",
     # sandbox and receiver
     "Sandbox": "sandbox",
     "Scenario": "sandbox",
@@ -158,6 +166,9 @@ _EXPORTS: dict[str, str] = {
     # parsing and frames
     "read_postbacks": "postbacks.reader",
     "PostbackTail": "postbacks.tail",
+    "ingest": "dataset.ingest",
+    "IngestResult": "dataset.ingest",
+    "read_events": "dataset.read",
     "events_from_bodies": "postbacks.reader",
     "deliveries": "frames.deliveries",
     "handset_profiles": "frames.profiles",
@@ -242,6 +253,8 @@ if TYPE_CHECKING:  # for IDEs and type checkers: the real imports
         SkycoreValidationError,
         SkycoreWarning,
     )
+    from .dataset import IngestResult, ingest, read_events
+    from .exceptions import DatasetError, MissingDependencyError
     from .experiment import DdmExperiment, ExperimentResult
     from .frames import deliveries, handset_profiles, read_sending_report
     from .frames.reconcile import Reconciliation, reconcile

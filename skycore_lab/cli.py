@@ -8,6 +8,7 @@ Commands
 ``send``      send a saved MMS to one or many numbers (a manifest CSV for many)
 ``report``    turn postback logs (and a manifest) into a report file; ``--dataset DIR`` reads a
               Parquet dataset on a Dask cluster instead (``--scheduler ADDRESS``: an existing one)
+``ingest``    append postback logs' new records to a Parquet dataset (prints the counts)
 
 Exit status: 0 on success, 1 when skycore-lab refused or failed (the reason
 is printed on stderr, never with an API key in it; an unexpected error is
@@ -161,6 +162,14 @@ def _output_file(text: str) -> str:
     return text
 
 
+def _dataset_folder(text: str) -> str:
+    if not text.strip() or (os.path.exists(text) and not os.path.isdir(text)):
+        raise argparse.ArgumentTypeError(f"must name a folder, got {text!r}")
+    if not os.path.isdir(os.path.dirname(os.path.abspath(text))):
+        raise argparse.ArgumentTypeError(f"the folder holding {text!r} does not exist")
+    return text
+
+
 def _output_folder(path: str | os.PathLike, option: str) -> None:
     folder = Path(path).parent
     if str(folder) and not folder.is_dir():
@@ -224,17 +233,6 @@ def _check_report_sources(args) -> None:
     from .distributed.engine import require_dask
 
     require_dask("skycore-lab report --dataset")
-    _dataset_reader()
-
-
-def _dataset_reader():
-    """:func:`skycore_lab.read_events` (imported here: the dataset module is needed by ``--dataset`` only)."""
-    try:
-        from .dataset import read_events
-    except ImportError as exc:
-        raise ImportError(f"report --dataset needs skycore_lab.dataset (read_events), which cannot be imported: {exc}",
-                          name="skycore_lab.dataset") from exc  # fmt: skip
-    return read_events
 
 
 def _demo(args) -> int:
@@ -393,13 +391,13 @@ def _report_dataset(args) -> int:
     out, and its period and counts are the sends'.
     """
     from . import columns as col
+    from .dataset import read_events
     from .distributed.cluster import dask_client
     from .frames import deliveries
     from .manifest import read_manifest
     from .provenance import collect_provenance
     from .report import export_report
 
-    read_events = _dataset_reader()
     manifest = read_manifest(args.manifest) if args.manifest else None
     if not args.verbose:  # the cluster's routine notices (shuffles started, workers up) are not the user's news
         logging.getLogger("distributed").setLevel(logging.ERROR)
@@ -418,6 +416,15 @@ def _dataset_dir(text: str) -> str:
     if not os.path.isdir(text):
         raise argparse.ArgumentTypeError(f"no such dataset folder: {text!r}")
     return text
+
+
+def _ingest(args) -> int:
+    from .dataset import ingest
+
+    result = ingest(args.logs, args.dataset)
+    print(f"{result.files:,} files, {result.new_records:,} new records, {result.bad_records:,} bad records, "
+          f"{result.duplicates_dropped:,} duplicates dropped → {args.dataset}")
+    return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -517,6 +524,12 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--csv-raw", action="store_true",
                         help="CSV for programs: no ' before cells starting with = + - @ (see export_report)")
     report.set_defaults(run=_report, parser=report)
+
+    ingest = commands.add_parser("ingest", help="append postback logs' new records to a Parquet dataset")
+    ingest.add_argument("logs", nargs="+", type=_non_empty, help="logs, globs or directories")
+    ingest.add_argument("--dataset", required=True, type=_dataset_folder,
+                        help="the dataset's folder (created if missing; its parent must exist)")
+    ingest.set_defaults(run=_ingest, parser=ingest)
     return parser
 
 

@@ -20,7 +20,10 @@ built-in exception they are a kind of (``ValueError``, ``RuntimeError``,
     ├── SkycoreStateError             not now: a server not started, a log another receiver writes
     │                                 (also RuntimeError)
     ├── SkycoreServerError            a local server could not start, e.g. its port is taken (also OSError)
-    └── DaskNotInstalledError         a dask DataFrame or a dataset needs the [dask] extra (also ImportError)
+    ├── DatasetError                  a Parquet events dataset cannot be used: its state file is damaged,
+    │                                 a committed part is missing, another ingest holds it (also RuntimeError)
+    └── MissingDependencyError        an optional package a call needs is not installed (also ImportError)
+        └── DaskNotInstalledError     a dask DataFrame or a dataset needs the [dask] extra
 
 Every warning derives from :class:`SkycoreWarning` (a ``UserWarning``), so
 ``warnings.filterwarnings("ignore", category=SkycoreWarning)`` silences
@@ -59,6 +62,8 @@ __all__ = [
     "ScenarioError",
     "SkycoreStateError",
     "SkycoreServerError",
+    "DatasetError",
+    "MissingDependencyError",
     "DaskNotInstalledError",
     "SkycoreWarning",
     "PostbackParseWarning",
@@ -259,8 +264,17 @@ class SkycoreServerError(SkycoreError, OSError):
     """A local server (receiver, sandbox) could not start: its port is taken, it did not come up."""
 
 
-class DaskNotInstalledError(SkycoreError, ImportError):
-    """Dask analysis (a dask DataFrame, ``report --dataset``) without dask and distributed installed.
+class DatasetError(SkycoreError, RuntimeError):
+    """A Parquet events dataset (:func:`skycore_lab.ingest`) cannot be used as it is."""
+
+
+class MissingDependencyError(SkycoreError, ImportError):
+    """An optional package is not installed; the message names the extra that installs it."""
+
+
+class DaskNotInstalledError(MissingDependencyError):
+    """Dask analysis (a dask DataFrame, ``read_events(engine="dask")``, ``report --dataset``) without
+    dask and distributed installed.
 
     The message says what to install: ``pip install "skycore-lab[dask]"``.
     """

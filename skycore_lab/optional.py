@@ -5,11 +5,13 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+from .exceptions import MissingDependencyError
+
 __all__ = ["require"]
 
 
 def require(module: str, extra: str, purpose: str) -> ModuleType:
-    """Import and return ``module``, or raise an ImportError naming the extra.
+    """Import and return ``module``, or raise :class:`MissingDependencyError` naming the extra.
 
     Parameters
     ----------
@@ -27,8 +29,8 @@ def require(module: str, extra: str, purpose: str) -> ModuleType:
 
     Raises
     ------
-    ImportError
-        When ``module`` cannot be imported. The message names the package and
+    MissingDependencyError
+        (an ImportError) When ``module`` cannot be imported. The message names the package and
         the command that installs it; the original error is chained.
 
     Examples
@@ -38,7 +40,7 @@ def require(module: str, extra: str, purpose: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        raise ImportError(
+        raise MissingDependencyError(
             f"{purpose} needs the optional package {module!r}, which is not installed: "
             f"pip install 'skycore-lab[{extra}]'",
             name=module,

@@ -1,16 +1,12 @@
 """``skycore-lab report --dataset DIR [--scheduler ADDRESS]``: the logs' report, from a Parquet dataset on Dask.
 
-The dataset here is a stand-in written with ``pandas.to_parquet``,
-hive-partitioned by ``event_date`` (the layout of ``skycore-lab ingest``);
-the reader is :func:`skycore_lab.read_events` when ``skycore_lab.dataset``
-exists, else a stand-in with its documented signature.
+The dataset is written by :func:`skycore_lab.ingest` from a generated log,
+and the report from it must equal the report from the log itself.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import sys
-import types
 import warnings
 from pathlib import Path
 
@@ -31,36 +27,19 @@ import gen_postback_log  # noqa: E402
 # dask's parquet reader calls reset_index(inplace=True), which pandas 3.1 deprecates: dask's, not ours
 pytestmark = pytest.mark.filterwarnings("ignore:The inplace keyword in DataFrame.reset_index")
 
-HAVE_DATASET = importlib.util.find_spec("skycore_lab.dataset") is not None
 CATEGORY_COLUMNS = (col.CARRIER, col.COUNTRY, col.SENT_AS, col.FINAL_CODE, col.OUTCOME, col.DDM)
 
 
 @pytest.fixture(scope="module")
 def log_and_dataset(tmp_path_factory):
-    """A generated postback log, and the same events as a hive-partitioned Parquet dataset."""
+    """A generated postback log, and the same events ingested into a Parquet dataset."""
     folder = tmp_path_factory.mktemp("dataset")
     log = folder / "postbacks.log"
     gen_postback_log.generate(str(log), 4_000, seed=21)
-    events = sl.read_postbacks(log).drop(columns=[col.EXTRA, col.LINE])
-    events["event_date"] = events[col.TIMESTAMP].dt.strftime("%Y-%m-%d")
     dataset = folder / "events"
-    events.to_parquet(dataset, partition_cols=["event_date"], index=False)
-    assert len(list(dataset.glob("event_date=*"))) >= 1
+    result = sl.ingest([log], dataset)
+    assert result.new_records > 0 and len(list(dataset.glob("event_date=*"))) >= 1
     return log, dataset
-
-
-def _stand_in_reader(dataset, engine="pandas", filters=None, columns=None):
-    """``read_events``' documented signature, over a plain hive-partitioned dataset."""
-    assert engine == "dask"
-    return dd.read_parquet(dataset, filters=filters, columns=columns).drop(columns=["event_date"])
-
-
-@pytest.fixture
-def reader(monkeypatch):
-    if not HAVE_DATASET:
-        module = types.ModuleType("skycore_lab.dataset")
-        module.read_events = _stand_in_reader
-        monkeypatch.setitem(sys.modules, "skycore_lab.dataset", module)
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +65,6 @@ def _same_report(log: Path, dataset_report: Path, tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(_sends(dataset_report), _sends(from_logs))
 
 
-@pytest.mark.skipif(not HAVE_DATASET, reason="skycore_lab.dataset (read_events, issue 14 item 5) is built on "
-                                               "another branch; this test runs once it is merged")  # fmt: skip
 def test_report_from_a_real_dataset_equals_the_logs_report(tmp_path, scheduler):
     log = tmp_path / "postbacks.log"
     gen_postback_log.generate(str(log), 3_000, seed=22)
@@ -97,7 +74,7 @@ def test_report_from_a_real_dataset_equals_the_logs_report(tmp_path, scheduler):
     _same_report(log, out, tmp_path)
 
 
-def test_report_on_an_existing_scheduler_equals_the_logs_report(log_and_dataset, reader, scheduler, tmp_path, capsys):
+def test_report_on_an_existing_scheduler_equals_the_logs_report(log_and_dataset, scheduler, tmp_path, capsys):
     log, dataset = log_and_dataset
     out = tmp_path / "from-dataset.parquet"
     assert main(["report", "--dataset", str(dataset), "--scheduler", scheduler, "--out", str(out)]) == 0
@@ -109,7 +86,7 @@ def test_report_on_an_existing_scheduler_equals_the_logs_report(log_and_dataset,
 
 
 @pytest.mark.slow
-def test_report_on_a_local_cluster_by_default(log_and_dataset, reader, tmp_path):
+def test_report_on_a_local_cluster_by_default(log_and_dataset, tmp_path):
     log, dataset = log_and_dataset
     out = tmp_path / "local.parquet"
     assert main(["report", "--dataset", str(dataset), "--out", str(out)]) == 0

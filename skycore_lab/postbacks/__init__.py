@@ -7,6 +7,7 @@ Modules, in the order a postback meets them:
   (:mod:`.logwriter`, in the log format of :mod:`.logformat`);
 * :mod:`.reader` — :func:`read_postbacks` and :func:`events_from_bodies`;
   :mod:`.tail` — :class:`PostbackTail`, for a log that is still growing;
+  :mod:`.ranges` — byte ranges of files (what :func:`skycore_lab.ingest` reads);
 * inside the reader: :mod:`.schema` (which element fills which column),
   :mod:`.grammar` and :mod:`.kernel` (the validating fast path),
   :mod:`.documents` (the hardened lxml path), :mod:`.logs` (receiver-log

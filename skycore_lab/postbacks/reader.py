@@ -399,3 +399,16 @@ def events_from_bodies(
     frame = finish_frame([typed_part(batch)] if len(batch) else [], drop_duplicates, notes)
     notes.finish()
     return frame
+
+
+# --- public entries for readers of parts of files (skycore_lab.postbacks.ranges) --------------------
+def postback_files(source) -> list[str]:
+    """The files ``source`` names, in the order :func:`read_postbacks` reads them (same rules:
+    files, globs, directories' non-hidden files sorted by name; FileNotFoundError if none)."""
+    return _expand_sources(source)
+
+
+def detect_format(head: bytes) -> Literal["log", "xml", "form", "empty"]:
+    """The format :func:`read_postbacks` reads a file as, from its first bytes (up to 64 KiB):
+    ``"log"``, ``"xml"`` (documents), ``"form"`` (form-encoded lines) or ``"empty"`` (nothing yet)."""
+    return _detect(head)
