@@ -32,57 +32,12 @@ import pandas as pd
 
 from ..provenance import attach_sources, source_file
 from .assemble import Part, finish_frame, typed_part
-from .documents import BadRecord, looks_form_encoded, parse_body, parse_document, split_documents
-from .logs import MAX_RECORD_BYTES, READ_BUFFER_BYTES, GzipRecords, log_parts, oversized_reason
-from .records import Batch, BadLines, DataNotes, OnBadLines, Rows
+from .documents import BadRecord, looks_form_encoded, parse_body
+from .formats import document_buffers, document_part, form_part
+from .logs import HEAD_BYTES, MAX_RECORD_BYTES, READ_BUFFER_BYTES, GzipRecords, line_buffers, log_parts, oversized_reason, parts_of
+from .records import BadLines, DataNotes, OnBadLines, Rows
 
 __all__ = ["read_postbacks", "events_from_bodies"]
-
-
-# --- files of documents and form lines ----------------------------------------------------------
-_HEAD_BYTES = 1024  # what a bad-record callback gets of an oversized record
-
-
-def document_batch(data: bytes, source: str, bad: BadLines) -> Batch:
-    rows = Rows(source)
-    line, seen = 1, 0
-    for offset, piece in split_documents(data):
-        lead = len(piece) - len(piece.lstrip(b" \t\r\n"))
-        line += data.count(b"\n", seen, offset + lead)
-        seen = offset + lead
-        piece = piece.strip(b" \t\r\n")
-        if piece.startswith(b"\xef\xbb\xbf"):
-            piece = piece[3:]
-        if len(piece) > MAX_RECORD_BYTES:
-            bad(piece[:_HEAD_BYTES], source, line, oversized_reason(len(piece)))
-            continue
-        try:
-            parsed = parse_document(piece)
-        except BadRecord as exc:
-            bad(piece, source, line, str(exc))
-            continue
-        rows.add_parsed(parsed, line, inner_lines=True)
-    return rows.batch()
-
-
-def form_lines_batch(data: bytes, source: str, bad: BadLines) -> Batch:
-    rows = Rows(source)
-    for number, raw in enumerate(data.split(b"\n"), start=1):
-        line = raw.strip(b" \t\r\n")
-        if number == 1 and line.startswith(b"\xef\xbb\xbf"):
-            line = line[3:]
-        if not line or line.startswith(b"#"):
-            continue
-        if len(line) > MAX_RECORD_BYTES:
-            bad(line[:_HEAD_BYTES], source, number, oversized_reason(len(line)))
-            continue
-        try:
-            parsed = parse_body(line)
-        except BadRecord as exc:
-            bad(line, source, number, str(exc))
-            continue
-        rows.add_parsed(parsed, number)
-    return rows.batch()
 
 
 # --- format detection and sources ---------------------------------------------------------------
@@ -113,35 +68,27 @@ def _open(path: str):
     return GzipRecords(path) if path.endswith(".gz") else open(path, "rb")
 
 
-def _read_all(handle) -> bytes:
-    chunks = []
-    while True:
-        chunk = handle.read(1 << 20)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-
-
 def _file_parts(path: str, bad: BadLines, buffer_bytes: int, threads: int) -> Iterator[Part]:
     handle = _open(path)
     try:
-        head = handle.read(64 * 1024) or b""
-        kind = _detect(head)
-        if kind == "log":
-            handle.close()
-            handle = _open(path)  # from the start (a GzipRecords cannot seek back)
-            yield from log_parts(handle, path, bad, buffer_bytes, threads)
-            return
-        # document and form files are read whole (they are the small formats)
-        data = head + _read_all(handle)
+        kind = _detect(handle.read(64 * 1024) or b"")
         damage = getattr(handle, "damage", None)
     finally:
         handle.close()
-    if kind != "empty":
-        batch = form_lines_batch(data, path, bad) if kind == "form" else document_batch(data, path, bad)
-        yield typed_part(batch)
-    if damage is not None:
-        bad(b"", path, data.count(b"\n") + 1, damage + "; every complete record before it was read")
+    if kind == "empty":
+        if damage is not None:  # nothing readable at all (e.g. not gzip): still said
+            bad(b"", path, 1, damage + "; every complete record before it was read")
+        return
+    handle = _open(path)  # from the start (a GzipRecords cannot seek back)
+    try:
+        if kind == "log":
+            yield from log_parts(handle, path, bad, buffer_bytes, threads)
+        elif kind == "form":
+            yield from parts_of(line_buffers(handle, buffer_bytes), path, bad, threads, form_part)
+        else:
+            yield from parts_of(document_buffers(handle, buffer_bytes), path, bad, threads, document_part)
+    finally:
+        handle.close()
 
 
 def _expand_sources(source) -> list[str]:
@@ -383,7 +330,7 @@ def events_from_bodies(
         stamp = next(stamps, None) if stamps is not None else None
         data = body.encode("utf-8") if isinstance(body, str) else bytes(body)
         if len(data) > MAX_RECORD_BYTES:
-            bad(data[:_HEAD_BYTES], name, number, oversized_reason(len(data)))
+            bad(data[:HEAD_BYTES], name, number, oversized_reason(len(data)))
             continue
         try:
             parsed = parse_body(data.strip())
