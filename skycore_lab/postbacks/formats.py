@@ -39,7 +39,7 @@ import pyarrow as pa
 
 from .assemble import Part, typed_part
 from .documents import BadRecord, parse_body, parse_document, split_documents
-from .kernel import MODE_BODY, MODE_DOCUMENT, scan_records
+from .kernel import MODE_BODY, MODE_DOCUMENT, decode_forms, scan_records
 from .logs import HEAD_BYTES, MAX_RECORD_BYTES, Damage, merge_slow_rows, oversized_reason, scan_timestamps
 from .records import BadCollector, Batch, Rows
 
@@ -50,13 +50,6 @@ __all__ = [
 #: Where a file of documents is cut into records: after each root end tag.
 ROOT_END = b"</POSTBACK>"
 BOM = b"\xef\xbb\xbf"
-_HEX = np.full(256, -1, dtype=np.int16)
-for _digit in b"0123456789":
-    _HEX[_digit] = _digit - 0x30
-for _digit in b"abcdef":
-    _HEX[_digit] = _HEX[_digit - 0x20] = _digit - 0x61 + 10
-
-
 def document_ends(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Offsets just past each ``</POSTBACK>`` in ``data`` (vectorised), and the offsets of every ``<``."""
     opens = np.flatnonzero(data == 0x3C)
@@ -198,33 +191,10 @@ def form_batch(buffer, source: str, first_line: int, bad, file_start: bool = Fal
     head = stop - starts >= 5
     for k, byte in enumerate(b"xml="):
         head &= data[np.minimum(starts + k, len(data) - 1)] == byte
-    outside = (data < 0x21) | (data > 0x7E) | (data == 0x26)
-    counted = np.zeros(len(data) + 1, dtype=np.int64)
-    np.cumsum(outside, out=counted[1:])
-    candidate = head & (counted[stop] == counted[np.minimum(value, stop)]) & (stop - starts <= MAX_RECORD_BYTES)
-    # %XX escapes: each must be complete in its line, else the line goes to the general path
-    percent = np.flatnonzero(data == 0x25)
-    owner = np.searchsorted(ends, percent)
-    percent, owner = percent[candidate[owner]], owner[candidate[owner]]
-    high = _HEX[data[np.minimum(percent + 1, len(data) - 1)]]
-    low = _HEX[data[np.minimum(percent + 2, len(data) - 1)]]
-    broken = (percent + 2 >= stop[owner]) | (high < 0) | (low < 0)
-    candidate[owner[broken]] = False
-    whole = candidate[owner]
-    percent, high, low = percent[whole], high[whole], low[whole]
-    chosen = np.flatnonzero(candidate)
-    marks = np.zeros(len(data) + 1, dtype=np.int32)
-    np.add.at(marks, value[chosen], 1)
-    np.add.at(marks, stop[chosen], -1)
-    keep = np.cumsum(marks[:-1]) > 0
-    decoded = np.where(data == 0x2B, np.uint8(0x20), data)  # + is a space (before %2B is decoded)
-    decoded[percent] = (high * 16 + low).astype(np.uint8)
-    keep[percent + 1] = False
-    keep[percent + 2] = False
-    kept = np.zeros(len(data) + 1, dtype=np.int64)
-    np.cumsum(keep, out=kept[1:])
-    documents = decoded[keep]
-    scan = scan_records(documents, kept[value[chosen]], kept[stop[chosen]], MODE_BODY)
+    candidate = head & (stop - starts <= MAX_RECORD_BYTES)
+    documents, first, last, decoded = decode_forms(data, value, stop, candidate)
+    chosen = np.flatnonzero(decoded)
+    scan = scan_records(documents, first[chosen], last[chosen], MODE_BODY)
     proven, table, received_at, timestamp, naive, offset, extras = _fast_columns(scan, np.zeros(len(chosen), bool))
     fast_lines = chosen[proven]
     lines = first_line + fast_lines.astype(np.int64)
