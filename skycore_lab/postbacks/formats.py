@@ -44,7 +44,7 @@ from .logs import HEAD_BYTES, MAX_RECORD_BYTES, Damage, merge_slow_rows, oversiz
 from .records import BadCollector, Batch, Rows
 
 __all__ = [
-    "ROOT_END", "BOM", "document_ends", "document_batch", "form_batch", "document_buffers", "document_part", "form_part",
+    "ROOT_END", "BOM", "SMALL_FILE_BYTES", "files_batch", "document_ends", "document_batch", "form_batch", "document_buffers", "document_part", "form_part",
 ]
 
 #: Where a file of documents is cut into records: after each root end tag.
@@ -212,6 +212,32 @@ def form_batch(buffer, source: str, first_line: int, bad, file_start: bool = Fal
     slow_lines = np.asarray(slow.lines, dtype=np.int64)
     return merge_slow_rows(
         source, table, lines, extras, received_at, timestamp, naive, offset, slow, len(ends), lines, slow_lines,
+    )
+
+
+#: Files up to this size are read together, many at a time (directories of single-document files).
+SMALL_FILE_BYTES = 64 * 1024
+
+
+def files_batch(buffer, starts: np.ndarray, ends: np.ndarray, source: str) -> tuple[np.ndarray, Batch]:
+    """Small files read into one buffer (file ``i`` is ``buffer[starts[i]:ends[i]]``), each proven as one document.
+
+    Returns which files the kernel proved (exactly one flat document,
+    whitespace around it) and their rows, in file order; the caller reads
+    the others through the general path. Lines are each document's first
+    line in its file.
+    """
+    data = np.frombuffer(buffer, dtype=np.uint8)
+    scan = scan_records(buffer, starts, ends, MODE_DOCUMENT)
+    proven, table, received_at, timestamp, naive, offset, extras = _fast_columns(scan, ends - starts > MAX_RECORD_BYTES)
+    opens = np.flatnonzero(data == 0x3C)
+    newlines = np.flatnonzero(data == 10)
+    begin = starts[proven]
+    first_tag = opens[np.minimum(np.searchsorted(opens, begin), max(len(opens) - 1, 0))] if len(opens) else begin
+    lines = 1 + np.searchsorted(newlines, first_tag) - np.searchsorted(newlines, begin)
+    return proven, Batch(
+        source, table, lines.astype(np.int64), extras, padded=False, received_at=received_at, nullified=True,
+        timestamp=timestamp, timestamp_naive=naive, timestamp_offset=offset,
     )
 
 

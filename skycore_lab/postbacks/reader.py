@@ -28,14 +28,15 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 
-from ..provenance import attach_sources, source_file
+from ..provenance import attach_sources, source_files
 from .assemble import Part, finish_frame, typed_part
 from .documents import BadRecord, looks_form_encoded, parse_body
-from .formats import document_buffers, document_part, form_part
+from .formats import SMALL_FILE_BYTES, document_buffers, document_part, files_batch, form_part
 from .logs import HEAD_BYTES, MAX_RECORD_BYTES, READ_BUFFER_BYTES, GzipRecords, line_buffers, log_parts, oversized_reason, parts_of
-from .records import BadLines, DataNotes, OnBadLines, Rows
+from .records import BadLines, Batch, DataNotes, OnBadLines, Rows
 
 __all__ = ["read_postbacks", "events_from_bodies"]
 
@@ -109,6 +110,66 @@ def _expand_sources(source) -> list[str]:
         else:
             raise FileNotFoundError(f"postback source not found: {text!r}")
     return paths
+
+
+# --- many small files at once (directories of single-document files) -----------------------------
+def _small_group(paths: list[str], sizes: list[int], at: int, buffer_bytes: int) -> int:
+    """How many files from ``at`` on are small plain files to read together (0: read ``paths[at]`` alone)."""
+    count, total = 0, 0
+    while at + count < len(paths) and total < buffer_bytes:
+        path, size = paths[at + count], sizes[at + count]
+        if path.endswith(".gz") or size > SMALL_FILE_BYTES:
+            break
+        count, total = count + 1, total + size
+    return count if count >= 2 else 0
+
+
+def _read_whole(path: str) -> bytes:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        pieces = []
+        while True:
+            piece = os.read(descriptor, SMALL_FILE_BYTES + 1)
+            if not piece:
+                return b"".join(pieces)
+            pieces.append(piece)
+    finally:
+        os.close(descriptor)
+
+
+def _read_small_files(paths: list[str], sizes: list[int], bad: BadLines, buffer_bytes: int, threads: int,
+                      parts: list, files: list) -> None:
+    """Small files read into one buffer and proven one document each; the rest read one by one, in file order."""
+    contents = [_read_whole(path) for path in paths]
+    ends = np.cumsum([len(content) for content in contents], dtype=np.int64)
+    starts = ends - np.array([len(content) for content in contents], dtype=np.int64)
+    proven, batch = files_batch(b"".join(contents), starts, ends, paths[0])
+    del contents
+    row = 0
+    at = 0
+    while at < len(paths):
+        if proven[at]:  # a run of proven files: one part, each row its file
+            stop = at
+            while stop < len(paths) and proven[stop]:
+                stop += 1
+            count = stop - at
+            piece = Batch(
+                paths[at], batch.table.slice(row, count), batch.lines[row : row + count], padded=False,
+                received_at=batch.received_at.slice(row, count), nullified=True,
+                timestamp=batch.timestamp.slice(row, count), timestamp_naive=batch.timestamp_naive[row : row + count],
+                timestamp_offset=batch.timestamp_offset[row : row + count],
+            )
+            part = typed_part(piece)
+            part.row_sources, part.source_rows = tuple(paths[at:stop]), np.arange(count, dtype=np.int64)
+            parts.append(part)
+            files.extend((path, size, 1, 0) for path, size in zip(paths[at:stop], sizes[at:stop]))
+            row, at = row + count, stop
+            continue
+        path, size, skipped = paths[at], sizes[at], bad.count
+        found = [part for part in _file_parts(path, bad, buffer_bytes, threads) if part.length]
+        parts.extend(found)
+        files.append((path, size, sum(part.length for part in found), bad.count - skipped))
+        at += 1
 
 
 # --- the public functions -----------------------------------------------------------------------
@@ -281,17 +342,25 @@ def read_postbacks(
     if threads is None:
         threads = min(2, os.cpu_count() or 1)
     parts, files = [], []
-    for path in _expand_sources(source):
-        size, skipped = os.path.getsize(path), bad.count  # before reading: a live log may grow meanwhile
+    paths = _expand_sources(source)
+    sizes = [os.path.getsize(path) for path in paths]  # before reading: a live log may grow meanwhile
+    at = 0
+    while at < len(paths):
+        group = _small_group(paths, sizes, at, buffer_bytes)
+        if group:
+            _read_small_files(paths[at : at + group], sizes[at : at + group], bad, buffer_bytes, threads, parts, files)
+            at += group
+            continue
+        path, size, skipped = paths[at], sizes[at], bad.count
         found = [part for part in _file_parts(path, bad, buffer_bytes, threads) if part.length]
         parts.extend(found)
         files.append((path, size, sum(part.length for part in found), bad.count - skipped))
+        at += 1
     bad.finish()
     notes = DataNotes()
     frame = finish_frame(parts, drop_duplicates, notes)
     notes.finish()
-    attach_sources(frame, [source_file(path, "postbacks", size=size, records=records, bad_lines=skipped)
-                           for path, size, records, skipped in files])
+    attach_sources(frame, source_files(files, "postbacks"))
     return frame
 
 
