@@ -494,7 +494,7 @@ def scan_log_buffer(buffer) -> LogScan:
     return scan_records(buffer, line_starts, line_ends, MODE_LOG)
 
 
-def scan_records(buffer, starts: np.ndarray, ends: np.ndarray, mode: int) -> LogScan:
+def scan_records(buffer, starts: np.ndarray, ends: np.ndarray, mode: int, engine: str | None = None) -> LogScan:
     """Prove the records ``buffer[starts[i]:ends[i]]`` and cut their fields.
 
     One compiled pass (:func:`_scan`; :func:`.vectorscan.scan` on the pure
@@ -502,12 +502,14 @@ def scan_records(buffer, starts: np.ndarray, ends: np.ndarray, mode: int) -> Log
     interleaved with the markup between texts, are the offsets of one
     zero-copy Arrow string array over the buffer, and a ``take`` per field
     copies its texts out into the field's column. ``line_starts`` and
-    ``line_ends`` of the result are ``starts`` and ``ends``.
+    ``line_ends`` of the result are ``starts`` and ``ends``. ``engine``
+    (default :data:`ENGINE`) may force ``"numpy"`` where numba is loaded (the
+    tests compare the two paths).
     """
     data = np.frombuffer(buffer, dtype=np.uint8)
     starts = np.asarray(starts, dtype=np.int64)
     ends = np.asarray(ends, dtype=np.int64)
-    if _numba is not None:
+    if _numba is not None and (engine or ENGINE) == "numba":
         scanned = _scan(data, starts, ends, mode, *_KERNEL_TABLES)
     else:
         scanned = vectorscan.scan(data, starts, ends, mode, STAMP_OTHER)
