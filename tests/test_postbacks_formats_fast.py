@@ -27,7 +27,7 @@ from test_postbacks_fastpath import SEED, _fast_fields, _lxml_fields, mutated_do
 
 from skycore_lab.postbacks import read_postbacks
 from skycore_lab.postbacks.documents import BadRecord, parse_xml_document, split_documents
-from skycore_lab.postbacks.kernel import ENGINE, MODE_BODY, MODE_DOCUMENT, scan_records
+from skycore_lab.postbacks.kernel import ENGINE, MODE_BODY, MODE_DOCUMENT, document_ends, scan_records
 from skycore_lab.postbacks.schema import FIELD_TAGS, TAG_COLUMNS
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -73,6 +73,16 @@ def test_a_proven_record_is_one_lxml_accepts_and_reads_the_same(engine, mode, do
         assert slow is not None, f"fast path accepted what lxml rejects: {given!r}"
         assert slow[1] is None and _fast_fields(scan, row, slow[0]) == slow[0]
         row += 1
+
+
+def test_document_ends_and_first_markup_on_both_paths():
+    from skycore_lab.postbacks import vectorscan
+    from skycore_lab.postbacks.kernel import first_markup
+
+    data = np.frombuffer(b" \r\n<POSTBACK></POSTBACK>\t</POSTBACK></POSTBACK <x></POSTBACK>  ", dtype=np.uint8)
+    assert document_ends(data).tolist() == vectorscan.document_ends(data).tolist() == [25, 37, 62]
+    starts, ends = np.array([0, 25, 62]), np.array([25, 37, 64])
+    assert first_markup(data, starts, ends).tolist() == vectorscan.first_markup(data, starts, ends).tolist() == [3, 26, 64]
 
 
 @pytest.mark.skipif(ENGINE != "numba", reason="numba is not loaded: only the pure path runs")
@@ -196,9 +206,7 @@ def test_the_benchmark_shapes_are_all_proven(tmp_path):
         buffer = path.read_bytes()
         if fmt == "bom":
             buffer = buffer[3:]
-        from skycore_lab.postbacks.formats import document_ends
-
-        ends, _ = document_ends(np.frombuffer(buffer, dtype=np.uint8))
+        ends = document_ends(np.frombuffer(buffer, dtype=np.uint8))
         starts = np.concatenate([[0], ends[:-1]]).astype(np.int64)
         assert scan_records(buffer, starts, ends, MODE_DOCUMENT).proven.all(), fmt
         frames[fmt] = read_postbacks(path, drop_duplicates=False)

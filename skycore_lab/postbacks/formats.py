@@ -39,26 +39,17 @@ import pyarrow as pa
 
 from .assemble import Part, typed_part
 from .documents import BadRecord, parse_body, parse_document, split_documents
-from .kernel import MODE_BODY, MODE_DOCUMENT, decode_forms, scan_records
+from .kernel import MODE_BODY, MODE_DOCUMENT, decode_forms, document_ends, first_markup, scan_records
 from .logs import HEAD_BYTES, MAX_RECORD_BYTES, Damage, merge_slow_rows, oversized_reason, scan_timestamps
 from .records import BadCollector, Batch, Rows
 
 __all__ = [
-    "ROOT_END", "BOM", "SMALL_FILE_BYTES", "files_batch", "document_ends", "document_batch", "form_batch", "document_buffers", "document_part", "form_part",
+    "ROOT_END", "BOM", "SMALL_FILE_BYTES", "files_batch", "document_batch", "form_batch", "document_buffers", "document_part", "form_part",
 ]
 
 #: Where a file of documents is cut into records: after each root end tag.
 ROOT_END = b"</POSTBACK>"
 BOM = b"\xef\xbb\xbf"
-def document_ends(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Offsets just past each ``</POSTBACK>`` in ``data`` (vectorised), and the offsets of every ``<``."""
-    opens = np.flatnonzero(data == 0x3C)
-    at = opens[opens <= len(data) - len(ROOT_END)]
-    for k in range(1, len(ROOT_END)):
-        at = at[data[at + k] == ROOT_END[k]]
-    return at + len(ROOT_END), opens
-
-
 def _drop_rows(scan, proven: np.ndarray, unproven_now: np.ndarray):
     """The scan's table and typed columns without the rows of records in ``unproven_now`` (proven ones)."""
     rows = np.cumsum(proven) - 1
@@ -113,7 +104,7 @@ def document_batch(buffer, source: str, first_line: int, bad, file_start: bool =
     """
     data = np.frombuffer(buffer, dtype=np.uint8)
     skip = 3 if file_start and bytes(buffer[:3]) == BOM else 0
-    ends, opens = document_ends(data)
+    ends = document_ends(data)
     ends = ends[ends > skip]
     starts = np.empty_like(ends)
     if len(ends):
@@ -125,7 +116,7 @@ def document_batch(buffer, source: str, first_line: int, bad, file_start: bool =
         scan, ends - starts > MAX_RECORD_BYTES
     )
     fast_records = np.flatnonzero(proven)
-    first_tag = opens[np.searchsorted(opens, starts[fast_records])]
+    first_tag = first_markup(data, starts[fast_records], ends[fast_records])
     lines = first_line + np.searchsorted(newlines, first_tag).astype(np.int64)
     # the general path, over each run of unproven records (and what follows the last </POSTBACK>)
     slow = Rows(source)
@@ -230,10 +221,9 @@ def files_batch(buffer, starts: np.ndarray, ends: np.ndarray, source: str) -> tu
     data = np.frombuffer(buffer, dtype=np.uint8)
     scan = scan_records(buffer, starts, ends, MODE_DOCUMENT)
     proven, table, received_at, timestamp, naive, offset, extras = _fast_columns(scan, ends - starts > MAX_RECORD_BYTES)
-    opens = np.flatnonzero(data == 0x3C)
     newlines = np.flatnonzero(data == 10)
     begin = starts[proven]
-    first_tag = opens[np.minimum(np.searchsorted(opens, begin), max(len(opens) - 1, 0))] if len(opens) else begin
+    first_tag = first_markup(data, begin, ends[proven])
     lines = 1 + np.searchsorted(newlines, first_tag) - np.searchsorted(newlines, begin)
     return proven, Batch(
         source, table, lines.astype(np.int64), extras, padded=False, received_at=received_at, nullified=True,

@@ -206,3 +206,23 @@ def decode_forms(data: np.ndarray, value: np.ndarray, stop: np.ndarray, candidat
     first = value - 2 * np.searchsorted(percent, value)
     last = stop - 2 * np.searchsorted(percent, stop)
     return decoded[keep], first, np.maximum(last, first), candidate
+
+
+_DOCUMENT_END = b"</POSTBACK>"
+
+
+def document_ends(data: np.ndarray) -> np.ndarray:
+    """Offsets just past each ``</POSTBACK>`` in ``data`` (vectorised byte search)."""
+    at = np.flatnonzero(data[: max(len(data) - len(_DOCUMENT_END) + 1, 0)] == 0x3C)
+    for k in range(1, len(_DOCUMENT_END)):
+        at = at[data[at + k] == _DOCUMENT_END[k]]
+    return at + len(_DOCUMENT_END)
+
+
+def first_markup(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Where each record's first byte that is not XML whitespace is (its end if none)."""
+    solid = np.flatnonzero((data != 0x20) & (data != 0x0A) & (data != 0x0D) & (data != 0x09))
+    if not len(solid):
+        return ends.copy()
+    found = solid[np.minimum(np.searchsorted(solid, starts), len(solid) - 1)]
+    return np.where((found >= starts) & (found < ends), found, ends)
