@@ -7,16 +7,20 @@ not, and detects which is which. :func:`events_from_bodies` parses bodies
 held in memory. (:class:`skycore_lab.PostbackTail`, in :mod:`.tail`, reads
 what a live receiver log gained since the last call.)
 
-How it is fast: receiver logs go buffer by buffer through the compiled
-kernel (:mod:`.logs`, :mod:`.kernel`), which proves the lines that have the
-flat document shape well-formed, finds their fields' text and reads their
-timestamps; Arrow copies the fields out of the buffer into columns, without
-a Python object per record. Everything else (entities, other field orders,
-unknown elements, the legacy ``NOTIFICATION`` envelope, form-encoded
-bodies, other files) goes through the hardened lxml parser
-(:mod:`.documents`), and timestamps in other shapes through Arrow's
-ISO-8601 cast (:mod:`.timestamps`). The parts are assembled into one frame
-by :mod:`.assemble`, with the dedupe of :mod:`.dedupe`.
+How it is fast: every format goes buffer by buffer through the compiled
+kernel (:mod:`.logs`, :mod:`.formats`, :mod:`.kernel`; without numba the
+vectorised :mod:`.vectorscan`): receiver-log lines, documents cut out of a
+file of documents at each ``</POSTBACK>``, documents decoded out of form
+lines, and small files (directories of single documents) read many at a
+time. The kernel proves the records that have the flat document shape
+well-formed, finds their fields' text and reads their timestamps; Arrow
+copies the fields out of the buffer into columns, without a Python object
+per record. Everything else (entities, other field orders, unknown
+elements, the legacy ``NOTIFICATION`` envelope, bundles, forms with other
+fields, garbage) goes through the hardened lxml parser (:mod:`.documents`),
+record by record in its place, and timestamps in other shapes through
+Arrow's ISO-8601 cast (:mod:`.timestamps`). The parts are assembled into
+one frame by :mod:`.assemble`, with the dedupe of :mod:`.dedupe`.
 """
 
 from __future__ import annotations
@@ -334,8 +338,9 @@ def read_postbacks(
     Receiver logs are streamed ``buffer_bytes`` at a time (peak memory stays
     within a small multiple of the returned frame: ``benchmarks/bench_parser.py``
     prints it), a line longer than ``MAX_RECORD_BYTES`` is skipped without
-    being held; document and form files are read whole (their records are
-    bounded the same way). A ``.gz`` file is read up to any damage. A callable ``on_bad_lines`` is always called from
+    being held; files of documents and of form lines are streamed the same way
+    (a document file is cut after each ``</POSTBACK>``; its records are bounded
+    the same way). A ``.gz`` file is read up to any damage. A callable ``on_bad_lines`` is always called from
     the calling thread, in file order.
     """
     bad = BadLines(on_bad_lines)

@@ -17,7 +17,10 @@ Where numba is not installed (it is the optional ``fast`` extra) or
    TIMESTAMP is left to the general parser (:mod:`.timestamps`).
 
 Slower than the kernel (more passes over the buffer), the same results:
-``tests/test_postbacks_engines.py`` checks the two agree record by record.
+``tests/test_postbacks_formats_fast.py`` checks the two agree record by
+record, ``tests/test_postbacks_engines.py`` that they read the same frames,
+and ``tests/test_postbacks_proof.py`` (run with ``SKYCORE_LAB_PURE=1`` in CI)
+that this path proves exactly the log lines the grammar's RE2 matches.
 """
 
 from __future__ import annotations
