@@ -19,10 +19,20 @@ Prints records/s for both, their ratio, and the memory figures. The machine
 is shared, so absolute numbers are noisy; the ratio is measured in one run,
 and ``--repeat N`` takes the best of N runs of *both* steps 1 and 2.
 
+``--format F [F ...]`` (issue 14) benchmarks the same records stored in other
+formats (``log``, ``concatenated``, ``raw-bodies``, ``pretty``, ``crlf``,
+``bom``, ``form``, ``directory``, ``gz``; ``all`` for every one): for each, it
+times ``read_postbacks`` on both paths — the compiled kernel (numba) and the
+pure numpy/RE2 path (``SKYCORE_LAB_PURE=1``) — each in a fresh interpreter
+with its kernels loaded first, and prints records/s and the ratio to
+per-record lxml (measured once, on the bodies, in the same run).
+``--directory-records N`` caps the directory format's file count (one file
+per record).
+
 Usage::
 
     python benchmarks/bench_parser.py [--records 1000000] [--workdir DIR] [--threads N] [--repeat N] [--no-memory]
-                                      [--pools]
+                                      [--pools] [--format F ...] [--directory-records N]
 """
 
 from __future__ import annotations
@@ -197,6 +207,71 @@ def run(records: int, workdir: Path, threads: int | None = None, memory: bool = 
     return result
 
 
+_FORMAT_PROBE = r"""
+import json, os, sys, time
+from skycore_lab.postbacks import read_postbacks
+from skycore_lab.postbacks.kernel import ENGINE, load_kernels
+load_kernels()
+best, rows = float("inf"), 0
+for _ in range(int(sys.argv[3])):
+    start = time.perf_counter()
+    frame = read_postbacks(sys.argv[1], threads=int(sys.argv[2]) or None, on_bad_lines="error")
+    best = min(best, time.perf_counter() - start)
+    rows = len(frame)
+    del frame
+print(json.dumps({"engine": ENGINE, "seconds": best, "rows": rows}))
+"""
+
+
+def ensure_format(workdir: Path, records: int, fmt: str, bodies: list[bytes] | None = None) -> Path:
+    """The benchmark's records in format ``fmt`` (written once per workdir from the log's bodies)."""
+    log = ensure_log(workdir, records)
+    if fmt == "log":
+        return log
+    suffix = {"gz": "xml.gz", "directory": "d", "form": "form"}.get(fmt, f"{fmt}.xml")
+    path = workdir / f"postbacks_{records}_0.{suffix}"
+    if not path.exists():
+        tmp = workdir / f"tmp.{suffix}"
+        gen_postback_log.write_format(bodies if bodies is not None else record_bodies(log), fmt, str(tmp))
+        tmp.replace(path)
+    return path
+
+
+def time_format(path: Path, pure: bool, threads: int | None = None, repeat: int = 1) -> dict:
+    """Best-of-``repeat`` seconds of ``read_postbacks(path)`` in a fresh interpreter, on one path."""
+    env = dict(os.environ)
+    env.pop("SKYCORE_LAB_PURE", None)
+    if pure:
+        env["SKYCORE_LAB_PURE"] = "1"
+    out = subprocess.run(
+        [sys.executable, "-c", _FORMAT_PROBE, str(path), str(threads or 0), str(repeat)],
+        check=True, capture_output=True, text=True, env=env,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_formats(records: int, workdir: Path, formats: list[str], threads: int | None = None, repeat: int = 1,
+                directory_records: int | None = None, engines: tuple[str, ...] = ("numba", "numpy")) -> list[dict]:
+    """Each format on each path, against per-record lxml on the same bodies (one lxml timing per record count)."""
+    bodies = record_bodies(ensure_log(workdir, records))
+    lxml_per_s = {}
+    results = []
+    for fmt in formats:
+        count = min(records, directory_records) if fmt == "directory" and directory_records else records
+        if count not in lxml_per_s:
+            lxml_per_s[count] = count / time_lxml(bodies[:count], repeat)
+        if count != records:
+            ensure_log(workdir, count)
+        path = ensure_format(workdir, count, fmt, bodies[:count] if count == records else None)
+        for engine in engines:
+            timed = time_format(path, engine == "numpy", threads, repeat)
+            per_s = count / timed["seconds"]
+            results.append({"format": fmt, "records": count, "engine": timed["engine"], "rows": timed["rows"],
+                            "seconds": timed["seconds"], "per_s": per_s, "lxml_per_s": lxml_per_s[count],
+                            "ratio": per_s / lxml_per_s[count]})
+    return results
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=1_000_000)
@@ -206,7 +281,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--pools", action="store_true",
                         help="also measure the peak with Arrow's default pool instead of the parser's own")
+    parser.add_argument("--format", nargs="+", default=None, choices=[*gen_postback_log.FORMATS, "all"],
+                        help="benchmark these formats on both paths (numba and pure numpy) instead")
+    parser.add_argument("--directory-records", type=int, default=None,
+                        help="records (= files) of the directory format (default: --records)")
+    parser.add_argument("--engines", nargs="+", default=["numba", "numpy"], choices=["numba", "numpy"])
     args = parser.parse_args(argv)
+    if args.format:
+        formats = list(gen_postback_log.FORMATS) if "all" in args.format else args.format
+        with tempfile.TemporaryDirectory() as tmp:
+            workdir = args.workdir or Path(tmp)
+            workdir.mkdir(parents=True, exist_ok=True)
+            print(f"{'format':<13} {'path':<6} {'records':>9} {'rows':>9} {'seconds':>8} {'records/s':>10} "
+                  f"{'lxml/s':>9} {'x lxml':>7}", flush=True)
+            for fmt in formats:
+                for r in run_formats(args.records, workdir, [fmt], args.threads, args.repeat, args.directory_records,
+                                     tuple(args.engines)):
+                    print(f"{r['format']:<13} {r['engine']:<6} {r['records']:>9,} {r['rows']:>9,} {r['seconds']:>8.2f} "
+                          f"{r['per_s']:>10,.0f} {r['lxml_per_s']:>9,.0f} {r['ratio']:>6.2f}x", flush=True)
+        print(f"(cpu count {os.cpu_count()}; load average {os.getloadavg()[0]:.1f} — shared machine, timings are noisy)")
+        return
     with tempfile.TemporaryDirectory() as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)

@@ -156,3 +156,57 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# --- the same records in the other formats read_postbacks reads (issue 14) ------------------------
+#: Formats :func:`write_format` writes (``log`` is :func:`generate`'s receiver log itself).
+FORMATS = ("log", "concatenated", "raw-bodies", "pretty", "crlf", "bom", "form", "directory", "gz")
+
+
+def _pretty(body: bytes, newline: bytes = b"\n") -> bytes:
+    declaration, document = body.split(b"\n", 1)
+    document = document.replace(b"><", b">\n  <").replace(b"\n  </POSTBACK>", b"\n</POSTBACK>")
+    return (declaration + b"\n" + document + b"\n").replace(b"\n", newline)
+
+
+def write_format(bodies: list[bytes], fmt: str, path: str) -> None:
+    """Write ``bodies`` (as received: declaration, newline, one-line document) in format ``fmt`` at ``path``.
+
+    ``concatenated``: one document per line, declaration included; ``raw-bodies``: the bodies
+    appended as received, nothing between them; ``pretty``: indented, one element per line;
+    ``crlf``: pretty with CRLF; ``bom``: concatenated behind a UTF-8 BOM; ``form``: one
+    ``xml=<percent-encoded body>`` line each; ``directory``: one file per body under ``path``;
+    ``gz``: ``concatenated``, gzip-compressed.
+    """
+    from urllib.parse import quote_plus
+
+    if fmt == "directory":
+        import os
+
+        os.makedirs(path, exist_ok=True)
+        width = len(str(len(bodies)))
+        for number, body in enumerate(bodies):
+            with open(os.path.join(path, f"postback_{number:0{width}d}.xml"), "wb") as out:
+                out.write(body)
+        return
+    one_line = (body.replace(b"\n", b"", 1) + b"\n" for body in bodies)
+    pieces = {
+        "concatenated": lambda: one_line,
+        "gz": lambda: one_line,
+        "bom": lambda: one_line,
+        "raw-bodies": lambda: iter(bodies),
+        "pretty": lambda: (_pretty(body) for body in bodies),
+        "crlf": lambda: (_pretty(body, b"\r\n") for body in bodies),
+        "form": lambda: (b"xml=" + quote_plus(body).encode("ascii") + b"\n" for body in bodies),
+    }[fmt]()
+    opener = gzip.open if fmt == "gz" else open
+    with opener(path, "wb") as out:
+        if fmt == "bom":
+            out.write(b"\xef\xbb\xbf")
+        batch: list[bytes] = []
+        for piece in pieces:
+            batch.append(piece)
+            if len(batch) >= 65536:
+                out.write(b"".join(batch))
+                batch.clear()
+        out.write(b"".join(batch))

@@ -36,10 +36,12 @@ The package, one module or subpackage per responsibility::
     │   ├── ranges.py          byte ranges of files, read as read_postbacks reads files (for ingest)
     │   ├── schema.py          which XML element fills which events column (one table)
     │   ├── grammar.py         the flat document shape the fast path proves
-    │   ├── kernel.py          the compiled pass over receiver-log buffers (numba)
+    │   ├── kernel.py          the compiled pass over records of every format (numba when installed)
+    │   ├── vectorscan.py      the same pass vectorised, when numba is not (numpy, Arrow's RE2)
     │   ├── memory.py          the parser's Arrow pool: freed pages go back at once
     │   ├── documents.py       one document or body through the hardened lxml parser
     │   ├── logs.py            receiver logs buffer by buffer, on two threads
+    │   ├── formats.py         files of documents and form lines on the same fast path
     │   ├── timestamps.py      TIMESTAMP texts in their general shapes
     │   ├── records.py         batches of records, and the bad-record policy
     │   ├── assemble.py        typed parts → the events frame

@@ -37,6 +37,7 @@ its modification time without growing is flagged, never hashed silently.
 from __future__ import annotations
 
 import os
+import stat as stat_module
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -47,6 +48,7 @@ __all__ = [
     "DESIGN_ATTR",
     "Provenance",
     "source_file",
+    "source_files",
     "attach_sources",
     "sources_of",
     "attach_design",
@@ -106,6 +108,30 @@ def source_file(path: str | os.PathLike, role: str, *, records: int | None = Non
     stat = os.stat(path)
     return _SharedDict(path=str(Path(path).resolve()), role=role, size=int(stat.st_size if size is None else size),
                        modified_at=_iso(stat.st_mtime), records=records, bad_lines=bad_lines)
+
+
+def source_files(files, role: str) -> list[dict]:
+    """:func:`source_file` for many files at once: ``files`` holds ``(path, size, records, bad_lines)``.
+
+    The same records, cheaper for a directory of a million small files: each
+    directory is resolved once, and a file only when it is itself a link.
+    """
+    directories: dict[str, str] = {}
+    out = []
+    for path, size, records, bad_lines in files:
+        text = os.fspath(path)
+        stat = os.lstat(text)
+        if stat_module.S_ISLNK(stat.st_mode):
+            out.append(source_file(text, role, records=records, bad_lines=bad_lines, size=size))
+            continue
+        folder, name = os.path.split(os.path.abspath(text))
+        real = directories.get(folder)
+        if real is None:
+            real = directories[folder] = str(Path(folder).resolve())
+        out.append(_SharedDict(path=os.path.join(real, name), role=role,
+                               size=int(stat.st_size if size is None else size), modified_at=_iso(stat.st_mtime),
+                               records=records, bad_lines=bad_lines))
+    return out
 
 
 def sources_of(*frames) -> list[dict]:

@@ -48,3 +48,15 @@ def test_generator_writes_exact_record_count(tmp_path):
     gen_postback_log.generate(str(path), 500, seed=3, compress=True)
     frame = read_postbacks(path, drop_duplicates=False)
     assert len(frame) == 500
+
+
+def test_format_benchmark_reads_the_same_rows_in_every_format(tmp_path):
+    """``--format``: each format is written from the log's bodies and read to the same rows (pure path
+    here, to keep the test short; the benchmark runs both)."""
+    results = bench_parser.run_formats(1_500, tmp_path, list(gen_postback_log.FORMATS), engines=("numpy",),
+                                       directory_records=300)
+    assert [r["format"] for r in results] == list(gen_postback_log.FORMATS)
+    rows = {r["format"]: r["rows"] for r in results}
+    assert len({rows[f] for f in rows if f != "directory"}) == 1 and 1_400 < rows["log"] <= 1_500, rows
+    assert 290 < rows["directory"] <= 300
+    assert all(r["engine"] == "numpy" and r["per_s"] > 0 and r["ratio"] > 0 for r in results)

@@ -45,6 +45,21 @@ def test_old_extras_still_install():
         assert name in extras
 
 
+def test_numba_is_optional_fast_and_all_and_test_install_it():
+    project = _pyproject()["project"]
+    assert "numba" not in _requirement_names(project["dependencies"])  # pip install works without a numba wheel
+    for extra in ("fast", "all", "test"):
+        assert "numba" in _requirement_names(project["optional-dependencies"][extra]), extra
+
+
+def test_ci_runs_the_parser_tests_again_on_the_pure_path_after_the_readme_command():
+    ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()]
+    readme = [c for c in _readme_commands() if "pytest" in c][0]
+    pure = [i for i, line in enumerate(ci) if line.startswith("SKYCORE_LAB_PURE=1 ") and "pytest" in line]
+    assert len(pure) == 1 and pure[0] > ci.index(readme)
+    assert "test_postbacks_formats_fast.py" in ci[pure[0]] and "test_postbacks_engines.py" in ci[pure[0]]
+
+
 def _requirement_names(requirements) -> dict[str, str]:
     names = {}
     for requirement in requirements:
@@ -57,7 +72,9 @@ def _requirement_names(requirements) -> dict[str, str]:
 
 
 def test_environment_yml_lists_the_same_runtime_dependencies():
-    pip_side = _requirement_names(_pyproject()["project"]["dependencies"])
+    # plus the "fast" extra (numba): conda-forge always has it, so conda users get the compiled parser
+    project = _pyproject()["project"]
+    pip_side = _requirement_names([*project["dependencies"], *project["optional-dependencies"]["fast"]])
     text = (ROOT / "environment.yml").read_text(encoding="utf-8")
     lines = text.split("dependencies:", 1)[1].splitlines()
     conda = [line.strip()[2:] for line in lines if re.match(r"\s+- [A-Za-z]", line) and not line.strip()[2:].startswith("-")]

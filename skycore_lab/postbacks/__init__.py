@@ -9,9 +9,10 @@ Modules, in the order a postback meets them:
   :mod:`.tail` — :class:`PostbackTail`, for a log that is still growing;
   :mod:`.ranges` — byte ranges of files (what :func:`skycore_lab.ingest` reads);
 * inside the reader: :mod:`.schema` (which element fills which column),
-  :mod:`.grammar` and :mod:`.kernel` (the validating fast path),
-  :mod:`.documents` (the hardened lxml path), :mod:`.logs` (receiver-log
-  buffers), :mod:`.timestamps`, :mod:`.records`, :mod:`.assemble` and
+  :mod:`.grammar` and :mod:`.kernel` (the validating fast path; without
+  numba :mod:`.vectorscan`), :mod:`.documents` (the hardened lxml path),
+  :mod:`.logs` (receiver-log buffers), :mod:`.formats` (documents, form
+  lines and small files on the same fast path), :mod:`.timestamps`, :mod:`.records`, :mod:`.assemble` and
   :mod:`.dedupe` (the platform's retries).
 """
 

@@ -54,6 +54,9 @@ class Part:
     inferred: np.ndarray | None = None  # bool: TIMESTAMP's offset was taken from CREATED
     recovered: np.ndarray | None = None  # int64 rows read from a repaired document
     notes: list = field(default_factory=list)  # Note(kind, line, detail)
+    # rows from several files (small single-document files read together): each row's file
+    row_sources: tuple[str, ...] | None = None  # the files
+    source_rows: np.ndarray | None = None  # int64 per row: index into row_sources
 
 
 def _created_offsets(stamps: pa.Array, naive: np.ndarray, offset: np.ndarray, extras: dict[int, dict],
@@ -248,9 +251,13 @@ def finish_frame(parts: list[Part], drop_duplicates: bool, notes: DataNotes | No
         line_of = parts[owner].columns[col.LINE]
         first_naive = (parts[owner].source, int(line_of[at - sum(lengths[:owner])].as_py()))
     fingerprints = np.concatenate([p.tracking_fingerprints for p in parts]) if parts else np.zeros(0, np.uint64)
-    names = list(dict.fromkeys(p.source for p in parts))
+    names = list(dict.fromkeys(name for p in parts for name in (p.row_sources or (p.source,))))
     position = {name: i for i, name in enumerate(names)}
-    source_codes = np.repeat(np.array([position[p.source] for p in parts], dtype=np.int64), lengths)
+    source_codes = np.concatenate([
+        np.full(p.length, position[p.source], dtype=np.int64) if p.row_sources is None
+        else np.array([position[name] for name in p.row_sources], dtype=np.int64)[p.source_rows]
+        for p in parts
+    ]) if parts else np.zeros(0, dtype=np.int64)
     parts.clear()  # from here on the chunked arrays hold the only references
     part = None  # nor the loop's last one
 

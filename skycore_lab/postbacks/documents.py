@@ -366,7 +366,7 @@ def split_documents(data: bytes) -> Iterator[tuple[int, bytes]]:
             continue
         if starts and data.startswith(b"<?xml", starts[-1]):
             prolog = _PROLOG.match(data, starts[-1])
-            if prolog.end() == start:
+            if prolog is not None and prolog.end() == start:
                 continue  # the root of the document whose declaration we just saw
         starts.append(start)
     bounds = [*starts, len(data)]
@@ -381,4 +381,5 @@ def split_documents(data: bytes) -> Iterator[tuple[int, bytes]]:
             tail_start = cut + len(piece[cut:]) - len(piece[cut:].lstrip())
             yield begin + tail_start, piece[tail_start:]
         elif piece.strip(b" \t\r\n\xef\xbb\xbf"):
-            yield begin, piece
+            # whitespace or the next document's BOM after the root is not this document's
+            yield begin, piece[: ends[-1].end()] if ends else piece

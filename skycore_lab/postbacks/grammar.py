@@ -37,7 +37,9 @@ import re
 
 from .schema import FIELD_TAGS
 
-__all__ = ["XSI_ATTRIBUTE", "LOG_LINE_RE2", "DOCUMENT", "OLD_ORDER", "document_fields", "log_line_pattern"]
+__all__ = [
+    "XSI_ATTRIBUTE", "LOG_LINE_RE2", "DOCUMENT", "OLD_ORDER", "document_fields", "log_line_pattern", "record_pattern_bytes",
+]
 
 # Characters element text may hold on the fast path (see the module docstring),
 # in Python ``re`` syntax and in RE2 syntax (Arrow's regex engine; it sees
@@ -112,3 +114,42 @@ def document_fields(text: str) -> tuple[str, ...] | None:
     groups = match.groups()
     return tuple(groups[i].strip(" ") if groups[i] else "" for i in _FROM_OLD)
 
+
+
+# --- the grammar over bytes, for the pure (numpy) path -------------------------------------------
+# RE2 reads Arrow *binary* arrays as Latin-1, one character per byte: UTF-8 is then spelled out as
+# byte sequences (the shortest form only, no surrogates, nothing past U+10FFFF, and without the C1
+# controls U+0080..U+009F and U+FFFD..U+FFFF, as the kernel's ``_text_end``).
+_UTF8_BYTES = (
+    r"\xC2[\xA0-\xBF]|[\xC3-\xDF][\x80-\xBF]"
+    r"|\xE0[\xA0-\xBF][\x80-\xBF]|[\xE1-\xEC\xEE][\x80-\xBF][\x80-\xBF]|\xED[\x80-\x9F][\x80-\xBF]"
+    r"|\xEF[\x80-\xBE][\x80-\xBF]|\xEF\xBF[\x80-\xBC]"
+    r"|\xF0[\x90-\xBF][\x80-\xBF][\x80-\xBF]|[\xF1-\xF3][\x80-\xBF][\x80-\xBF][\x80-\xBF]|\xF4[\x80-\x8F][\x80-\xBF][\x80-\xBF]"
+)
+_TEXT_BYTES = r"(?:[ -%'-;=?-\[\]-~]|" + _UTF8_BYTES + r")*"  # printable ASCII but < > & \
+_VALUE_BYTES = r'"(?:[ !#-%' + r"'-;=?-\[\]-~]|" + _UTF8_BYTES + r')+"'  # ... and but "
+_SPACE_BYTES = r"[ \t\r\n]*"  # CR too: between markup lxml drops it with the rest of the whitespace
+
+
+def record_pattern_bytes(kind: str) -> str:
+    """The grammar of one record over bytes (RE2, Latin-1: for Arrow binary arrays), anchored.
+
+    ``kind``: ``"log"`` — a receiver-log line without its LF (as
+    :func:`log_line_pattern`); ``"document"`` — one document of a file of
+    documents, whitespace around it, after the declaration and between the
+    markup (the reader strips what surrounds a document, so whitespace may
+    precede the declaration); ``"body"`` — one document as lxml is given it,
+    whitespace before the root only without a declaration. The pure path
+    (:mod:`.vectorscan`) proves records with these; the compiled kernel
+    implements the same grammar, and the tests hold the two to each other.
+    """
+    root = rf"<POSTBACK(?: {re.escape(XSI_ATTRIBUTE)}{_VALUE_BYTES})?>"
+    if kind == "log":
+        fields = "".join(f"(?:<{tag}>{_TEXT_BYTES}</{tag}>)?" for tag in FIELD_TAGS)
+        return rf"^{_STAMP}\t[^\t\n<>]*\t(?:{_DECL}(?:\\n|\\r\\n)?)?{root}{fields}</POSTBACK>$"
+    space = _SPACE_BYTES
+    fields = "".join(f"(?:<{tag}>{_TEXT_BYTES}</{tag}>{space})?" for tag in FIELD_TAGS)
+    head = rf"{space}(?:{_DECL}{space})?" if kind == "document" else rf"(?:{_DECL}{space}|{space})"
+    if kind not in ("document", "body"):
+        raise ValueError(f"unknown record kind {kind!r}")
+    return rf"^{head}{root}{space}{fields}</POSTBACK>{space}$"

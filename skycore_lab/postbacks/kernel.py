@@ -9,29 +9,73 @@ common shapes. Arrow then copies each field's texts out of the buffer into
 its column, without a Python object per record. Lines the kernel does not
 prove go one by one through the general path (:mod:`.documents`).
 
+The same kernel proves the other formats' records (:func:`scan_records`):
+documents cut out of a file of concatenated documents (whitespace between
+the markup, around the document, after the declaration), and the documents
+decoded out of form lines (:mod:`.formats`).
+
 Why numba: the same proof in vectorised numpy takes a dozen whole-buffer
 passes, and one compiled pass is several times cheaper per byte (figures in
 ``benchmarks/README.md``). The kernel is compiled on first use and cached
 next to this file (``cache=True``).
+
+numba is optional (the ``fast`` extra): without it, or with the environment
+variable ``SKYCORE_LAB_PURE=1``, :data:`ENGINE` is ``"numpy"`` and the same
+functions run the vectorised path of :mod:`.vectorscan` (the grammar as one
+RE2 expression over bytes, fields cut with numpy): slower, same results.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from . import vectorscan
 from .grammar import XSI_ATTRIBUTE
 from .memory import pool
 from .schema import BATCH_SCHEMA, FIELD_TAGS, RECEIVED, TS_TYPE
 from .timestamps import NO_OFFSET
 
 __all__ = [
-    "LogScan", "scan_log_buffer", "string_fingerprints", "load_kernels", "STAMP_READ", "STAMP_OTHER", "STAMP_NAIVE",
+    "LogScan", "scan_log_buffer", "scan_records", "decode_forms", "document_ends", "first_markup", "string_fingerprints", "load_kernels", "STAMP_READ", "STAMP_OTHER",
+    "STAMP_NAIVE", "ENGINE", "PURE_ENV", "MODE_LOG", "MODE_DOCUMENT", "MODE_BODY",
 ]
+
+#: Set this environment variable to ``1`` to force the pure numpy path even where numba is installed.
+PURE_ENV = "SKYCORE_LAB_PURE"
+
+
+def _load_numba():
+    if os.environ.get(PURE_ENV, "").strip() not in ("", "0"):
+        return None
+    try:
+        import numba
+    except ImportError:  # numba is the optional ``fast`` extra
+        return None
+    return numba
+
+
+_numba = _load_numba()
+#: Which path proves records: ``"numba"`` (compiled kernel) or ``"numpy"`` (:mod:`.vectorscan`).
+ENGINE = "numba" if _numba is not None else "numpy"
+
+
+def _jit(**options):
+    """numba's njit when numba is in use; otherwise the plain function (never called on the hot path)."""
+    if _numba is None:
+        return lambda function: function
+    return _numba.njit(**options)
+
+
+#: What a record is: a receiver-log line (``received_at<TAB>remote<TAB>escaped body``, its LF
+#: excluded); one document of a file of documents (whitespace around it and between the markup,
+#: a declaration after leading whitespace too: the file's reader strips it); a request body (one
+#: document as lxml gets it: whitespace before the root only without a declaration).
+MODE_LOG, MODE_DOCUMENT, MODE_BODY = 0, 1, 2
 
 _FIELDS = len(FIELD_TAGS)
 _I_TIMESTAMP = FIELD_TAGS.index("TIMESTAMP")
@@ -64,7 +108,7 @@ STAMP_READ, STAMP_OTHER, STAMP_NAIVE = 1, 2, 3
 
 
 
-@numba.njit(cache=True)
+@_jit(cache=True)
 def _has(data, at, end, literal):
     """Whether ``literal`` is at ``at`` (and ends before ``end``)."""
     if at + len(literal) > end:
@@ -75,7 +119,7 @@ def _has(data, at, end, literal):
     return True
 
 
-@numba.njit(cache=True)
+@_jit(cache=True)
 def _same(data, at, tags, tag, size):
     """Whether the ``size`` bytes at ``at`` (known to be in the line) spell field ``tag``'s name.
 
@@ -87,7 +131,7 @@ def _same(data, at, tags, tag, size):
     return True
 
 
-@numba.njit(cache=True)
+@_jit(cache=True)
 def _text_end(data, at, end, stop, plain):
     """Where the text from ``at`` ends (at the byte ``stop``), or -1 if it holds a
     character the grammar excludes, is not valid UTF-8, or reaches ``end``.
@@ -125,7 +169,7 @@ def _text_end(data, at, end, stop, plain):
     return -1
 
 
-@numba.njit(cache=True)
+@_jit(cache=True)
 def _quoted(data, at, end, value):
     """Past ``"value"`` or ``'value'`` at ``at``, else -1."""
     close = at + 1 + len(value)
@@ -134,7 +178,7 @@ def _quoted(data, at, end, value):
     return close + 1 if _has(data, at + 1, end, value) else -1
 
 
-@numba.njit(cache=True)
+@_jit(cache=True)
 def _declaration(data, at, end, head, version, encoding, standalone, yes, no):
     """Past a declaration the grammar allows at ``at`` (``<?xml version=`` matched), else -1."""
     at = _quoted(data, at + len(head), end, version)
@@ -158,16 +202,28 @@ def _declaration(data, at, end, head, version, encoding, standalone, yes, no):
         at += 1
     if at + 2 > end or data[at] != 0x3F or data[at + 1] != 0x3E:  # ?>
         return -1
-    at += 2
-    # the escaped newline lxml writes after the declaration: \n or \r\n
+    return at + 2
+
+
+@_jit(cache=True)
+def _escaped_newline(data, at, end):
+    """Past the escaped newline lxml writes after the declaration in a log line (\\n or \\r\\n), if there."""
     if at + 2 <= end and data[at] == 0x5C and data[at + 1] == 0x6E:
-        at += 2
-    elif at + 4 <= end and data[at] == 0x5C and data[at + 1] == 0x72 and data[at + 2] == 0x5C and data[at + 3] == 0x6E:
-        at += 4
+        return at + 2
+    if at + 4 <= end and data[at] == 0x5C and data[at + 1] == 0x72 and data[at + 2] == 0x5C and data[at + 3] == 0x6E:
+        return at + 4
     return at
 
 
-@numba.njit(cache=True)
+@_jit(cache=True)
+def _space(data, at, end):
+    """Past XML whitespace (space, TAB, LF, CR) at ``at``."""
+    while at < end and (data[at] == 0x20 or data[at] == 0x0A or data[at] == 0x09 or data[at] == 0x0D):
+        at += 1
+    return at
+
+
+@_jit(cache=True)
 def _digits(data, at, count):
     """The number the ``count`` bytes at ``at`` spell, or -1 if one is not a digit."""
     value = 0
@@ -179,7 +235,7 @@ def _digits(data, at, count):
     return value
 
 
-@numba.njit(cache=True)
+@_jit(cache=True)
 def _civil(data, at):
     """``YYYY-MM-DDTHH:MM:SS`` at ``at`` read as UTC: µs since the epoch, whether the
     bytes have that shape, and whether it is a possible date and time (not month
@@ -209,7 +265,7 @@ def _civil(data, at):
     return ((days * 24 + hour) * 60 + minute) * 60_000_000 + second * 1_000_000, True, True
 
 
-@numba.njit(cache=True)
+@_jit(cache=True)
 def _notification_stamp(data, start, stop):
     """A TIMESTAMP text's µs in its common shapes, its kind and its offset (minutes).
 
@@ -242,53 +298,62 @@ def _notification_stamp(data, start, stop):
     return micros + offset * 60_000_000, STAMP_READ, -offset
 
 
-@numba.njit(cache=True, nogil=True)
+@_jit(cache=True, nogil=True)
 def _scan(
-    data, line_ends, tags, tag_lengths, root, root_attrs, root_end, head, version, encoding, standalone, yes, no,
-    text_plain, attribute_plain,
+    data, starts, ends, mode, tags, tag_lengths, root, root_attrs, root_end, head, version, encoding, standalone, yes,
+    no, text_plain, attribute_plain,
 ):
-    """Prove each line; for proven lines, the text bounds and both timestamps.
+    """Prove each record; for proven records, the text bounds and both timestamps.
 
-    Returns ``proven`` (per line), ``bounds`` (per proven row, 26 offsets:
-    start and end of each field's space-trimmed text, an absent field empty
-    at the previous end, so the offsets never decrease), ``received`` (µs) and
-    ``received_ok`` (a possible time), ``stamp`` (µs), ``stamp_kind`` and
-    ``stamp_offset`` (minutes, :data:`NO_OFFSET` unless read with one).
+    Record ``i`` is ``data[starts[i]:ends[i]]`` (a log line without its LF),
+    read as ``mode`` says (:data:`MODE_LOG`, :data:`MODE_DOCUMENT`,
+    :data:`MODE_BODY`). Returns ``proven`` (per record), ``bounds`` (per
+    proven row, 26 offsets: start and end of each field's space-trimmed text,
+    an absent field empty at the previous end, so the offsets never
+    decrease), ``received`` (µs) and ``received_ok`` (a possible time; never
+    outside logs), ``stamp`` (µs), ``stamp_kind`` and ``stamp_offset``
+    (minutes, :data:`NO_OFFSET` unless read with one).
     """
-    lines = len(line_ends)
+    lines = len(starts)
     fields = len(tag_lengths)
+    spaced = mode != MODE_LOG
     proven = np.zeros(lines, dtype=np.bool_)
     bounds = np.empty((lines, 2 * fields), dtype=np.int64)
-    received = np.empty(lines, dtype=np.int64)
-    received_ok = np.empty(lines, dtype=np.bool_)
+    received = np.zeros(lines, dtype=np.int64)
+    received_ok = np.zeros(lines, dtype=np.bool_)
     stamp = np.zeros(lines, dtype=np.int64)
     stamp_kind = np.zeros(lines, dtype=np.int8)
     stamp_offset = np.full(lines, NO_OFFSET, dtype=np.int16)
     rows = 0
-    start = 0
     for line in range(lines):
-        end = line_ends[line]
-        begin, start = start, end + 1
-        # received_at<TAB>remote<TAB>
-        if end - begin < 29 or data[begin + 19] != 0x2E or data[begin + 26] != 0x5A or data[begin + 27] != 0x09:
-            continue
-        micros, shaped, possible = _civil(data, begin)
-        fraction = _digits(data, begin + 20, 6)
-        if not shaped or fraction < 0:
-            continue
-        at = begin + 28
-        while at < end and data[at] != 0x09:
-            if data[at] == 0x3C or data[at] == 0x3E:
-                break
+        begin, end = starts[line], ends[line]
+        micros, fraction, possible = 0, 0, False
+        if mode == MODE_LOG:
+            # received_at<TAB>remote<TAB>
+            if end - begin < 29 or data[begin + 19] != 0x2E or data[begin + 26] != 0x5A or data[begin + 27] != 0x09:
+                continue
+            micros, shaped, possible = _civil(data, begin)
+            fraction = _digits(data, begin + 20, 6)
+            if not shaped or fraction < 0:
+                continue
+            at = begin + 28
+            while at < end and data[at] != 0x09:
+                if data[at] == 0x3C or data[at] == 0x3E:
+                    break
+                at += 1
+            if at >= end or data[at] != 0x09:
+                continue
             at += 1
-        if at >= end or data[at] != 0x09:
-            continue
-        at += 1
+        else:
+            at = _space(data, begin, end)
         # the document
         if _has(data, at, end, head):
+            if mode == MODE_BODY and at != begin:  # lxml: nothing may precede the declaration
+                continue
             at = _declaration(data, at, end, head, version, encoding, standalone, yes, no)
             if at < 0:
                 continue
+            at = _space(data, at, end) if spaced else _escaped_newline(data, at, end)
         if not _has(data, at, end, root):
             continue
         at += len(root)
@@ -301,6 +366,8 @@ def _scan(
         if at >= end or data[at] != 0x3E:
             continue
         at += 1
+        if spaced:
+            at = _space(data, at, end)
         previous = at
         tag = 0
         good = True
@@ -338,8 +405,15 @@ def _scan(
             bounds[rows, 2 * tag + 1] = last
             previous = last
             at = close + size + 3
+            if spaced:
+                at = _space(data, at, end)
             tag += 1
-        if not good or not _has(data, at, end, root_end) or at + len(root_end) != end:
+        if not good or not _has(data, at, end, root_end):
+            continue
+        at += len(root_end)
+        if spaced:
+            at = _space(data, at, end)
+        if at != end:
             continue
         for rest in range(tag, fields):
             bounds[rows, 2 * rest] = previous
@@ -411,16 +485,35 @@ _KERNEL_TABLES = (
 def scan_log_buffer(buffer) -> LogScan:
     """Prove the lines of ``buffer`` (bytes-like, whole LF-terminated lines) and cut their fields.
 
-    One compiled pass (:func:`_scan`) proves the lines and finds the text
-    bounds; the bounds, interleaved with the markup between texts, are the
-    offsets of one zero-copy Arrow string array over the buffer, and a
-    ``take`` per field copies its texts out into the field's column.
+    :func:`scan_records` with each line a record (:data:`MODE_LOG`).
     """
     data = np.frombuffer(buffer, dtype=np.uint8)
     line_ends = np.flatnonzero(data == 10)
     line_starts = np.zeros(len(line_ends), dtype=np.int64)
     line_starts[1:] = line_ends[:-1] + 1
-    proven, bounds, received, received_ok, stamp, stamp_kind, stamp_offset = _scan(data, line_ends, *_KERNEL_TABLES)
+    return scan_records(buffer, line_starts, line_ends, MODE_LOG)
+
+
+def scan_records(buffer, starts: np.ndarray, ends: np.ndarray, mode: int, engine: str | None = None) -> LogScan:
+    """Prove the records ``buffer[starts[i]:ends[i]]`` and cut their fields.
+
+    One compiled pass (:func:`_scan`; :func:`.vectorscan.scan` on the pure
+    path) proves the records and finds the text bounds; the bounds,
+    interleaved with the markup between texts, are the offsets of one
+    zero-copy Arrow string array over the buffer, and a ``take`` per field
+    copies its texts out into the field's column. ``line_starts`` and
+    ``line_ends`` of the result are ``starts`` and ``ends``. ``engine``
+    (default :data:`ENGINE`) may force ``"numpy"`` where numba is loaded (the
+    tests compare the two paths).
+    """
+    data = np.frombuffer(buffer, dtype=np.uint8)
+    starts = np.asarray(starts, dtype=np.int64)
+    ends = np.asarray(ends, dtype=np.int64)
+    if _numba is not None and (engine or ENGINE) == "numba":
+        scanned = _scan(data, starts, ends, mode, *_KERNEL_TABLES)
+    else:
+        scanned = vectorscan.scan(data, starts, ends, mode, STAMP_OTHER)
+    proven, bounds, received, received_ok, stamp, stamp_kind, stamp_offset = scanned
     rows = len(received)
     small = len(data) < 2**31 - 1  # int32 offsets: Arrow's plain string type
     offsets = np.empty(2 * _FIELDS * rows + 1, dtype=np.int32 if small else np.int64)
@@ -445,8 +538,8 @@ def scan_log_buffer(buffer) -> LogScan:
     other = np.flatnonzero(stamp_kind == STAMP_OTHER)
     other_texts = pc.take(texts, pa.array(first[other] + 2 * _I_TIMESTAMP), memory_pool=memory)
     return LogScan(
-        line_starts=line_starts,
-        line_ends=line_ends,
+        line_starts=starts,
+        line_ends=ends,
         proven=proven,
         table=pa.table(columns, schema=BATCH_SCHEMA),
         received_at=pa.array(received, type=pa.int64(), mask=~received_ok).cast(TS_TYPE),
@@ -460,8 +553,102 @@ def scan_log_buffer(buffer) -> LogScan:
     )
 
 
+# --- files of documents: where each ends, where each starts --------------------------------------
+@_jit(cache=True, nogil=True)
+def _document_ends(data, literal):
+    out = np.empty(len(data) // len(literal) + 1, dtype=np.int64)
+    count, at, last = 0, 0, len(data) - len(literal)
+    while at <= last:
+        if data[at] == 0x3C and _has(data, at, len(data), literal):
+            at += len(literal)
+            out[count] = at
+            count += 1
+        else:
+            at += 1
+    return out[:count]
+
+
+@_jit(cache=True, nogil=True)
+def _first_markup(data, starts, ends):
+    out = np.empty(len(starts), dtype=np.int64)
+    for record in range(len(starts)):
+        out[record] = _space(data, starts[record], ends[record])
+    return out
+
+
+_DOCUMENT_END = _literal(b"</POSTBACK>")
+
+
+def document_ends(data: np.ndarray) -> np.ndarray:
+    """Offsets just past each ``</POSTBACK>`` in ``data`` (uint8): where a file of documents is cut."""
+    if _numba is None:
+        return vectorscan.document_ends(data)
+    return _document_ends(data, _DOCUMENT_END)
+
+
+def first_markup(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Where each record's first non-whitespace byte is (its end if none): a document's first line."""
+    if _numba is None:
+        return vectorscan.first_markup(data, starts, ends)
+    return _first_markup(data, starts.astype(np.int64), ends.astype(np.int64))
+
+
+# --- form lines: percent-decoding ------------------------------------------------------------------
+_HEX = np.full(256, -1, dtype=np.int16)
+for _digit in b"0123456789":
+    _HEX[_digit] = _digit - 0x30
+for _digit in b"abcdef":
+    _HEX[_digit] = _HEX[_digit - 0x20] = _digit - 0x61 + 10
+
+
+@_jit(cache=True, nogil=True)
+def _decode_forms(data, value, stop, candidate, hexes):
+    out = np.empty(len(data), dtype=np.uint8)
+    first = np.zeros(len(value), dtype=np.int64)
+    last = np.zeros(len(value), dtype=np.int64)
+    decoded = np.zeros(len(value), dtype=np.bool_)
+    size = 0
+    for line in range(len(value)):
+        if not candidate[line]:
+            continue
+        mark, at, end, good = size, value[line], stop[line], True
+        while at < end:
+            byte = data[at]
+            if byte < 0x21 or byte > 0x7E or byte == 0x26:
+                good = False
+                break
+            if byte == 0x25:
+                if at + 2 >= end or hexes[data[at + 1]] < 0 or hexes[data[at + 2]] < 0:
+                    good = False
+                    break
+                out[size] = hexes[data[at + 1]] * 16 + hexes[data[at + 2]]
+                at += 3
+            else:
+                out[size] = 0x20 if byte == 0x2B else byte
+                at += 1
+            size += 1
+        if good:
+            first[line], last[line], decoded[line] = mark, size, True
+        else:
+            size = mark
+    return out[:size], first, last, decoded
+
+
+def decode_forms(data: np.ndarray, value: np.ndarray, stop: np.ndarray, candidate: np.ndarray):
+    """Percent-decode the form values ``data[value[i]:stop[i]]`` of the ``candidate`` lines.
+
+    Returns ``(documents, first, last, decoded)``: line ``i``'s document is
+    ``documents[first[i]:last[i]]`` where ``decoded[i]`` — its value was
+    printable ASCII but ``&`` (one field) with complete escapes. ``+`` is a
+    space and ``%XX`` the byte XX, as :func:`urllib.parse.parse_qsl` decodes.
+    """
+    if _numba is None or not len(value):
+        return vectorscan.decode_forms(data, value, stop, candidate)
+    return _decode_forms(data, value.astype(np.int64), stop.astype(np.int64), candidate, _HEX)
+
+
 # --- tracking-id fingerprints for the dedupe -------------------------------------------------------
-@numba.njit(cache=True, nogil=True)
+@_jit(cache=True, nogil=True)
 def _fingerprints(offsets, data, valid):
     out = np.zeros(len(offsets) - 1, dtype=np.uint64)
     for row in range(len(out)):
@@ -495,6 +682,8 @@ def string_fingerprints(values: pa.Array) -> np.ndarray:
     offsets = np.frombuffer(offsets_buffer, dtype=offset_type, count=count + 1, offset=values.offset * np.dtype(offset_type).itemsize)
     data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(0, dtype=np.uint8)
     valid = np.asarray(values.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
+    if _numba is None:
+        return vectorscan.fingerprints(offsets, data, valid)
     return _fingerprints(offsets, data, valid)
 
 
@@ -505,4 +694,10 @@ def load_kernels() -> None:
     from its on-disk cache) to a moment of the caller's choosing.
     """
     scan_log_buffer(b"2026-03-02T14:00:00.000000Z\t-\t<POSTBACK></POSTBACK>\n")
+    for mode in (MODE_DOCUMENT, MODE_BODY):
+        scan_records(b"<POSTBACK></POSTBACK>", np.zeros(1, np.int64), np.full(1, 21, np.int64), mode)
+    document_ends(np.frombuffer(b"<POSTBACK></POSTBACK>", dtype=np.uint8))
+    first_markup(np.frombuffer(b" <", dtype=np.uint8), np.zeros(1, dtype=np.int64), np.full(1, 2, dtype=np.int64))
+    one = np.ones(1, dtype=np.int64)
+    decode_forms(np.frombuffer(b"xml=%3C", dtype=np.uint8), one * 4, one * 7, np.ones(1, dtype=bool))
     string_fingerprints(pa.array(["x"], pa.string()))

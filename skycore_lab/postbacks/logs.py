@@ -40,14 +40,17 @@ from .records import Batch, BadCollector, BadLines, Note, Rows, rows_table
 from .schema import RECEIVED, TS_TYPE
 from .timestamps import parse_timestamps, stamps_keeping_bad
 
-__all__ = ["READ_BUFFER_BYTES", "MAX_RECORD_BYTES", "GzipRecords", "log_batch", "log_parts", "oversized_reason"]
+__all__ = [
+    "READ_BUFFER_BYTES", "MAX_RECORD_BYTES", "HEAD_BYTES", "GzipRecords", "Damage", "log_batch", "log_parts", "parts_of",
+    "line_buffers", "merge_slow_rows", "scan_timestamps", "oversized_reason",
+]
 
 #: How many bytes of a receiver log are parsed at a time (whole lines).
 READ_BUFFER_BYTES = 4 * 1024 * 1024
 #: A record (log line, document, form line) longer than this is a bad record, not read:
 #: 16 times the receiver's 64 KiB body cap, room for its escaping and for other writers.
 MAX_RECORD_BYTES = 1024 * 1024
-_HEAD_BYTES = 1024  # what a bad-record callback gets of an oversized record
+HEAD_BYTES = 1024  # what a bad-record callback gets of an oversized record
 
 
 def oversized_reason(size: int | str) -> str:
@@ -88,7 +91,7 @@ def log_batch(buffer, source: str, first_line: int, bad) -> Batch:
     fast = scan.proven
     table, received_at, extras = scan.table, scan.received_at, {}
     naive, offset = scan.timestamp_naive, scan.timestamp_offset
-    timestamp = _with_other_stamps(scan, naive, offset, extras)
+    timestamp = scan_timestamps(scan, naive, offset, extras)
     too_long = np.flatnonzero(scan.line_ends - scan.line_starts > MAX_RECORD_BYTES)
     if len(too_long):
         keep = np.ones(len(scan.received_at), dtype=bool)
@@ -106,7 +109,7 @@ def log_batch(buffer, source: str, first_line: int, bad) -> Batch:
     for i in np.flatnonzero(~fast).tolist():
         start, end = int(scan.line_starts[i]), int(scan.line_ends[i])
         if end - start > MAX_RECORD_BYTES:
-            bad(bytes(buffer[start : start + _HEAD_BYTES]), source, first_line + i, oversized_reason(end - start))
+            bad(bytes(buffer[start : start + HEAD_BYTES]), source, first_line + i, oversized_reason(end - start))
             continue
         raw = bytes(buffer[start:end])
         try:
@@ -123,12 +126,27 @@ def log_batch(buffer, source: str, first_line: int, bad) -> Batch:
             line_count=len(scan.line_ends), timestamp=timestamp, notes=slow.notes,
             timestamp_naive=naive, timestamp_offset=offset,
         )
-    # merge the slow rows in, typed the general way, in line order
+    return merge_slow_rows(
+        source, table, lines, extras, received_at, timestamp, naive, offset, slow, len(scan.line_ends),
+        lines, np.asarray(slow.lines, dtype=np.int64),
+    )
+
+
+def merge_slow_rows(
+    source: str, table: pa.Table, lines: np.ndarray, extras: dict, received_at: pa.Array, timestamp: pa.Array,
+    naive: np.ndarray, offset: np.ndarray, slow: Rows, line_count: int, fast_keys: np.ndarray, slow_keys: np.ndarray,
+) -> Batch:
+    """The fast path's rows and the general path's (``slow``) in one batch, ordered by their keys.
+
+    ``fast_keys``/``slow_keys`` order the rows (a stable sort: equal keys
+    keep fast rows first, then slow rows in their order); the slow rows are
+    typed the general way.
+    """
     slow_table = rows_table(slow.rows)
     slow_received = parse_timestamps(slow_table.column(RECEIVED).combine_chunks())[0]
     slow_stamps = stamps_keeping_bad(pc.utf8_trim(slow_table.column("TIMESTAMP").combine_chunks(), " "), slow.extras)
     merged_lines = np.concatenate([lines, np.asarray(slow.lines, dtype=np.int64)])
-    order = np.argsort(merged_lines, kind="stable")
+    order = np.argsort(np.concatenate([fast_keys, slow_keys]), kind="stable")
     position = np.empty(len(order), dtype=np.int64)
     position[order] = np.arange(len(order))
     # extras are keyed by row: fast rows first, then slow rows, as concatenated
@@ -144,7 +162,7 @@ def log_batch(buffer, source: str, first_line: int, bad) -> Batch:
         extras,
         padded=True,
         received_at=pc.take(pa.concat_arrays([received_at, slow_received]), take, memory_pool=memory),
-        line_count=len(scan.line_ends),
+        line_count=line_count,
         timestamp=pc.take(pa.concat_arrays([timestamp, slow_stamps.stamps]), take, memory_pool=memory),
         timestamp_naive=np.concatenate([naive, slow_stamps.naive])[order],
         timestamp_offset=np.concatenate([offset, slow_stamps.offset])[order],
@@ -153,7 +171,7 @@ def log_batch(buffer, source: str, first_line: int, bad) -> Batch:
     )
 
 
-def _with_other_stamps(scan, naive: np.ndarray, offset: np.ndarray, extras: dict[int, dict]) -> pa.Array:
+def scan_timestamps(scan, naive: np.ndarray, offset: np.ndarray, extras: dict[int, dict]) -> pa.Array:
     """The kernel's TIMESTAMP column with the rows it left to the general parser filled in
     (their naive flags and offsets written into ``naive`` and ``offset``)."""
     timestamp, rows = scan.timestamp, scan.other_stamps
@@ -269,21 +287,21 @@ class _Oversized:
         self.head, self.size, self.complete = head, size, complete
 
 
-class _Damage:
+class Damage:
     """Where a compressed file stopped being readable; ``tail`` is the partial line before it."""
 
     def __init__(self, reason: str, tail: bytes):
         self.reason, self.tail = reason, tail
 
 
-def _iter_log_buffers(handle, buffer_bytes: int) -> Iterator[object]:
+def line_buffers(handle, buffer_bytes: int) -> Iterator[object]:
     """Whole lines of a log, about ``buffer_bytes`` at a time, without copying them.
 
     Each buffer is read straight into its own bytearray (after the previous
     one's partial last line), so the worker that parses it owns it. A line
     longer than :data:`MAX_RECORD_BYTES` comes as an :class:`_Oversized`
     (skipped up to its newline, never held); damage in a compressed file as a
-    last :class:`_Damage`.
+    last :class:`Damage`.
     """
     carry = b""
     skipping: _Oversized | None = None
@@ -308,25 +326,25 @@ def _iter_log_buffers(handle, buffer_bytes: int) -> Iterator[object]:
         if cut < 0:
             carry = bytes(block[start:size])
             if len(carry) > MAX_RECORD_BYTES:
-                skipping, carry = _Oversized(carry[:_HEAD_BYTES], len(carry), False), b""
+                skipping, carry = _Oversized(carry[:HEAD_BYTES], len(carry), False), b""
             continue
         carry = bytes(block[cut + 1 : size])
         yield memoryview(block)[start : cut + 1]
         if len(carry) > MAX_RECORD_BYTES:
-            skipping, carry = _Oversized(carry[:_HEAD_BYTES], len(carry), False), b""
+            skipping, carry = _Oversized(carry[:HEAD_BYTES], len(carry), False), b""
     damage = getattr(handle, "damage", None)
     if skipping is not None:
         yield skipping
     elif carry and damage is None:
         yield memoryview(carry)
     if damage is not None:
-        yield _Damage(damage, carry)
+        yield Damage(damage, carry)
 
 
-def _log_part(buffer, source: str) -> tuple[Part, list, int]:
+def _log_part(buffer, source: str, first: bool = False) -> tuple[Part, list, int]:
     """Worker: one log buffer to a typed part, bad records collected, not judged.
 
-    Lines are numbered from 1 within the buffer; :func:`log_parts` shifts them
+    Lines are numbered from 1 within the buffer; :func:`parts_of` shifts them
     (it knows the buffer's first line only once the earlier ones are parsed).
     """
     bad = BadCollector()
@@ -335,12 +353,19 @@ def _log_part(buffer, source: str) -> tuple[Part, list, int]:
 
 
 def log_parts(handle, source: str, bad: BadLines, buffer_bytes: int, threads: int) -> Iterator[Part]:
-    """Typed parts of a log, in order; buffers parsed on ``threads`` threads.
+    """Typed parts of a receiver log, in order; buffers parsed on ``threads`` threads (:func:`parts_of`)."""
+    return parts_of(line_buffers(handle, buffer_bytes), source, bad, threads, _log_part)
 
-    Arrow and numpy release the GIL, so two threads use two cores without
-    the copies a process pool would need. Bad records are judged here, in
-    file order, so ``"error"`` raises for the first one and a callable is
-    always called from the caller's thread.
+
+def parts_of(buffers: Iterator[object], source: str, bad: BadLines, threads: int, worker) -> Iterator[Part]:
+    """Typed parts of a file's buffers, in order; buffers parsed on ``threads`` threads.
+
+    ``worker(buffer, source, first)`` turns one buffer (``first``: the file's
+    first) into ``(part, bad records, line count)``, lines numbered from 1
+    within the buffer. Arrow and numpy release the GIL, so two threads use
+    two cores without the copies a process pool would need. Bad records are
+    judged here, in file order, so ``"error"`` raises for the first one and a
+    callable is always called from the caller's thread.
     """
     done_lines = 0
 
@@ -351,9 +376,9 @@ def log_parts(handle, source: str, bad: BadLines, buffer_bytes: int, threads: in
             bad(item.head, source, done_lines + 1, oversized_reason(size))
             done_lines += 1
             return None
-        if isinstance(item, _Damage):
+        if isinstance(item, Damage):
             if item.tail:
-                bad(item.tail[:_HEAD_BYTES], source, done_lines + 1, "record cut short by the damage below")
+                bad(item.tail[:HEAD_BYTES], source, done_lines + 1, "record cut short by the damage below")
             bad(b"", source, done_lines + 1, item.reason + "; every complete record before it was read")
             return None
         part, records, line_count = item.result() if hasattr(item, "result") else item
@@ -366,9 +391,11 @@ def log_parts(handle, source: str, bad: BadLines, buffer_bytes: int, threads: in
         done_lines += line_count
         return part
 
+    first = True
     if threads <= 1:
-        for buffer in _iter_log_buffers(handle, buffer_bytes):
-            item = buffer if isinstance(buffer, (_Oversized, _Damage)) else _log_part(buffer, source)
+        for buffer in buffers:
+            item = buffer if isinstance(buffer, (_Oversized, Damage)) else worker(buffer, source, first)
+            first = False
             part = judged(item)
             if part is not None:
                 yield part
@@ -376,11 +403,12 @@ def log_parts(handle, source: str, bad: BadLines, buffer_bytes: int, threads: in
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="skycore-postbacks") as executor:
         pending: deque = deque()
         try:
-            for buffer in _iter_log_buffers(handle, buffer_bytes):
-                if isinstance(buffer, (_Oversized, _Damage)):
+            for buffer in buffers:
+                if isinstance(buffer, (_Oversized, Damage)):
                     pending.append(buffer)
                 else:
-                    pending.append(executor.submit(_log_part, buffer, source))
+                    pending.append(executor.submit(worker, buffer, source, first))
+                first = False
                 del buffer
                 while len(pending) >= threads:  # bound memory: one buffer per thread in flight
                     part = judged(pending.popleft())

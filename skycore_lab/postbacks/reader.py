@@ -7,16 +7,20 @@ not, and detects which is which. :func:`events_from_bodies` parses bodies
 held in memory. (:class:`skycore_lab.PostbackTail`, in :mod:`.tail`, reads
 what a live receiver log gained since the last call.)
 
-How it is fast: receiver logs go buffer by buffer through the compiled
-kernel (:mod:`.logs`, :mod:`.kernel`), which proves the lines that have the
-flat document shape well-formed, finds their fields' text and reads their
-timestamps; Arrow copies the fields out of the buffer into columns, without
-a Python object per record. Everything else (entities, other field orders,
-unknown elements, the legacy ``NOTIFICATION`` envelope, form-encoded
-bodies, other files) goes through the hardened lxml parser
-(:mod:`.documents`), and timestamps in other shapes through Arrow's
-ISO-8601 cast (:mod:`.timestamps`). The parts are assembled into one frame
-by :mod:`.assemble`, with the dedupe of :mod:`.dedupe`.
+How it is fast: every format goes buffer by buffer through the compiled
+kernel (:mod:`.logs`, :mod:`.formats`, :mod:`.kernel`; without numba the
+vectorised :mod:`.vectorscan`): receiver-log lines, documents cut out of a
+file of documents at each ``</POSTBACK>``, documents decoded out of form
+lines, and small files (directories of single documents) read many at a
+time. The kernel proves the records that have the flat document shape
+well-formed, finds their fields' text and reads their timestamps; Arrow
+copies the fields out of the buffer into columns, without a Python object
+per record. Everything else (entities, other field orders, unknown
+elements, the legacy ``NOTIFICATION`` envelope, bundles, forms with other
+fields, garbage) goes through the hardened lxml parser (:mod:`.documents`),
+record by record in its place, and timestamps in other shapes through
+Arrow's ISO-8601 cast (:mod:`.timestamps`). The parts are assembled into
+one frame by :mod:`.assemble`, with the dedupe of :mod:`.dedupe`.
 """
 
 from __future__ import annotations
@@ -28,61 +32,17 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 
-from ..provenance import attach_sources, source_file
+from ..provenance import attach_sources, source_files
 from .assemble import Part, finish_frame, typed_part
-from .documents import BadRecord, looks_form_encoded, parse_body, parse_document, split_documents
-from .logs import MAX_RECORD_BYTES, READ_BUFFER_BYTES, GzipRecords, log_parts, oversized_reason
-from .records import Batch, BadLines, DataNotes, OnBadLines, Rows
+from .documents import BadRecord, looks_form_encoded, parse_body
+from .formats import SMALL_FILE_BYTES, document_buffers, document_part, files_batch, form_part
+from .logs import HEAD_BYTES, MAX_RECORD_BYTES, READ_BUFFER_BYTES, GzipRecords, line_buffers, log_parts, oversized_reason, parts_of
+from .records import BadLines, Batch, DataNotes, OnBadLines, Rows
 
 __all__ = ["read_postbacks", "events_from_bodies"]
-
-
-# --- files of documents and form lines ----------------------------------------------------------
-_HEAD_BYTES = 1024  # what a bad-record callback gets of an oversized record
-
-
-def document_batch(data: bytes, source: str, bad: BadLines) -> Batch:
-    rows = Rows(source)
-    line, seen = 1, 0
-    for offset, piece in split_documents(data):
-        lead = len(piece) - len(piece.lstrip(b" \t\r\n"))
-        line += data.count(b"\n", seen, offset + lead)
-        seen = offset + lead
-        piece = piece.strip(b" \t\r\n")
-        if piece.startswith(b"\xef\xbb\xbf"):
-            piece = piece[3:]
-        if len(piece) > MAX_RECORD_BYTES:
-            bad(piece[:_HEAD_BYTES], source, line, oversized_reason(len(piece)))
-            continue
-        try:
-            parsed = parse_document(piece)
-        except BadRecord as exc:
-            bad(piece, source, line, str(exc))
-            continue
-        rows.add_parsed(parsed, line, inner_lines=True)
-    return rows.batch()
-
-
-def form_lines_batch(data: bytes, source: str, bad: BadLines) -> Batch:
-    rows = Rows(source)
-    for number, raw in enumerate(data.split(b"\n"), start=1):
-        line = raw.strip(b" \t\r\n")
-        if number == 1 and line.startswith(b"\xef\xbb\xbf"):
-            line = line[3:]
-        if not line or line.startswith(b"#"):
-            continue
-        if len(line) > MAX_RECORD_BYTES:
-            bad(line[:_HEAD_BYTES], source, number, oversized_reason(len(line)))
-            continue
-        try:
-            parsed = parse_body(line)
-        except BadRecord as exc:
-            bad(line, source, number, str(exc))
-            continue
-        rows.add_parsed(parsed, number)
-    return rows.batch()
 
 
 # --- format detection and sources ---------------------------------------------------------------
@@ -113,35 +73,27 @@ def _open(path: str):
     return GzipRecords(path) if path.endswith(".gz") else open(path, "rb")
 
 
-def _read_all(handle) -> bytes:
-    chunks = []
-    while True:
-        chunk = handle.read(1 << 20)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-
-
 def _file_parts(path: str, bad: BadLines, buffer_bytes: int, threads: int) -> Iterator[Part]:
     handle = _open(path)
     try:
-        head = handle.read(64 * 1024) or b""
-        kind = _detect(head)
-        if kind == "log":
-            handle.close()
-            handle = _open(path)  # from the start (a GzipRecords cannot seek back)
-            yield from log_parts(handle, path, bad, buffer_bytes, threads)
-            return
-        # document and form files are read whole (they are the small formats)
-        data = head + _read_all(handle)
+        kind = _detect(handle.read(64 * 1024) or b"")
         damage = getattr(handle, "damage", None)
     finally:
         handle.close()
-    if kind != "empty":
-        batch = form_lines_batch(data, path, bad) if kind == "form" else document_batch(data, path, bad)
-        yield typed_part(batch)
-    if damage is not None:
-        bad(b"", path, data.count(b"\n") + 1, damage + "; every complete record before it was read")
+    if kind == "empty":
+        if damage is not None:  # nothing readable at all (e.g. not gzip): still said
+            bad(b"", path, 1, damage + "; every complete record before it was read")
+        return
+    handle = _open(path)  # from the start (a GzipRecords cannot seek back)
+    try:
+        if kind == "log":
+            yield from log_parts(handle, path, bad, buffer_bytes, threads)
+        elif kind == "form":
+            yield from parts_of(line_buffers(handle, buffer_bytes), path, bad, threads, form_part)
+        else:
+            yield from parts_of(document_buffers(handle, buffer_bytes), path, bad, threads, document_part)
+    finally:
+        handle.close()
 
 
 def _expand_sources(source) -> list[str]:
@@ -162,6 +114,66 @@ def _expand_sources(source) -> list[str]:
         else:
             raise FileNotFoundError(f"postback source not found: {text!r}")
     return paths
+
+
+# --- many small files at once (directories of single-document files) -----------------------------
+def _small_group(paths: list[str], sizes: list[int], at: int, buffer_bytes: int) -> int:
+    """How many files from ``at`` on are small plain files to read together (0: read ``paths[at]`` alone)."""
+    count, total = 0, 0
+    while at + count < len(paths) and total < buffer_bytes:
+        path, size = paths[at + count], sizes[at + count]
+        if path.endswith(".gz") or size > SMALL_FILE_BYTES:
+            break
+        count, total = count + 1, total + size
+    return count if count >= 2 else 0
+
+
+def _read_whole(path: str) -> bytes:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        pieces = []
+        while True:
+            piece = os.read(descriptor, SMALL_FILE_BYTES + 1)
+            if not piece:
+                return b"".join(pieces)
+            pieces.append(piece)
+    finally:
+        os.close(descriptor)
+
+
+def _read_small_files(paths: list[str], sizes: list[int], bad: BadLines, buffer_bytes: int, threads: int,
+                      parts: list, files: list) -> None:
+    """Small files read into one buffer and proven one document each; the rest read one by one, in file order."""
+    contents = [_read_whole(path) for path in paths]
+    ends = np.cumsum([len(content) for content in contents], dtype=np.int64)
+    starts = ends - np.array([len(content) for content in contents], dtype=np.int64)
+    proven, batch = files_batch(b"".join(contents), starts, ends, paths[0])
+    del contents
+    row = 0
+    at = 0
+    while at < len(paths):
+        if proven[at]:  # a run of proven files: one part, each row its file
+            stop = at
+            while stop < len(paths) and proven[stop]:
+                stop += 1
+            count = stop - at
+            piece = Batch(
+                paths[at], batch.table.slice(row, count), batch.lines[row : row + count], padded=False,
+                received_at=batch.received_at.slice(row, count), nullified=True,
+                timestamp=batch.timestamp.slice(row, count), timestamp_naive=batch.timestamp_naive[row : row + count],
+                timestamp_offset=batch.timestamp_offset[row : row + count],
+            )
+            part = typed_part(piece)
+            part.row_sources, part.source_rows = tuple(paths[at:stop]), np.arange(count, dtype=np.int64)
+            parts.append(part)
+            files.extend((path, size, 1, 0) for path, size in zip(paths[at:stop], sizes[at:stop]))
+            row, at = row + count, stop
+            continue
+        path, size, skipped = paths[at], sizes[at], bad.count
+        found = [part for part in _file_parts(path, bad, buffer_bytes, threads) if part.length]
+        parts.extend(found)
+        files.append((path, size, sum(part.length for part in found), bad.count - skipped))
+        at += 1
 
 
 # --- the public functions -----------------------------------------------------------------------
@@ -326,25 +338,34 @@ def read_postbacks(
     Receiver logs are streamed ``buffer_bytes`` at a time (peak memory stays
     within a small multiple of the returned frame: ``benchmarks/bench_parser.py``
     prints it), a line longer than ``MAX_RECORD_BYTES`` is skipped without
-    being held; document and form files are read whole (their records are
-    bounded the same way). A ``.gz`` file is read up to any damage. A callable ``on_bad_lines`` is always called from
+    being held; files of documents and of form lines are streamed the same way
+    (a document file is cut after each ``</POSTBACK>``; its records are bounded
+    the same way). A ``.gz`` file is read up to any damage. A callable ``on_bad_lines`` is always called from
     the calling thread, in file order.
     """
     bad = BadLines(on_bad_lines)
     if threads is None:
         threads = min(2, os.cpu_count() or 1)
     parts, files = [], []
-    for path in _expand_sources(source):
-        size, skipped = os.path.getsize(path), bad.count  # before reading: a live log may grow meanwhile
+    paths = _expand_sources(source)
+    sizes = [os.path.getsize(path) for path in paths]  # before reading: a live log may grow meanwhile
+    at = 0
+    while at < len(paths):
+        group = _small_group(paths, sizes, at, buffer_bytes)
+        if group:
+            _read_small_files(paths[at : at + group], sizes[at : at + group], bad, buffer_bytes, threads, parts, files)
+            at += group
+            continue
+        path, size, skipped = paths[at], sizes[at], bad.count
         found = [part for part in _file_parts(path, bad, buffer_bytes, threads) if part.length]
         parts.extend(found)
         files.append((path, size, sum(part.length for part in found), bad.count - skipped))
+        at += 1
     bad.finish()
     notes = DataNotes()
     frame = finish_frame(parts, drop_duplicates, notes)
     notes.finish()
-    attach_sources(frame, [source_file(path, "postbacks", size=size, records=records, bad_lines=skipped)
-                           for path, size, records, skipped in files])
+    attach_sources(frame, source_files(files, "postbacks"))
     return frame
 
 
@@ -383,7 +404,7 @@ def events_from_bodies(
         stamp = next(stamps, None) if stamps is not None else None
         data = body.encode("utf-8") if isinstance(body, str) else bytes(body)
         if len(data) > MAX_RECORD_BYTES:
-            bad(data[:_HEAD_BYTES], name, number, oversized_reason(len(data)))
+            bad(data[:HEAD_BYTES], name, number, oversized_reason(len(data)))
             continue
         try:
             parsed = parse_body(data.strip())

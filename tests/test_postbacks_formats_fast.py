@@ -1,0 +1,215 @@
+"""Every stored format on the validated fast path (issue 14): never more than lxml accepts.
+
+* Record level, per kernel mode (documents cut out of a file, bodies decoded
+  out of form lines): whatever :func:`scan_records` proves, lxml accepts and
+  reads to the same fields — on both paths, the compiled kernel and the pure
+  numpy/RE2 one, which must also agree with each other record by record.
+* File level, per format (concatenated, raw bodies, pretty, CRLF, BOM, form
+  lines, a directory, gzip): ``read_postbacks`` gives exactly the rows a
+  reference built apart from the fast path gives — the documents split with
+  :func:`split_documents` and each parsed by lxml alone (form lines decoded
+  by :func:`urllib.parse.parse_qsl`) — so a document lxml rejects never
+  becomes a row, and none is lost.
+"""
+
+from __future__ import annotations
+
+import gzip
+import tempfile
+from pathlib import Path
+from urllib.parse import parse_qsl, quote_plus
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_postbacks_fastpath import SEED, _fast_fields, _lxml_fields, mutated_documents
+
+from skycore_lab.postbacks import read_postbacks
+from skycore_lab.postbacks.documents import BadRecord, parse_xml_document, split_documents
+from skycore_lab.postbacks.kernel import ENGINE, MODE_BODY, MODE_DOCUMENT, document_ends, scan_records
+from skycore_lab.postbacks.schema import FIELD_TAGS, TAG_COLUMNS
+
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FILE_SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+ENGINES = ["numpy", "numba"] if ENGINE == "numba" else ["numpy"]
+BOM = b"\xef\xbb\xbf"
+SPACES = st.sampled_from([b"", b"", b"\n", b"\r\n", b"  ", b"\t", b"\n  ", b"\r\n\t", b" \r "])
+# columns read back verbatim (no normalisation besides stripping)
+VERBATIM = ("STATUS", "MMSID", "TRACKINGID", "HANDSET", "AGGREGATORID", "STATUSDETAILS", "ORIGIN", "CODE", "SENTAS")
+
+
+@st.composite
+def spaced_documents(draw):
+    """A (mutated) document with whitespace between some of its markup and around it."""
+    body = draw(mutated_documents() | st.just(SEED))
+    pieces = body.split(b"><")
+    out = pieces[0]
+    for piece in pieces[1:]:
+        out += b">" + draw(SPACES) + b"<" + piece
+    return draw(SPACES) + out + draw(SPACES)
+
+
+def _records(documents: list[bytes]) -> tuple[bytes, np.ndarray, np.ndarray]:
+    ends = np.cumsum([len(d) for d in documents]).astype(np.int64)
+    return b"".join(documents), ends - np.array([len(d) for d in documents], dtype=np.int64), ends
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("mode", [MODE_DOCUMENT, MODE_BODY], ids=["document", "body"])
+@SETTINGS
+@given(documents=st.lists(spaced_documents(), min_size=1, max_size=5))
+def test_a_proven_record_is_one_lxml_accepts_and_reads_the_same(engine, mode, documents):
+    buffer, starts, ends = _records(documents)
+    scan = scan_records(buffer, starts, ends, mode, engine=engine)
+    assert scan.table.num_rows == int(scan.proven.sum())
+    row = 0
+    for document, proven in zip(documents, scan.proven):
+        if not proven:
+            continue
+        # a document file's reader strips what surrounds a document; a form's body goes to lxml as is
+        given = document.strip(b" \t\r\n") if mode == MODE_DOCUMENT else document
+        slow = _lxml_fields(given)
+        assert slow is not None, f"fast path accepted what lxml rejects: {given!r}"
+        assert slow[1] is None and _fast_fields(scan, row, slow[0]) == slow[0]
+        row += 1
+
+
+def test_document_ends_and_first_markup_on_both_paths():
+    from skycore_lab.postbacks import vectorscan
+    from skycore_lab.postbacks.kernel import first_markup
+
+    data = np.frombuffer(b" \r\n<POSTBACK></POSTBACK>\t</POSTBACK></POSTBACK <x></POSTBACK>  ", dtype=np.uint8)
+    assert document_ends(data).tolist() == vectorscan.document_ends(data).tolist() == [24, 36, 61]
+    starts, ends = np.array([0, 24, 61]), np.array([24, 36, 63])
+    assert first_markup(data, starts, ends).tolist() == vectorscan.first_markup(data, starts, ends).tolist() == [3, 25, 63]
+
+
+@pytest.mark.skipif(ENGINE != "numba", reason="numba is not loaded: only the pure path runs")
+@pytest.mark.parametrize("mode", [MODE_DOCUMENT, MODE_BODY], ids=["document", "body"])
+@SETTINGS
+@given(documents=st.lists(spaced_documents(), min_size=1, max_size=5))
+def test_the_two_paths_prove_and_cut_the_same(mode, documents):
+    buffer, starts, ends = _records(documents)
+    compiled = scan_records(buffer, starts, ends, mode, engine="numba")
+    pure = scan_records(buffer, starts, ends, mode, engine="numpy")
+    assert compiled.proven.tolist() == pure.proven.tolist()
+    assert compiled.table.equals(pure.table)
+
+
+# --- whole files, per format ---------------------------------------------------------------------
+def _one_line(document: bytes) -> bytes:
+    return document + b"\n"
+
+
+def _pretty(document: bytes, newline: bytes) -> bytes:
+    return document.replace(b"><", b">" + newline + b"  <") + newline
+
+
+WRITERS = {
+    "concatenated": lambda docs: b"".join(_one_line(d) for d in docs),
+    "raw-bodies": lambda docs: b"".join(docs),
+    "pretty": lambda docs: b"".join(_pretty(d, b"\n") for d in docs),
+    "crlf": lambda docs: b"".join(_pretty(d, b"\r\n") for d in docs),
+    "bom": lambda docs: BOM + b"".join(_one_line(d) for d in docs),
+}
+
+
+def _document_reference(data: bytes) -> list[tuple[str, ...]]:
+    """The rows of a file of documents: split, then lxml alone on each document."""
+    if data.startswith(BOM):
+        data = data[3:]
+    rows = []
+    for _, piece in split_documents(data):
+        piece = piece.strip(b" \t\r\n")
+        if piece.startswith(BOM):
+            piece = piece[3:]
+        try:
+            parsed = parse_xml_document(piece)
+        except BadRecord:
+            continue
+        rows.extend(n.fields for n in parsed.notifications)
+    return rows
+
+
+def _form_reference(lines: list[bytes]) -> list[tuple[str, ...]]:
+    rows = []
+    for line in lines:
+        try:
+            pairs = parse_qsl(line.decode("utf-8").strip(), keep_blank_values=True, strict_parsing=True)
+            parsed = parse_xml_document([v for k, v in pairs if k.lower() == "xml"][0].encode("utf-8"))
+        except (UnicodeDecodeError, ValueError, IndexError, BadRecord):
+            continue
+        rows.extend(n.fields for n in parsed.notifications)
+    return rows
+
+
+def _frame_rows(frame) -> list[tuple[str, ...]]:
+    return [tuple("" if v is None or v != v else str(v) for v in row)
+            for row in frame[[TAG_COLUMNS[t] for t in VERBATIM]].itertuples(index=False)]
+
+
+def _expected_rows(reference: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    index = [FIELD_TAGS.index(t) for t in VERBATIM]
+    return [tuple(fields[i] for i in index) for fields in reference]
+
+
+def _read(path) -> list[tuple[str, ...]]:
+    return _frame_rows(read_postbacks(path, on_bad_lines="skip", drop_duplicates=False, threads=1))
+
+
+@pytest.mark.parametrize("fmt", sorted(WRITERS))
+@FILE_SETTINGS
+@given(documents=st.lists(mutated_documents() | st.just(SEED), min_size=1, max_size=6))
+def test_each_document_format_reads_what_lxml_reads(fmt, documents):
+    data = WRITERS[fmt](documents)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "postbacks.xml"
+        path.write_bytes(data)
+        expected = _expected_rows(_document_reference(data))
+        assert _read(path) == expected
+        packed = Path(tmp) / "postbacks.xml.gz"
+        packed.write_bytes(gzip.compress(data))
+        assert _read(packed) == expected
+
+
+@FILE_SETTINGS
+@given(documents=st.lists(mutated_documents() | st.just(SEED), min_size=1, max_size=6), crlf=st.booleans())
+def test_form_lines_read_what_lxml_reads(documents, crlf):
+    lines = [b"xml=" + quote_plus(d).encode("ascii") for d in documents]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "postbacks.form"
+        path.write_bytes(b"".join(line + (b"\r\n" if crlf else b"\n") for line in lines))
+        assert _read(path) == _expected_rows(_form_reference(lines))
+
+
+@FILE_SETTINGS
+@given(documents=st.lists(spaced_documents(), min_size=2, max_size=6))
+def test_a_directory_of_single_documents_reads_what_lxml_reads(documents):
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "bodies"
+        folder.mkdir()
+        expected = []
+        for number, document in enumerate(documents):
+            (folder / f"{number:03d}.xml").write_bytes(document)
+            expected += _document_reference(document) if document.strip(b" \t\r\n") else []
+        assert _read(folder) == _expected_rows(expected)
+
+
+def test_the_benchmark_shapes_are_all_proven(tmp_path):
+    """The shapes users bring take the fast path (no row from the general path) and read the same."""
+    documents = [SEED.replace(b"TU1TXzE=", b"T%d" % i) for i in range(50)]
+    frames = {}
+    for fmt, write in WRITERS.items():
+        path = tmp_path / f"{fmt}.xml"
+        path.write_bytes(write(documents))
+        buffer = path.read_bytes()
+        if fmt == "bom":
+            buffer = buffer[3:]
+        ends = document_ends(np.frombuffer(buffer, dtype=np.uint8))
+        starts = np.concatenate([[0], ends[:-1]]).astype(np.int64)
+        assert scan_records(buffer, starts, ends, MODE_DOCUMENT).proven.all(), fmt
+        frames[fmt] = read_postbacks(path, drop_duplicates=False)
+    first = frames.pop("concatenated")
+    for fmt, frame in frames.items():
+        assert frame.drop(columns=["source", "line"]).equals(first.drop(columns=["source", "line"])), fmt
