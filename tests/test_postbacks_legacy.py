@@ -11,12 +11,15 @@ import warnings
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from lxml import etree
 
 from skycore_lab import columns as col
 from skycore_lab import reference as ref
 from skycore_lab.exceptions import PostbackDataWarning
 from skycore_lab.postbacks import events_from_bodies, read_postbacks
-from skycore_lab.postbacks.kernel import scan_log_buffer
+from skycore_lab.postbacks.kernel import documented_order, scan_log_buffer
 from skycore_lab.postbacks.logformat import HEADER, encode_record
 from skycore_lab.postbacks.schema import FIELD_TAGS
 
@@ -203,11 +206,39 @@ def test_the_fast_path_proves_the_documented_order_and_the_old_order_reads_the_s
 
     documented = body(["ORIGIN", "CODE", "SENTAS", "STATUS", "TRACKINGID", "TIMESTAMP"])
     old = body(["ORIGIN", "CODE", "STATUS", "SENTAS", "TRACKINGID", "TIMESTAMP"])
-    scan = scan_log_buffer(HEADER + encode_record(documented, "-", None) + encode_record(old, "-", None))
-    assert scan.proven.tolist() == [False, True, False]  # the old order goes the general way
+    buffer = HEADER + encode_record(documented, "-", None) + encode_record(old, "-", None)
+    scan = scan_log_buffer(buffer)
+    assert scan.proven.tolist() == [False, True, True]  # old logs stay on the fast path
+    assert scan.table.column("STATUS").to_pylist()[1] == "Message Sent"
+    assert scan.table.column("SENTAS").to_pylist()[1] == "MMS"
+    assert documented_order(buffer) != buffer and documented_order(HEADER) is HEADER  # no copy when nothing to swap
     frame = read_postbacks(_log(tmp_path, documented, old), drop_duplicates=False)
     names = [c for c in col.EVENT_COLUMNS if c not in (col.RECEIVED_AT, col.EXTRA)]
     assert frame[names].iloc[0].equals(frame[names].iloc[1])
+
+
+_OLD_TEXT = st.sampled_from(["", " ", "MMS", "Message Sent", "a&amp;b", "&lt;", "&#233;", "x\ny", "<", "&", "]]>",
+                             "<X/>", "</SENTAS>", "</STATUS>", "\t"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(status=_OLD_TEXT, sent_as=_OLD_TEXT, between=st.sampled_from(["", " ", "<X/>", "\n", "\r\n  ", "<!--c-->"]),
+       after=st.sampled_from(["", "<STATUS>again</STATUS>", "<SENTAS>again</SENTAS>"]))
+def test_the_swapped_old_order_is_proven_only_when_lxml_reads_the_original_the_same(status, sent_as, between, after):
+    body = (f"<POSTBACK><ORIGIN>MMS_MT</ORIGIN><CODE>N101</CODE><STATUS>{status}</STATUS>{between}"
+            f"<SENTAS>{sent_as}</SENTAS>{after}<TRACKINGID>T1</TRACKINGID></POSTBACK>").encode()
+    scan = scan_log_buffer(encode_record(body, "-", None))
+    try:
+        root = etree.fromstring(body)
+    except etree.XMLSyntaxError:
+        root = None
+    if not scan.proven[0]:
+        return
+    assert root is not None, f"fast path accepted what lxml rejects: {body!r}"
+    for tag in ("STATUS", "SENTAS"):
+        found = root.findall(tag)
+        assert len(found) == 1, body
+        assert scan.table.column(tag)[0].as_py() == ((found[0].text or "").strip() or None)
 
 
 # --- the narrow repair stays narrow ---------------------------------------------------------------------

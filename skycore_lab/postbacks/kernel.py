@@ -28,6 +28,7 @@ RE2 expression over bytes, fields cut with numpy): slower, same results.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,7 +42,7 @@ from .schema import BATCH_SCHEMA, FIELD_TAGS, RECEIVED, TS_TYPE
 from .timestamps import NO_OFFSET
 
 __all__ = [
-    "LogScan", "scan_log_buffer", "scan_records", "decode_forms", "document_ends", "first_markup", "string_fingerprints", "load_kernels", "STAMP_READ", "STAMP_OTHER",
+    "LogScan", "scan_log_buffer", "scan_records", "documented_order", "decode_forms", "document_ends", "first_markup", "string_fingerprints", "load_kernels", "STAMP_READ", "STAMP_OTHER",
     "STAMP_NAIVE", "ENGINE", "PURE_ENV", "MODE_LOG", "MODE_DOCUMENT", "MODE_BODY",
 ]
 
@@ -482,6 +483,24 @@ _KERNEL_TABLES = (
 )
 
 
+# The order the sandbox wrote until 2026 (STATUS before SENTAS, :data:`.grammar.OLD_ORDER`): the two
+# adjacent elements are swapped back in a copy of the buffer before the proof. The swap keeps every
+# length, so every offset and line end still holds; the swapped record is well-formed exactly when
+# the original is (two whole elements with no markup inside trade places) and holds the same fields.
+_OLD_PAIR = re.compile(rb"(<STATUS>[^<\n]*</STATUS>)([ \t\r\n]*)(<SENTAS>[^<\n]*</SENTAS>)")
+
+
+def documented_order(buffer):
+    """``buffer`` with each ``<STATUS>…</STATUS><SENTAS>…</SENTAS>`` pair in the documented order (same length).
+
+    Old logs reach the compiled proof instead of the general path; a buffer
+    without such a pair is returned as it is (no copy).
+    """
+    if _OLD_PAIR.search(buffer) is None:
+        return buffer
+    return _OLD_PAIR.sub(rb"\3\2\1", bytes(buffer))  # bytes: re's templates cannot join memoryviews
+
+
 def scan_log_buffer(buffer) -> LogScan:
     """Prove the lines of ``buffer`` (bytes-like, whole LF-terminated lines) and cut their fields.
 
@@ -504,8 +523,10 @@ def scan_records(buffer, starts: np.ndarray, ends: np.ndarray, mode: int, engine
     copies its texts out into the field's column. ``line_starts`` and
     ``line_ends`` of the result are ``starts`` and ``ends``. ``engine``
     (default :data:`ENGINE`) may force ``"numpy"`` where numba is loaded (the
-    tests compare the two paths).
+    tests compare the two paths). Records in the old element order are
+    proven too (:func:`documented_order`); the caller's buffer is not changed.
     """
+    buffer = documented_order(buffer)
     data = np.frombuffer(buffer, dtype=np.uint8)
     starts = np.asarray(starts, dtype=np.int64)
     ends = np.asarray(ends, dtype=np.int64)
