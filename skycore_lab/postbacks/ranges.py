@@ -21,10 +21,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import columns as col
-from .assemble import Part, finish_frame, typed_part
+from .assemble import Part, finish_frame
 from .documents import split_documents
-from .logs import READ_BUFFER_BYTES, GzipRecords, log_parts
-from .reader import detect_format, document_batch, form_lines_batch
+from .formats import document_buffers, document_part, form_part
+from .logs import READ_BUFFER_BYTES, GzipRecords, line_buffers, log_parts, parts_of
+from .reader import detect_format
 from .records import BadLines, DataNotes, OnBadLines
 
 __all__ = ["FileRange", "RangeCount", "read_postback_ranges", "complete_end"]
@@ -108,19 +109,14 @@ def _range_parts(item: FileRange, bad: _ShiftedBad, threads: int) -> tuple[list[
         handle = GzipRecords(item.path) if compressed else _Window(raw, item.start, end)
         try:
             if kind == "log":
-                return [_shift_lines(p, bad.shift) for p in log_parts(handle, item.path, bad, READ_BUFFER_BYTES, threads)
-                        if p.length], kind
-            data = handle.read() or b""
-            damage = getattr(handle, "damage", None)
+                parts = log_parts(handle, item.path, bad, READ_BUFFER_BYTES, threads)
+            elif kind == "form":
+                parts = parts_of(line_buffers(handle, READ_BUFFER_BYTES), item.path, bad, threads, form_part)
+            else:
+                parts = parts_of(document_buffers(handle, READ_BUFFER_BYTES), item.path, bad, threads, document_part)
+            return [_shift_lines(p, bad.shift) for p in parts if p.length], kind
         finally:
             handle.close()
-    parts = []
-    if kind in ("xml", "form"):
-        batch = form_lines_batch(data, item.path, bad) if kind == "form" else document_batch(data, item.path, bad)
-        parts.append(_shift_lines(typed_part(batch), bad.shift))
-    if damage is not None:
-        bad(b"", item.path, data.count(b"\n") + 1, damage + "; every complete record before it was read")
-    return [p for p in parts if p.length], kind
 
 
 def read_postback_ranges(
