@@ -131,7 +131,13 @@ def generate(folder: Path, records: int, files: int, jobs: int) -> tuple[list[Pa
 
 # --- 3. the Dask pipeline ------------------------------------------------------------------------------
 def _peak_rss_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: kilobytes
+    """This process's own peak RSS: VmHWM, not ru_maxrss, which Linux carries over an exec from the
+    parent (a worker or subprocess started by a 6 GB parent would report the parent's 6 GB)."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # not Linux: kilobytes too
 
 
 def _read_log(path: str) -> pd.DataFrame:
@@ -220,6 +226,8 @@ def main(argv=None) -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--memory-limit", default="2GiB", help="memory limit of each Dask worker")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--reuse", action="store_true",
+                        help="with --dir: take the logs a previous run generated there (same --records and --files)")
     parser.add_argument("--pandas-baseline", nargs="+", help=argparse.SUPPRESS)  # internal: MANIFEST_DIR LOG…
     args = parser.parse_args(argv)
     if args.pandas_baseline:
@@ -231,9 +239,14 @@ def main(argv=None) -> None:
     folder = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="skycore-scale-"))
     try:
         started = time.perf_counter()
-        logs, manifest_dir, size = generate(folder, args.records, files, args.jobs)
-        print(f"generated {args.records:,} records in {files} files, {size / 1e9:.2f} GB, "
-              f"in {time.perf_counter() - started:.0f} s")  # fmt: skip
+        reused = [folder / "logs" / f"postbacks-{i:03d}.log" for i in range(files)]
+        if args.reuse and all(path.exists() for path in reused) and (folder / "manifest").is_dir():
+            logs, manifest_dir, size = reused, folder / "manifest", sum(path.stat().st_size for path in reused)
+            print(f"reusing {files} files of logs in {folder / 'logs'}, {size / 1e9:.2f} GB")
+        else:
+            logs, manifest_dir, size = generate(folder, args.records, files, args.jobs)
+            print(f"generated {args.records:,} records in {files} files, {size / 1e9:.2f} GB, "
+                  f"in {time.perf_counter() - started:.0f} s")  # fmt: skip
 
         try:
             import skycore_lab as sl
@@ -247,11 +260,13 @@ def main(argv=None) -> None:
             source = logs
         else:
             dataset = folder / "dataset"
+            shutil.rmtree(dataset, ignore_errors=True)  # a first ingest, not a re-run
             started = time.perf_counter()
+            peak_before = _peak_rss_bytes()
             counts = ingest([str(path) for path in logs], str(dataset))
             seconds = time.perf_counter() - started
             print(f"ingest: {args.records:,} records in {seconds:.1f} s = {args.records / seconds:,.0f} records/s "
-                  f"({counts})")  # fmt: skip
+                  f"({counts}); peak RSS of this process {max(_peak_rss_bytes(), peak_before) / 2**30:.2f} GiB")  # fmt: skip
             source = dataset
 
         result = dask_pipeline(source, manifest_dir, args.workers, args.memory_limit)

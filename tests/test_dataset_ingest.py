@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import importlib
 import os
 import shutil
 import warnings
@@ -210,3 +211,21 @@ def test_a_committed_part_removed_by_hand_is_named(tmp_path):
         sl.read_events(tmp_path / "ds")
     with pytest.raises(sl.DatasetError, match="missing"):
         sl.ingest(tmp_path / "a.log", tmp_path / "ds")
+
+
+def test_large_runs_are_committed_in_batches_of_files_and_equal_one_read(tmp_path, monkeypatch):
+    ingest_module = importlib.import_module("skycore_lab.dataset.ingest")  # the package's ``ingest`` is the function
+
+    paths = [tmp_path / f"p{i}.log" for i in range(4)]
+    for i, path in enumerate(paths):  # each file repeats a retry of the previous one's first send, received later
+        retry = log_line(10 * (i - 1), received_minute=30) if i else b""
+        write(path, b"".join(log_line(10 * i + n) for n in range(10)) + retry)
+    monkeypatch.setattr(ingest_module, "BATCH_BYTES", os.path.getsize(paths[0]) + 1)  # one file per batch
+    assert [len(b) for b in ingest_module._batches([str(p) for p in paths], {"files": []})] == [1, 1, 1, 1]
+    result = sl.ingest(paths, tmp_path / "ds")
+    state_runs = sl.read_events(tmp_path / "ds")
+    assert (result.files, result.new_records, result.duplicates_dropped) == (4, 40, 3)
+    assert len(result.summary) == 4 and result.run_id
+    assert_same_events(state_runs, sl.read_postbacks(paths))
+    assert len({name.split("-")[1] for _, _, names in os.walk(tmp_path / "ds") for name in names
+                if name.startswith("part-")}) == 4  # one commit (run id) per batch

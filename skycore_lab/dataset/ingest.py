@@ -15,8 +15,13 @@ A run (under the dataset's lock):
    its new name; the new file under the old name is new. ``.gz`` and ``.xml``
    files (single documents, compressed logs) are taken whole, and again only
    when their size or head changes.
-3. **Parse** every range at once (:func:`~skycore_lab.postbacks.ranges.read_postback_ranges`:
-   read_postbacks' code, its dedupe across all of them).
+3. **Parse** the ranges a batch at a time (:func:`~skycore_lab.postbacks.ranges.read_postback_ranges`:
+   read_postbacks' code, its dedupe across the batch). A batch is whole files
+   holding about :data:`BATCH_BYTES` of new bytes (at least one file), and
+   each batch is a run of its own (steps 3–5, one commit each), so memory is
+   bounded by the batch, not by the logs: 20 million records do not have to
+   fit in one frame. Retries that fall in different batches are found in
+   step 4 as across runs.
 4. **Dedupe against the dataset.** Each row's key under the one dedupe rule
    (:func:`skycore_lab.dataset.store.retry_keys`: tracking id, code,
    timestamp) is looked up among the keys stored in the part files that could
@@ -359,7 +364,47 @@ def ingest(sources, dataset, *, on_bad_lines: OnBadLines = "warn") -> IngestResu
     with DatasetLock(dataset):
         state = read_state(dataset)
         _recover(dataset, state)
-        return _run(paths, dataset, state, on_bad_lines)
+        results = []
+        for batch in _batches(paths, state):
+            results.append(_run(batch, dataset, state, on_bad_lines))
+            state = read_state(dataset)  # the batch's commit is the next batch's starting point
+        return _combined(results)
+
+
+#: New bytes parsed per batch (whole files; a larger file is one batch of its own): bounds an
+#: ingest's memory at a few times the frame of this many bytes of logs, whatever their total.
+BATCH_BYTES = 1 << 30
+
+
+def _batches(paths: list[str], state: dict) -> list[list[str]]:
+    """Consecutive groups of files with about :data:`BATCH_BYTES` of unread bytes each (an estimate from ``stat``)."""
+    read_up_to = {(entry.device, entry.inode): entry.offset for entry in state["files"]}
+    batches: list[list[str]] = [[]]
+    pending = 0
+    for path in paths:
+        try:
+            stat = os.stat(path)
+            new = max(stat.st_size - read_up_to.get((stat.st_dev, stat.st_ino), 0), 0)
+        except OSError:
+            new = 0  # gone since it was listed: its plan says so
+        if batches[-1] and pending + new > BATCH_BYTES:
+            batches.append([])
+            pending = 0
+        batches[-1].append(path)
+        pending += new
+    return batches
+
+
+def _combined(results: list[IngestResult]) -> IngestResult:
+    if len(results) == 1:
+        return results[0]
+    return IngestResult(
+        files=sum(r.files for r in results), new_records=sum(r.new_records for r in results),
+        bad_records=sum(r.bad_records for r in results),
+        duplicates_dropped=sum(r.duplicates_dropped for r in results),
+        summary=pd.concat([r.summary for r in results], ignore_index=True),
+        run_id=next((r.run_id for r in reversed(results) if r.run_id), ""),
+    )
 
 
 def _run(paths: list[str], dataset: str, state: dict, on_bad_lines: OnBadLines) -> IngestResult:
