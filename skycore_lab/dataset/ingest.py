@@ -105,7 +105,8 @@ class IngestResult:
         whole-read file that changed), ``format`` (str), ``bytes_read``,
         ``records``, ``new_records``, ``duplicates``, ``bad_records`` (int64).
     run_id : str
-        The run's id (its part files are named after it); empty when nothing was written.
+        The id of the run's last committed batch (its part files are named after it); empty when
+        nothing was written.
     """
 
     files: int
@@ -320,7 +321,8 @@ def ingest(sources, dataset, *, on_bad_lines: OnBadLines = "warn") -> IngestResu
         The dataset's folder (created if missing; its parent must exist).
     on_bad_lines : {"warn", "error", "skip"} or callable, default "warn"
         As in :func:`skycore_lab.read_postbacks`. With ``"error"`` the first
-        bad record raises and nothing of the run is committed.
+        bad record raises and nothing of its batch is committed
+        (earlier batches of the run, :data:`BATCH_BYTES` each, are; a re-run goes on from them).
 
     Returns
     -------
@@ -355,7 +357,7 @@ def ingest(sources, dataset, *, on_bad_lines: OnBadLines = "warn") -> IngestResu
     * Rows keep the name their file had when they were read (a rotated
       file's later rows carry its new name).
     * Offsets of naive TIMESTAMPs (2011–2012 envelopes) are inferred from the
-      notifications read in the same run, not from the whole dataset.
+      notifications read in the same batch, not from the whole dataset.
     """
     BadLines(on_bad_lines)  # a bad policy fails before anything is read
     dataset = os.fspath(dataset)
