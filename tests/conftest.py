@@ -20,6 +20,18 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 DATA = os.path.join(os.path.dirname(__file__), "data")
 
 
+@pytest.fixture
+def fake():
+    """A recording fake of the Skycore API on 127.0.0.1 (``tests/fake_api.py``), at the documented path."""
+    from fake_api import FakeAPI, serve
+
+    api = FakeAPI()
+    server = serve(api)
+    api.url = server.base_url + "/API/wxml/1.3/index.php"
+    yield api
+    server.stop()
+
+
 @pytest.fixture(autouse=True)
 def _close_figures():
     yield

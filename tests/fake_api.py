@@ -79,3 +79,11 @@ def _fields(params: dict[str, str]) -> tuple[str, str]:
 
 def serve(api: FakeAPI) -> ServerThread:
     return ServerThread(api, name="fake-skycore").start()
+
+
+def fake_client(api: FakeAPI, key: str, **kwargs):
+    """A client of the fake API (``api.url``) with a short retry back-off."""
+    from skycore_lab import SkycoreClient
+
+    kwargs.setdefault("backoff", 0.001)
+    return SkycoreClient(key, api.url, **kwargs)

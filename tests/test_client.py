@@ -6,7 +6,7 @@ import logging
 from urllib.parse import parse_qsl
 
 import pytest
-from fake_api import SUCCESS, FakeAPI, failure, serve
+from fake_api import SUCCESS, failure, fake_client
 
 from skycore_lab import columns as col
 from skycore_lab.client import DDM, SendRequest, SkycoreClient
@@ -58,18 +58,8 @@ EXPECTED_QUERY = (
 )
 
 
-@pytest.fixture
-def fake():
-    api = FakeAPI()
-    server = serve(api)
-    api.url = server.base_url + "/API/wxml/1.3/index.php"
-    yield api
-    server.stop()
-
-
 def client_for(api, **kwargs) -> SkycoreClient:
-    kwargs.setdefault("backoff", 0.001)
-    return SkycoreClient(KEY, api.url, **kwargs)
+    return fake_client(api, KEY, **kwargs)
 
 
 def test_post_wire_form_carries_every_option_exactly(fake):

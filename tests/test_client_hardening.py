@@ -16,7 +16,7 @@ import tracemalloc
 import warnings
 
 import pytest
-from fake_api import SUCCESS, FakeAPI, failure, serve
+from fake_api import SUCCESS, failure, fake_client
 
 from skycore_lab import columns as col
 from skycore_lab.client import DDM, SkycoreClient
@@ -33,18 +33,8 @@ KEY = "k3y-Secret-0123456789abcdef"
 TO = "17743199144"
 
 
-@pytest.fixture
-def fake():
-    api = FakeAPI()
-    server = serve(api)
-    api.url = server.base_url + "/API/wxml/1.3/index.php"
-    yield api
-    server.stop()
-
-
 def client_for(api, **kwargs) -> SkycoreClient:
-    kwargs.setdefault("backoff", 0.001)
-    return SkycoreClient(KEY, api.url, **kwargs)
+    return fake_client(api, KEY, **kwargs)
 
 
 def posts(api) -> int:

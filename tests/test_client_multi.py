@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 
 import pytest
-from fake_api import FakeAPI, serve
+from fake_api import fake_client
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -19,17 +19,8 @@ KEY = "k3y-Secret-0123456789abcdef"
 US, US2, UK = "17743199144", "17743199145", "447624805892"
 
 
-@pytest.fixture
-def fake():
-    api = FakeAPI()
-    server = serve(api)
-    api.url = server.base_url + "/API/wxml/1.3/index.php"
-    yield api
-    server.stop()
-
-
 def client_for(api, **kwargs) -> SkycoreClient:
-    return SkycoreClient(KEY, api.url, backoff=0.001, **kwargs)
+    return fake_client(api, KEY, **kwargs)
 
 
 def sending(*blocks: str, mms: str = "1") -> bytes:

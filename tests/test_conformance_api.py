@@ -24,7 +24,6 @@ from urllib.parse import urlencode
 
 import pytest
 import requests
-from fake_api import FakeAPI, serve
 from lxml import etree
 
 from skycore_lab.client import DDM, SendRequest, SkycoreClient
@@ -163,15 +162,6 @@ def test_client_writes_the_current_template_order_exactly():
 
 
 # --- the client reads the documented answers -------------------------------------------------------
-@pytest.fixture
-def fake():
-    api = FakeAPI()
-    server = serve(api)
-    api.url = server.base_url + "/API/wxml/1.3/index.php"
-    yield api
-    server.stop()
-
-
 RESULT_FIELDS = ("status", "to", "tracking_id", "sender", "mms_id", "error_code", "error_info", "status_details")
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from fake_api import FakeAPI, serve
 
 import skycore_lab as sl
 from skycore_lab import guard
@@ -21,15 +20,6 @@ from skycore_lab.redaction import mask_secret
 
 KEY = "k3yV4lue-0123456789abcdefSECRET"
 NUMBERS = [f"1774555{i:04d}" for i in range(60)]
-
-
-@pytest.fixture
-def fake():
-    api = FakeAPI()
-    server = serve(api)
-    api.url = server.base_url + "/API/wxml/1.3/index.php"
-    yield api
-    server.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,6 @@ test patched), the form by its client (``production=True``).
 from __future__ import annotations
 
 import pytest
-from fake_api import FakeAPI, serve
 
 import skycore_lab as sl
 from skycore_lab import columns as col
@@ -18,15 +17,6 @@ from skycore_lab.widgets import SendWidget
 
 KEY = "sk-guard-KEY-0123456789abcdefXYZ"
 NUMBERS = [f"1212555{i:04d}" for i in range(51)]
-
-
-@pytest.fixture
-def fake():
-    api = FakeAPI()
-    server = serve(api)
-    api.url = server.base_url + "/API/wxml/1.3/index.php"
-    yield api
-    server.stop()
 
 
 @pytest.fixture(autouse=True)
