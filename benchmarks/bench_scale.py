@@ -37,7 +37,6 @@ import argparse
 import base64
 import json
 import os
-import random
 import resource
 import shutil
 import subprocess
@@ -46,14 +45,12 @@ import tempfile
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pandas as pd
 
 import gen_postback_log as gen
 from skycore_lab.frames.times import TIME_COLUMNS
-from skycore_lab.postbacks.logformat import HEADER, encode_record
 
 ARMS = ("control", "ddm_5", "ddm_10")
 #: Send numbers of file i start at i × this: tracking ids never repeat across files.
@@ -62,41 +59,8 @@ SENDS_PER_FILE_BOUND = 1_000_000_000
 
 # --- 1. generating -----------------------------------------------------------------------------------
 def generate_file(path: str, records: int, seed: int, first_send: int) -> tuple[int, int, int]:
-    """One receiver log of ``records`` records (:func:`gen_postback_log.notifications`), sends numbered from
-    ``first_send``; returns (records, sends, bytes). The loop is ``gen_postback_log.generate``'s, with the offset."""
-    rng = random.Random(seed)
-    start = datetime(2026, 3, 2, 14, 0, tzinfo=timezone.utc)
-    written = sends = 0
-    pending: list[tuple[datetime, bytes]] = []
-    with open(path, "wb", buffering=1 << 20) as out:
-        out.write(HEADER)
-        while written < records:
-            for event_at, fields in gen.notifications(rng, first_send + sends, start):
-                received = event_at + timedelta(seconds=rng.uniform(0.01, 0.5))
-                body = gen.postback_body(fields)
-                pending.append((received, body))
-                if rng.random() < 0.02:  # a retry: same body, five minutes later
-                    pending.append((received + timedelta(minutes=5), body))
-            sends += 1
-            if len(pending) > 4096:
-                pending.sort(key=lambda item: item[0])
-                keep = pending[-2048:]
-                chunk = []
-                for received, body in pending[:-2048]:
-                    if written >= records:
-                        break
-                    chunk.append(encode_record(body, "198.51.100.7:443", received))
-                    written += 1
-                out.write(b"".join(chunk))
-                pending = keep
-        pending.sort(key=lambda item: item[0])
-        chunk = []
-        for received, body in pending:
-            if written >= records:
-                break
-            chunk.append(encode_record(body, "198.51.100.7:443", received))
-            written += 1
-        out.write(b"".join(chunk))
+    """One receiver log of ``records`` records, sends numbered from ``first_send``; (records, sends, bytes)."""
+    written, sends = gen.write_log(path, records, seed, first_send=first_send)
     return written, sends, os.path.getsize(path)
 
 

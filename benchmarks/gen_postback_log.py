@@ -104,24 +104,31 @@ def notifications(rng: random.Random, send_no: int, start: datetime):
 
 
 def generate(path: str, records: int, seed: int = 0, compress: bool = False) -> int:
-    """Write a receiver log with exactly ``records`` records; return the byte size written."""
+    """Write a receiver log with exactly ``records`` records; return how many were written."""
+    return write_log(path, records, seed, compress=compress)[0]
+
+
+def write_log(path: str, records: int, seed: int = 0, *, first_send: int = 0,
+              compress: bool = False) -> tuple[int, int]:
+    """:func:`generate` with sends numbered from ``first_send`` (files whose tracking ids never meet);
+    returns (records written, sends begun)."""
     rng = random.Random(seed)
     start = datetime(2026, 3, 2, 14, 0, tzinfo=timezone.utc)
     opener = gzip.open if compress else open
     written = 0
-    send_no = 0
+    sends = 0
     pending: list[tuple[datetime, bytes]] = []
     with opener(path, "wb") as out:
         out.write(HEADER)
         buffer: list[bytes] = []
         while written < records:
-            for event_at, fields in notifications(rng, send_no, start):
+            for event_at, fields in notifications(rng, first_send + sends, start):
                 received = event_at + timedelta(seconds=rng.uniform(0.01, 0.5))
                 body = postback_body(fields)
                 pending.append((received, body))
                 if rng.random() < 0.02:  # a retry: same body, five minutes later
                     pending.append((received + timedelta(minutes=5), body))
-            send_no += 1
+            sends += 1
             # flush what can no longer be overtaken (keeps arrival order mostly sorted, bounded memory)
             if len(pending) > 4096:
                 pending.sort(key=lambda item: item[0])
@@ -141,7 +148,7 @@ def generate(path: str, records: int, seed: int = 0, compress: bool = False) -> 
             buffer.append(encode_record(body, "198.51.100.7:443", received))
             written += 1
         out.write(b"".join(buffer))
-    return written
+    return written, sends
 
 
 def main(argv: list[str] | None = None) -> None:
