@@ -273,25 +273,25 @@ class SortedGroups:
 
 def first_positions(group: np.ndarray, mask: np.ndarray, n_groups: int) -> np.ndarray:
     """Per group, the position of the first row where ``mask`` holds (rows sorted by group); -1 when none."""
-    where = np.flatnonzero(mask)
-    found = np.full(n_groups, -1, dtype=np.int64)
-    if len(where):
-        owner = group[where]
-        start = np.ones(len(where), dtype=bool)
-        start[1:] = owner[1:] != owner[:-1]
-        found[owner[start]] = where[start]
-    return found
+    return _edge_positions(group, mask, n_groups, last=False)
 
 
 def last_positions(group: np.ndarray, mask: np.ndarray, n_groups: int) -> np.ndarray:
     """Per group, the position of the last row where ``mask`` holds (rows sorted by group); -1 when none."""
+    return _edge_positions(group, mask, n_groups, last=True)
+
+
+def _edge_positions(group: np.ndarray, mask: np.ndarray, n_groups: int, last: bool) -> np.ndarray:
     where = np.flatnonzero(mask)
     found = np.full(n_groups, -1, dtype=np.int64)
     if len(where):
         owner = group[where]
-        end = np.ones(len(where), dtype=bool)
-        end[:-1] = owner[1:] != owner[:-1]
-        found[owner[end]] = where[end]
+        edge = np.ones(len(where), dtype=bool)
+        if last:
+            edge[:-1] = owner[1:] != owner[:-1]
+        else:
+            edge[1:] = owner[1:] != owner[:-1]
+        found[owner[edge]] = where[edge]
     return found
 
 

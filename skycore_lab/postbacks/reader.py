@@ -141,6 +141,15 @@ def _read_whole(path: str) -> bytes:
         os.close(descriptor)
 
 
+def _read_file(path: str, size: int, bad: BadLines, buffer_bytes: int, threads: int, parts: list,
+               files: list) -> None:
+    """One file's parts, and its line in ``files``: (path, size, records, bad records)."""
+    skipped = bad.count
+    found = [part for part in _file_parts(path, bad, buffer_bytes, threads) if part.length]
+    parts.extend(found)
+    files.append((path, size, sum(part.length for part in found), bad.count - skipped))
+
+
 def _read_small_files(paths: list[str], sizes: list[int], bad: BadLines, buffer_bytes: int, threads: int,
                       parts: list, files: list) -> None:
     """Small files read into one buffer and proven one document each; the rest read one by one, in file order."""
@@ -169,10 +178,7 @@ def _read_small_files(paths: list[str], sizes: list[int], bad: BadLines, buffer_
             files.extend((path, size, 1, 0) for path, size in zip(paths[at:stop], sizes[at:stop]))
             row, at = row + count, stop
             continue
-        path, size, skipped = paths[at], sizes[at], bad.count
-        found = [part for part in _file_parts(path, bad, buffer_bytes, threads) if part.length]
-        parts.extend(found)
-        files.append((path, size, sum(part.length for part in found), bad.count - skipped))
+        _read_file(paths[at], sizes[at], bad, buffer_bytes, threads, parts, files)
         at += 1
 
 
@@ -356,10 +362,7 @@ def read_postbacks(
             _read_small_files(paths[at : at + group], sizes[at : at + group], bad, buffer_bytes, threads, parts, files)
             at += group
             continue
-        path, size, skipped = paths[at], sizes[at], bad.count
-        found = [part for part in _file_parts(path, bad, buffer_bytes, threads) if part.length]
-        parts.extend(found)
-        files.append((path, size, sum(part.length for part in found), bad.count - skipped))
+        _read_file(paths[at], sizes[at], bad, buffer_bytes, threads, parts, files)
         at += 1
     bad.finish()
     notes = DataNotes()
