@@ -161,3 +161,27 @@ def test_cli_report_records_the_logs_and_the_manifest(tmp_path, capsys):
                                         for p in (SAMPLE_LOG, SAMPLE_MANIFEST)})
     assert sidecar["counts"]["manifest_rows"] == 1200 and sidecar["counts"]["sends"] == len(pd.read_csv(out))
     assert sidecar["parameters"]["within_s"] == 600.0
+
+
+def test_a_directory_records_each_file_with_its_real_path_and_time_and_a_touch_is_flagged(tmp_path):
+    folder, elsewhere = tmp_path / "bodies", tmp_path / "elsewhere"
+    folder.mkdir()
+    elsewhere.mkdir()
+    body = b'<?xml version="1.0"?><POSTBACK><ORIGIN>MMS_MT</ORIGIN><CODE>N101</CODE><TRACKINGID>t%d</TRACKINGID></POSTBACK>'
+    for number in range(3):
+        (folder / f"p{number}.xml").write_bytes(body % number)
+    (elsewhere / "linked.xml").write_bytes(body % 9)
+    (folder / "q.xml").symlink_to(elsewhere / "linked.xml")  # a link is recorded as the file it points to
+    events = sl.read_postbacks(folder)
+    records = {r["path"]: r for r in events.attrs[SOURCES_ATTR]}
+    real = [str((folder / f"p{n}.xml").resolve()) for n in range(3)] + [str((elsewhere / "linked.xml").resolve())]
+    assert sorted(records) == sorted(real) and len(events) == 4
+    for path in real:
+        stat = os.stat(path)
+        recorded = pd.Timestamp(records[path]["modified_at"])
+        assert abs(recorded.value - stat.st_mtime_ns) < 1000 and records[path]["size"] == stat.st_size
+    assert {s["status"] for s in collect_provenance(events=events).sources} == {"unchanged"}
+    stat = os.stat(real[0])
+    os.utime(real[0], ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))  # same size, new time
+    statuses = {s["path"]: s["status"] for s in collect_provenance(events=events).sources}
+    assert statuses[real[0]].startswith("modified since read") and statuses[real[1]] == "unchanged"

@@ -28,6 +28,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+import stat as stat_module
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Literal
@@ -102,8 +103,11 @@ def _expand_sources(source) -> list[str]:
     for item in items:
         text = os.fspath(item)
         if os.path.isdir(text):
-            names = sorted(n for n in os.listdir(text) if not n.startswith("."))
-            paths.extend(p for p in (os.path.join(text, n) for n in names) if os.path.isfile(p))
+            # scandir knows which entries are plain files without a stat each (links are followed)
+            with os.scandir(text) as entries:
+                names = sorted(e.name for e in entries if not e.name.startswith(".") and e.is_file())
+            folder = os.path.join(text, "")
+            paths.extend(folder + name for name in names)
         elif os.path.exists(text):
             paths.append(text)
         elif glob.has_magic(text):
@@ -114,6 +118,14 @@ def _expand_sources(source) -> list[str]:
         else:
             raise FileNotFoundError(f"postback source not found: {text!r}")
     return paths
+
+
+def _stat_sources(paths: list[str]) -> tuple[list[int], list[os.stat_result]]:
+    """Each file's size (followed through links) and its ``lstat`` for the provenance: one system call per
+    plain file, taken before reading (a live log may grow meanwhile: what is past the size is the next read's)."""
+    stats = [os.lstat(path) for path in paths]
+    sizes = [s.st_size if not stat_module.S_ISLNK(s.st_mode) else os.stat(p).st_size for p, s in zip(paths, stats)]
+    return sizes, stats
 
 
 # --- many small files at once (directories of single-document files) -----------------------------
@@ -128,10 +140,15 @@ def _small_group(paths: list[str], sizes: list[int], at: int, buffer_bytes: int)
     return count if count >= 2 else 0
 
 
-def _read_whole(path: str) -> bytes:
+def _read_whole(path: str, size: int) -> bytes:
     descriptor = os.open(path, os.O_RDONLY)
     try:
-        pieces = []
+        # one read when the file is as big as its stat said (a short read of a plain file is its end)
+        want = min(size, SMALL_FILE_BYTES) + 1
+        piece = os.read(descriptor, want)
+        if len(piece) < want:
+            return piece
+        pieces = [piece]
         while True:
             piece = os.read(descriptor, SMALL_FILE_BYTES + 1)
             if not piece:
@@ -153,7 +170,7 @@ def _read_file(path: str, size: int, bad: BadLines, buffer_bytes: int, threads: 
 def _read_small_files(paths: list[str], sizes: list[int], bad: BadLines, buffer_bytes: int, threads: int,
                       parts: list, files: list) -> None:
     """Small files read into one buffer and proven one document each; the rest read one by one, in file order."""
-    contents = [_read_whole(path) for path in paths]
+    contents = [_read_whole(path, size) for path, size in zip(paths, sizes)]
     ends = np.cumsum([len(content) for content in contents], dtype=np.int64)
     starts = ends - np.array([len(content) for content in contents], dtype=np.int64)
     proven, batch = files_batch(b"".join(contents), starts, ends, paths[0])
@@ -354,7 +371,7 @@ def read_postbacks(
         threads = min(2, os.cpu_count() or 1)
     parts, files = [], []
     paths = _expand_sources(source)
-    sizes = [os.path.getsize(path) for path in paths]  # before reading: a live log may grow meanwhile
+    sizes, stats = _stat_sources(paths)
     at = 0
     while at < len(paths):
         group = _small_group(paths, sizes, at, buffer_bytes)
@@ -368,7 +385,7 @@ def read_postbacks(
     notes = DataNotes()
     frame = finish_frame(parts, drop_duplicates, notes)
     notes.finish()
-    attach_sources(frame, source_files(files, "postbacks"))
+    attach_sources(frame, source_files(files, "postbacks", stats if len(files) == len(paths) else None))
     return frame
 
 
