@@ -26,6 +26,7 @@ from skycore_lab.exceptions import PostbackDataWarning, PostbackParseError
 from skycore_lab.postbacks import events_from_bodies, read_postbacks
 from skycore_lab.postbacks.documents import DROPPED, MAX_EXTRA_VALUES, parse_body
 from skycore_lab.postbacks.logformat import HEADER, encode_record
+from skycore_lab.postbacks import logs
 from skycore_lab.postbacks.logs import MAX_RECORD_BYTES
 
 RECORD = re.compile(rb"2026-03-02T14:\d\d:\d\d\.000000Z\t-\t<POSTBACK><ORIGIN>MMS_MT</ORIGIN><CODE>N101</CODE>"
@@ -169,6 +170,30 @@ def test_damaged_gz_keeps_every_complete_record_before_the_damage(tmp_path, dama
     assert all(e.source == str(path) for e in errors)
     with pytest.raises(PostbackParseError, match="postbacks.log.2.gz"):
         read_postbacks(path, on_bad_lines="error")
+
+
+@pytest.mark.parametrize("damage", ["intact", "truncated", "corrupt"])
+def test_zlib_ng_of_the_fast_extra_reads_what_zlib_reads(tmp_path, damage, monkeypatch):
+    zlib_ng = pytest.importorskip("zlib_ng.zlib_ng")
+    compressed = gzip.compress(_log_bytes(3000))
+    middle = len(compressed) // 2
+    broken = {
+        "intact": compressed,
+        "truncated": compressed[: len(compressed) * 6 // 10],
+        "corrupt": compressed[:middle] + bytes(b ^ 0xFF for b in compressed[middle : middle + 64]) + compressed[middle + 64 :],
+    }[damage]
+    path = tmp_path / "postbacks.log.gz"
+    path.write_bytes(broken)
+    seen = {}
+    for inflater in (zlib, zlib_ng):
+        monkeypatch.setattr(logs, "INFLATE", inflater)
+        errors = []
+        frame = read_postbacks(path, on_bad_lines=lambda raw, err: errors.append(err.reason))
+        seen[inflater.__name__] = (frame[col.TRACKING_ID].tolist(), [r.split(" (")[0] for r in errors if "compressed byte" in r])
+    assert seen["zlib"] == seen["zlib_ng.zlib_ng"]
+    assert (len(seen["zlib"][1]) == 1) == (damage != "intact")
+    if damage != "corrupt":  # the stdlib's inflate byte by byte is the reference (a corrupt block may add garbage lines)
+        assert seen["zlib"][0] == _complete_ids(broken)
 
 
 def test_one_bad_rotated_file_does_not_fail_a_whole_glob(tmp_path):
