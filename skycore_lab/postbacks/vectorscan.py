@@ -63,6 +63,8 @@ the grammar's RE2 matches.
 
 from __future__ import annotations
 
+import binascii
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -475,6 +477,85 @@ for _digit in b"abcdef":
     _HEX[_digit] = _HEX[_digit - 0x20] = _digit - 0x61 + 10
 
 
+def _outside_form(data: np.ndarray) -> np.ndarray:
+    """Offsets of the bytes a form value may not hold: outside printable ASCII (0x21..0x7E), and ``&``.
+
+    Block by block into reused scratch arrays, as :func:`non_plain`.
+    """
+    size = min(len(data), _BLOCK)
+    shifted, mask, other = np.empty(size, np.uint8), np.empty(size, bool), np.empty(size, bool)
+    found = []
+    for at in range(0, len(data), _BLOCK):
+        piece = data[at : at + _BLOCK]
+        s, m, o = shifted[: len(piece)], mask[: len(piece)], other[: len(piece)]
+        np.subtract(piece, np.uint8(0x21), out=s)  # wraps: below 0x21 lands above 0xDE
+        np.greater(s, np.uint8(0x7E - 0x21), out=m)
+        np.equal(s, np.uint8(0x26 - 0x21), out=o)  # &
+        m |= o
+        hits = np.flatnonzero(m)
+        found.append(hits + at if at else hits)
+    return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+
+
+def _escapes_whole(data: np.ndarray) -> bool:
+    """Whether every ``%`` in ``data`` is followed by two hex digits (block by block, as :func:`non_plain`)."""
+    if len(data) and data[-2:].tobytes().count(b"%"):
+        return False  # a "%" among the last two bytes cannot be whole
+    size = min(len(data), _BLOCK) + 2
+    shifted, folded, digit = np.empty(size, np.uint8), np.empty(size, np.uint8), np.empty(size, bool)
+    other = np.empty(size, bool)
+    for at in range(0, max(len(data) - 2, 0), _BLOCK):
+        piece = data[at : at + _BLOCK + 2]  # with the two bytes after the block's last "%"
+        s, f, d, o = shifted[: len(piece)], folded[: len(piece)], digit[: len(piece)], other[: len(piece)]
+        np.subtract(piece, np.uint8(0x30), out=s)
+        np.less_equal(s, np.uint8(9), out=d)  # 0-9
+        np.bitwise_or(piece, np.uint8(0x20), out=f)
+        np.subtract(f, np.uint8(0x61), out=f)
+        np.less_equal(f, np.uint8(5), out=o)  # a-f, A-F
+        d |= o
+        np.logical_and(d[1:-1], d[2:], out=o[:-2])  # the two bytes after each offset are digits
+        np.equal(piece[:-2], np.uint8(0x25), out=d[:-2])
+        if (d[:-2] & ~o[:-2]).any():
+            return False
+    return True
+
+
+_FORM_SWAP = bytes.maketrans(b"%=+", b"=& ")
+
+
+def _decode_clean(data: np.ndarray, value: np.ndarray, stop: np.ndarray, candidate: np.ndarray):
+    """:func:`decode_forms` by quoted-printable decoding at C speed, or None where that could differ.
+
+    ``binascii.a2b_qp`` turns ``=XX`` into the byte XX and copies every
+    other byte, except after an ``=`` that starts no ``=XX``. So where every
+    ``%`` of the buffer is followed by two hex digits and the only ``=`` are
+    the candidates' ``xml=`` heads, translating ``%`` to ``=`` (a head's
+    ``=`` to ``&``, ``+`` to a space) and decoding is exactly the
+    percent-decoding: each ``%`` takes out two bytes, so a value's place in
+    the output is its place in the input less twice the ``%`` before it.
+    """
+    limits = np.empty(2 * len(value), dtype=np.int64)
+    limits[0::2] = np.where(candidate, value, stop)  # a line that is no candidate: an empty value
+    limits[1::2] = stop
+    if not len(value) or np.any(limits[1:] < limits[:-1]) or limits[-1] > len(data) or limits[0] < 0:
+        return None
+    if np.count_nonzero(data == 0x3D) != np.count_nonzero(candidate) or not _escapes_whole(data):
+        return None
+    documents = binascii.a2b_qp(data.tobytes().translate(_FORM_SWAP))
+    percent = (data == 0x25).view(np.uint8)
+    # the "%" between consecutive limits (the last byte is no "%": the last range may stop short of it)
+    # (summed as int32 where a range cannot overflow it: numpy sums uint8 into int32 several times faster)
+    total = np.int32 if len(data) < 2**31 - 1 else np.int64
+    counts = np.add.reduceat(percent, np.minimum(limits, len(data) - 1), dtype=total).astype(np.int64)
+    counts[:-1][limits[1:] == limits[:-1]] = 0  # reduceat gives an empty range its first element
+    before = np.count_nonzero(percent[: limits[0]]) + np.cumsum(counts) - counts
+    if len(documents) != len(data) - 2 * np.count_nonzero(percent):
+        return None  # not expected to happen: the conditions above exclude every other change
+    first = value - 2 * before[0::2]
+    last = stop - 2 * before[1::2]
+    return np.frombuffer(documents, dtype=np.uint8), first, np.maximum(last, first)
+
+
 def decode_forms(data: np.ndarray, value: np.ndarray, stop: np.ndarray, candidate: np.ndarray):
     """The form values ``data[value[i]:stop[i]]`` (lines, in order) percent-decoded, vectorised.
 
@@ -482,28 +563,49 @@ def decode_forms(data: np.ndarray, value: np.ndarray, stop: np.ndarray, candidat
     ``documents[first[i]:last[i]]`` where ``decoded[i]`` (a candidate whose
     bytes are all printable ASCII but ``&`` and whose escapes are complete);
     ``+`` is a space, ``%XX`` the byte XX, as :func:`urllib.parse.parse_qsl`.
+    ``stop[i]`` must be followed by the line's CR or LF (or the buffer's end).
+    A buffer whose escapes are all whole is decoded by :func:`_decode_clean`.
     """
+    candidate = _printable_values(data, value, stop, candidate)
+    clean = _decode_clean(data, value, stop, candidate)
+    if clean is not None:
+        return (*clean, candidate)
+    return _decode_by_positions(data, value, stop, candidate)
+
+
+def _printable_values(data: np.ndarray, value: np.ndarray, stop: np.ndarray, candidate: np.ndarray) -> np.ndarray:
+    """``candidate`` (a copy) without the lines whose value holds a byte outside printable ASCII, or ``&``."""
     candidate = candidate.copy()
-    outside = np.flatnonzero((data < 0x21) | (data > 0x7E) | (data == 0x26))
+    outside = _outside_form(data)
     owner = np.minimum(np.searchsorted(stop, outside), len(stop) - 1)
     candidate[owner[(outside >= value[owner]) & (outside < stop[owner])]] = False
+    return candidate
+
+
+def _decode_by_positions(data: np.ndarray, value: np.ndarray, stop: np.ndarray, candidate: np.ndarray):
+    """:func:`decode_forms` for any buffer, from the offsets of its escapes (``candidate``: printable values)."""
+    top = len(data) - 1
+    # The escapes, each "%" and its two digits. A "%" among the two digits of the one before
+    # belongs to a broken escape (it is no hex digit): it is dropped, so the escapes kept never
+    # overlap and each takes exactly its two digits out of the documents.
     percent = np.flatnonzero(data == 0x25)
-    owner = np.minimum(np.searchsorted(stop, percent), len(stop) - 1)
-    inside = candidate[owner] & (percent >= value[owner]) & (percent < stop[owner])
-    percent, owner = percent[inside], owner[inside]
-    high = _HEX[data[np.minimum(percent + 1, len(data) - 1)]]
-    low = _HEX[data[np.minimum(percent + 2, len(data) - 1)]]
-    broken = (percent + 2 >= stop[owner]) | (high < 0) | (low < 0)
-    candidate[owner[broken]] = False
-    whole = candidate[owner]
-    percent, high, low = percent[whole], high[whole], low[whole]
+    if len(percent) > 1:
+        percent = percent[np.concatenate(([True], percent[1:] - percent[:-1] > 2))]
+    high = _HEX[data[np.minimum(percent + 1, top)]]
+    low = _HEX[data[np.minimum(percent + 2, top)]]
+    # An escape cut by its line's end meets the CR or LF after ``stop`` (no hex digit), so it is
+    # broken without knowing its line: only the broken escapes are looked up.
+    broken = percent[(high < 0) | (low < 0) | (percent + 2 > top)]
+    owner = np.minimum(np.searchsorted(stop, broken), len(stop) - 1)
+    candidate[owner[(broken >= value[owner]) & (broken < stop[owner])]] = False
     # decode in place (+ is a space, before %2B is decoded), then drop each escape's two digits;
     # bytes of other lines stay in between, outside every document
-    decoded = np.where(data == 0x2B, np.uint8(0x20), data)
+    decoded = data.copy()
+    decoded[np.flatnonzero(data == 0x2B)] = 0x20
     decoded[percent] = (high * 16 + low).astype(np.uint8)
     keep = np.ones(len(data), dtype=bool)
-    keep[percent + 1] = False
-    keep[percent + 2] = False
+    keep[np.minimum(percent + 1, top)] = False
+    keep[np.minimum(percent + 2, top)] = False
     first = value - 2 * np.searchsorted(percent, value)
     last = stop - 2 * np.searchsorted(percent, stop)
     return decoded[keep], first, np.maximum(last, first), candidate
