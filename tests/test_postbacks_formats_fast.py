@@ -249,3 +249,22 @@ def test_form_values_decode_the_same_on_every_path(lines):
     for (head, pieces, _), document in zip(lines, results[0]):
         if document is not None:  # the value as parse_qsl decodes it: + is a space, then %XX
             assert document == unquote_to_bytes(b"".join(pieces).replace(b"+", b" "))
+
+
+@SETTINGS
+@given(pieces=st.lists(st.sampled_from([b"</POSTBACK>", b"</POSTBAC", b"B", b"<", b" ", b"\n", b"\r\n\t", b"x",
+                                        b" " * 40]), max_size=12), cuts=st.lists(st.integers(0, 400), max_size=4))
+def test_the_pure_document_cuts_are_the_plain_searches(pieces, cuts):
+    from skycore_lab.postbacks import vectorscan
+
+    buffer = b"".join(pieces)
+    data = np.frombuffer(buffer, dtype=np.uint8)
+    ends, at = [], buffer.find(b"</POSTBACK>")
+    while at >= 0:
+        ends.append(at + 11)
+        at = buffer.find(b"</POSTBACK>", at + 11)
+    assert vectorscan.document_ends(data).tolist() == ends
+    bounds = sorted({min(c, len(buffer)) for c in cuts} | {0, len(buffer)})
+    starts, stops = np.array(bounds[:-1], np.int64), np.array(bounds[1:], np.int64)
+    solid = [next((i for i in range(s, e) if buffer[i] not in b" \t\r\n"), e) for s, e in zip(bounds, bounds[1:])]
+    assert vectorscan.first_markup(data, starts, stops).tolist() == solid

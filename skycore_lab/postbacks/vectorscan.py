@@ -452,18 +452,26 @@ def fingerprints(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray) -> np
     """A 64-bit fingerprint of each string from its length and first and last 16 bytes (0 for null).
 
     Equal strings give equal fingerprints, which is all the dedupe needs (it
-    compares the strings whose fingerprints collide); bounded work per string.
+    compares the strings whose fingerprints collide); bounded work per
+    string. Each end is gathered as one row of 16 bytes (bytes outside the
+    string zeroed) and mixed in as two 64-bit words.
     """
     start = offsets[:-1].astype(np.int64)
     length = offsets[1:].astype(np.int64) - start
-    value = np.full(len(length), 0xCBF29CE484222325, dtype=np.uint64) ^ length.astype(np.uint64)
-    if len(data):
-        top = len(data) - 1
+    value = length.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    if len(data) and len(length):
+        # the data between 16 zero bytes on each side, so that every window of 16 is whole
+        padded = np.zeros(len(data) + 2 * _SAMPLED, dtype=np.uint8)
+        padded[_SAMPLED : _SAMPLED + len(data)] = data
+        windows = np.lib.stride_tricks.sliding_window_view(padded, _SAMPLED)
+        column = np.arange(_SAMPLED)
+        head = windows[start + _SAMPLED] * (column < length[:, None])  # the first 16 bytes (fewer: zeros)
+        tail = windows[start + length] * (column >= _SAMPLED - length[:, None])  # the last 16
+        words = np.concatenate([head, tail], axis=1).astype(np.uint8).view(np.uint64)
         prime = np.uint64(0x100000001B3)
-        for k in range(_SAMPLED):
-            for at in (start + k, start + length - 1 - k):
-                byte = np.where(k < length, data[np.clip(at, 0, top)], 0).astype(np.uint64)
-                value = (value ^ byte) * prime
+        for k in range(words.shape[1]):
+            value = (value ^ words[:, k]) * prime
+            value ^= value >> np.uint64(29)
     value ^= value >> np.uint64(33)
     value *= np.uint64(0xFF51AFD7ED558CCD)
     value ^= value >> np.uint64(33)
@@ -615,17 +623,44 @@ _DOCUMENT_END = b"</POSTBACK>"
 
 
 def document_ends(data: np.ndarray) -> np.ndarray:
-    """Offsets just past each ``</POSTBACK>`` in ``data`` (vectorised byte search)."""
-    at = np.flatnonzero(data[: max(len(data) - len(_DOCUMENT_END) + 1, 0)] == 0x3C)
-    for k in range(1, len(_DOCUMENT_END)):
-        at = at[data[at + k] == _DOCUMENT_END[k]]
+    """Offsets just past each ``</POSTBACK>`` in ``data`` (vectorised byte search).
+
+    Searched by its ``B``, a rarer byte than ``<`` (a few a document instead
+    of one a tag), then the other ten bytes are compared; the pattern cannot
+    overlap itself, so every occurrence is one end.
+    """
+    pivot = _DOCUMENT_END.index(b"B")
+    tail = len(_DOCUMENT_END) - pivot - 1
+    at = np.flatnonzero(data[pivot : max(len(data) - tail, pivot)] == 0x42)  # offsets of the candidates' "<"
+    for k, byte in enumerate(_DOCUMENT_END):
+        if k != pivot:
+            at = at[data[at + k] == byte]
     return at + len(_DOCUMENT_END)
 
 
+_SPACE = np.zeros(256, dtype=bool)
+_SPACE[[0x20, 0x0A, 0x0D, 0x09]] = True  # XML whitespace
+_STEPS = 16  # whitespace bytes stepped over, all records at once, before a record is searched alone
+
+
 def first_markup(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """Where each record's first byte that is not XML whitespace is (its end if none)."""
-    solid = np.flatnonzero((data != 0x20) & (data != 0x0A) & (data != 0x0D) & (data != 0x09))
-    if not len(solid):
-        return ends.copy()
-    found = solid[np.minimum(np.searchsorted(solid, starts), len(solid) - 1)]
-    return np.where((found >= starts) & (found < ends), found, ends)
+    """Where each record's first byte that is not XML whitespace is (its end if none).
+
+    Steps over the leading whitespace of all records at once (work linear in
+    it; documents mostly begin with a newline at most); a record still in
+    whitespace after :data:`_STEPS` bytes is searched on its own.
+    """
+    at = np.asarray(starts, dtype=np.int64).copy()
+    ends = np.asarray(ends, dtype=np.int64)
+    top = max(len(data) - 1, 0)
+    active = np.flatnonzero(at < ends)
+    for _ in range(_STEPS):
+        if not len(active):
+            return at
+        active = active[_SPACE[data[np.minimum(at[active], top)]]]
+        at[active] += 1
+        active = active[at[active] < ends[active]]
+    for record in active.tolist():
+        solid = np.flatnonzero(~_SPACE[data[at[record] : ends[record]]])
+        at[record] = at[record] + solid[0] if len(solid) else ends[record]
+    return at
