@@ -106,8 +106,8 @@ _BLOCK = 1 << 18  # bytes per step of the byte pass: its scratch arrays stay in 
 
 
 def non_plain(data: np.ndarray, *queries: np.ndarray) -> tuple[np.ndarray, ...]:
-    """The offsets of the bytes of ``data`` outside :data:`PLAIN`, ascending, then for each
-    (ascending) array of ``queries`` how many of them precede each query offset.
+    """The offsets of the bytes of ``data`` outside :data:`PLAIN`, ascending (int32 below 2 GiB),
+    then for each (ascending) array of ``queries`` how many of them precede each query offset.
 
     Five compares per byte, block by block into reused scratch arrays: as
     fast as a 256-entry lookup is slow, and without a buffer-sized
@@ -118,6 +118,7 @@ def non_plain(data: np.ndarray, *queries: np.ndarray) -> tuple[np.ndarray, ...]:
     size = min(len(data), _BLOCK)
     shifted, mask, other = np.empty(size, np.uint8), np.empty(size, bool), np.empty(size, bool)
     found, before = [], 0
+    offset = np.int32 if len(data) < 2**31 - 1 else np.int64  # half the memory of what follows from them
     counts = [np.empty(len(query), dtype=np.int64) for query in queries]
     for at in range(0, max(len(data), 1), _BLOCK):
         piece = data[at : at + _BLOCK]
@@ -131,7 +132,7 @@ def non_plain(data: np.ndarray, *queries: np.ndarray) -> tuple[np.ndarray, ...]:
         np.bitwise_or(s, np.uint8(2), out=s)
         np.equal(s, np.uint8(0x3C - 0x20 | 2), out=o)  # < and > (0x3C, 0x3E)
         m |= o
-        hits = np.flatnonzero(m)
+        hits = np.flatnonzero(m).astype(offset)
         if at:
             hits += at
         last = at + _BLOCK if at + _BLOCK < len(data) else np.iinfo(np.int64).max  # the last block takes the rest
@@ -201,9 +202,9 @@ _TAG_FLAT = _TAG_ID.reshape(-1)
 def _field_of(data: np.ndarray, opens: np.ndarray, closes: np.ndarray) -> np.ndarray:
     """:data:`_TAG_ID` of the tags ``data[opens[i]:closes[i] + 1]`` (-1: not a field's start tag)."""
     top = len(data) - 1
-    code = data[np.minimum(opens + 1, top)].astype(np.intp) << 12
-    code |= data[np.minimum(opens + 2, top)].astype(np.intp) << 4
-    code |= np.minimum(closes - opens - 1, 15)
+    code = data[np.minimum(opens + 1, top)].astype(np.int32) << 12
+    code |= data[np.minimum(opens + 2, top)].astype(np.int32) << 4
+    code |= np.minimum(closes - opens - 1, 15).astype(np.int32)
     return _TAG_FLAT[code]
 
 
