@@ -261,17 +261,32 @@ def skeletons(data, first, ends, pos, kind, lo, hi):
     return skeleton, (record, field, start, stop)
 
 
+# RE2's verdicts on skeletons already seen, per mode: Arrow compiles the grammar on every call, and a
+# file's buffers share their few skeletons. Bounded; a race between threads only computes one twice.
+_VERDICTS: tuple[dict, dict, dict] = ({}, {}, {})
+_VERDICTS_KEPT = 4096  # skeletons per mode
+_VERDICT_BYTES = 2048  # longest skeleton kept
+
+
 def _prove(skeleton: pa.Array, mode: int) -> tuple[np.ndarray, np.ndarray]:
     """RE2's verdict on each skeleton, matching only the distinct ones; and whether it holds a non-ASCII byte."""
     encoded = pc.dictionary_encode(skeleton)
-    distinct = encoded.dictionary
-    wide = pc.match_substring_regex(distinct, r"[\x80-\xff]")  # binary: RE2 reads it as Latin-1
-    if mode == 0:
-        distinct = pc.binary_join_element_wise(pa.scalar(_LOG_PREFIX, distinct.type), distinct, pa.scalar(b"", distinct.type))
-    matched = pc.match_substring_regex(distinct, PATTERNS[mode])
+    distinct = encoded.dictionary.to_pylist()
+    known = _VERDICTS[mode]
+    verdicts = [known.get(text) for text in distinct]
+    unseen = [i for i, verdict in enumerate(verdicts) if verdict is None]
+    if unseen:
+        texts = [distinct[i] for i in unseen]
+        if mode == 0:
+            texts = [_LOG_PREFIX + text for text in texts]
+        matched = pc.match_substring_regex(pa.array(texts, pa.binary()), PATTERNS[mode]).to_pylist()
+        for i, match in zip(unseen, matched):
+            verdicts[i] = (bool(match), not distinct[i].isascii())
+            if len(known) < _VERDICTS_KEPT and len(distinct[i]) <= _VERDICT_BYTES:
+                known[distinct[i]] = verdicts[i]
+    table = np.array(verdicts, dtype=bool).reshape(-1, 2)
     indices = encoded.indices.to_numpy()
-    return (np.asarray(matched.to_numpy(zero_copy_only=False), dtype=bool)[indices],
-            np.asarray(wide.to_numpy(zero_copy_only=False), dtype=bool)[indices])
+    return table[indices, 0], table[indices, 1]
 
 
 def _trim_spaces(data: np.ndarray, first: np.ndarray, last: np.ndarray) -> None:
