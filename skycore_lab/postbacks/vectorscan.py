@@ -102,7 +102,7 @@ _STAMP_MARKS = ((4, 0x2D), (7, 0x2D), (10, 0x54), (13, 0x3A), (16, 0x3A), (19, 0
 _LOG_PREFIX = b"2000-01-01T00:00:00.000000Z\t-\t"
 
 
-_BLOCK = 1 << 18  # bytes per step of the byte pass: its scratch arrays stay in cache and are reused
+_BLOCK = 1 << 19  # bytes per step of the byte pass: its scratch arrays stay in cache and are reused
 
 
 def non_plain(data: np.ndarray, *queries: np.ndarray) -> tuple[np.ndarray, ...]:
