@@ -37,23 +37,32 @@ Where numba is not installed (it is the optional ``fast`` extra) or
    is not a field's start tag after all, neither matches. The removals are
    disjoint and leave each other's ``<``, ``>`` and ``<`` in place, so they
    are made one after another, which gives the skeleton. Text *between*
-   elements is never removed (the ``<`` before it closes an end tag or the
-   root's start tag, not a field's start tag), nor text that holds any byte
-   but plain ones. ``tests/test_postbacks_skeleton.py`` checks the lemma
+   elements is never removed (the last ``<`` before it opens an end tag, the
+   root's start tag or the declaration, not a field's start tag), nor text
+   that holds any byte but plain ones. ``tests/test_postbacks_skeleton.py`` checks the lemma
    with hypothesis against RE2 on whole records, hostile texts included.
-2. **Cut**: in a proven record ``<`` and ``>`` alternate, each ``<`` opening
-   a tag whose ``>`` is the next mark; a start tag of a field is told by its
-   first two letters and length, and its text runs from that ``>`` to the
-   next ``<``. The marks are found in the same pass as the proof's (every
-   non-plain byte), and each mark's record comes from the records' ranges
-   (no search per mark).
+   RE2's verdicts are kept per distinct skeleton across buffers (a file's
+   buffers share their few skeletons), so RE2 mostly runs on the first.
+2. **Cut**: the removed texts *are* the fields of a proven record (each
+   non-empty one lies after a field's start tag, told by its first two
+   letters and length), so they are cut where the skeletons are made. A
+   proven record whose skeleton still holds non-ASCII text is cut from its
+   marks: in it ``<`` and ``>`` alternate, each ``<`` opening a tag whose
+   ``>`` is the next mark, and a field's text runs from its start tag's ``>``
+   to the next ``<``. Both come from one pass over the buffer that lists
+   every non-plain byte (:func:`non_plain`), and each record's share of it
+   from the records' ranges, found block by block (no search per mark).
 3. **Times**: ``received_at`` is read positionally (its shape is proven),
    and TIMESTAMP in its common shapes exactly as the kernel's
    ``_notification_stamp`` reads it (:func:`notification_stamps`); other
    shapes are left to the general parser (:mod:`.timestamps`).
 
 Records must be in order and disjoint (``starts[i + 1] >= ends[i]``), as
-every caller cuts them. Slower than the kernel (more passes over the
+every caller cuts them. Form lines are percent-decoded by :func:`decode_forms`
+(quoted-printable decoding at C speed where the buffer allows it). Large
+temporaries are avoided on purpose (a byte pass in blocks with reused
+scratch arrays, int32 offsets): freed buffer-sized arrays made glibc return
+memory and fault it in again on every buffer. Slower than the kernel (more passes over the
 buffer), the same results: ``tests/test_postbacks_formats_fast.py`` checks
 the two agree record by record, ``tests/test_postbacks_engines.py`` that
 they read the same frames, and ``tests/test_postbacks_proof.py`` (run with
