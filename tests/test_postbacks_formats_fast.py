@@ -17,7 +17,7 @@ from __future__ import annotations
 import gzip
 import tempfile
 from pathlib import Path
-from urllib.parse import parse_qsl, quote_plus
+from urllib.parse import parse_qsl, quote_plus, unquote_to_bytes
 
 import numpy as np
 import pytest
@@ -213,3 +213,58 @@ def test_the_benchmark_shapes_are_all_proven(tmp_path):
     first = frames.pop("concatenated")
     for fmt, frame in frames.items():
         assert frame.drop(columns=["source", "line"]).equals(first.drop(columns=["source", "line"])), fmt
+
+
+# --- form values: the quoted-printable shortcut decodes exactly as the escapes do ---------------
+FORM_PIECES = st.sampled_from([b"%3C", b"%3e", b"%2B", b"%25", b"%3D", b"%0A", b"%C3%A9", b"+", b"a", b"_", b"~", b"*"])
+FORM_HOSTILE = st.sampled_from([b"%", b"%4", b"%G1", b"%%41", b"=", b"&", b" ", b"\r", b"\x00", b"\xc3\xa9"])
+
+
+CLEAN_LINE = st.tuples(st.just(b"xml="), st.lists(FORM_PIECES, max_size=8), st.sampled_from([b"\n", b"\r\n"]))
+ANY_LINE = st.tuples(st.sampled_from([b"xml=", b"xm", b"", b"#x=", b"XML="]), st.lists(FORM_PIECES | FORM_HOSTILE, max_size=8),
+                     st.sampled_from([b"\n", b"\r\n"]))
+
+
+@SETTINGS
+@given(lines=st.lists(CLEAN_LINE, min_size=1, max_size=6) | st.lists(CLEAN_LINE | ANY_LINE, min_size=1, max_size=6))
+def test_form_values_decode_the_same_on_every_path(lines):
+    from skycore_lab.postbacks import kernel, vectorscan
+
+    buffer = b"".join(head + b"".join(pieces) + end for head, pieces, end in lines)
+    data = np.frombuffer(buffer, dtype=np.uint8)
+    ends = np.flatnonzero(data == 10)
+    starts = np.concatenate([[0], ends[:-1] + 1]).astype(np.int64)
+    stop = ends - ((ends > starts) & (data[np.maximum(ends - 1, 0)] == 0x0D))
+    candidate = (stop - starts >= 5) & np.array([buffer.startswith(b"xml=", s) for s in starts])
+    # decode_forms takes the quoted-printable shortcut where the buffer allows it, else the positions
+    decoders = [vectorscan.decode_forms, lambda data, value, stop, candidate: vectorscan._decode_by_positions(
+        data, value, stop, vectorscan._printable_values(data, value, stop, candidate))]
+    if kernel.ENGINE == "numba":
+        decoders.append(kernel.decode_forms)
+    results = []
+    for decode in decoders:
+        documents, first, last, decoded = decode(data, starts + 4, stop, candidate.copy())
+        results.append([bytes(documents[a:b]) if ok else None for a, b, ok in zip(first, last, decoded)])
+    assert all(result == results[0] for result in results[1:])
+    for (head, pieces, _), document in zip(lines, results[0]):
+        if document is not None:  # the value as parse_qsl decodes it: + is a space, then %XX
+            assert document == unquote_to_bytes(b"".join(pieces).replace(b"+", b" "))
+
+
+@SETTINGS
+@given(pieces=st.lists(st.sampled_from([b"</POSTBACK>", b"</POSTBAC", b"B", b"<", b" ", b"\n", b"\r\n\t", b"x",
+                                        b" " * 40]), max_size=12), cuts=st.lists(st.integers(0, 400), max_size=4))
+def test_the_pure_document_cuts_are_the_plain_searches(pieces, cuts):
+    from skycore_lab.postbacks import vectorscan
+
+    buffer = b"".join(pieces)
+    data = np.frombuffer(buffer, dtype=np.uint8)
+    ends, at = [], buffer.find(b"</POSTBACK>")
+    while at >= 0:
+        ends.append(at + 11)
+        at = buffer.find(b"</POSTBACK>", at + 11)
+    assert vectorscan.document_ends(data).tolist() == ends
+    bounds = sorted({min(c, len(buffer)) for c in cuts} | {0, len(buffer)})
+    starts, stops = np.array(bounds[:-1], np.int64), np.array(bounds[1:], np.int64)
+    solid = [next((i for i in range(s, e) if buffer[i] not in b" \t\r\n"), e) for s, e in zip(bounds, bounds[1:])]
+    assert vectorscan.first_markup(data, starts, stops).tolist() == solid
