@@ -86,8 +86,7 @@ def re2_verdicts(pieces: list[bytes], mode: int) -> list[bool]:
 
 
 def pure_verdicts(buffer: bytes, starts: list[int], ends: list[int], mode: int) -> list[bool]:
-    scanned = vectorscan.scan(np.frombuffer(buffer, np.uint8), np.array(starts, np.int64), np.array(ends, np.int64),
-                              mode, kernel.STAMP_OTHER)
+    scanned = vectorscan.scan(np.frombuffer(buffer, np.uint8), np.array(starts, np.int64), np.array(ends, np.int64), mode)
     return scanned[0].tolist()
 
 
@@ -157,15 +156,10 @@ def test_non_ascii_text_is_cut_by_its_marks():
 def test_records_must_be_in_order_and_disjoint():
     data = np.frombuffer(b"<POSTBACK></POSTBACK>" * 2, np.uint8)
     with pytest.raises(ValueError, match="in order"):
-        vectorscan.scan(data, np.array([21, 0]), np.array([42, 21]), MODE_DOCUMENT, kernel.STAMP_OTHER)
+        vectorscan.scan(data, np.array([21, 0]), np.array([42, 21]), MODE_DOCUMENT)
 
 
 # --- TIMESTAMP read positionally, as the kernel reads it -----------------------------------------
-def test_the_stamp_verdicts_are_the_kernels():
-    assert (vectorscan._STAMP_READ, vectorscan._STAMP_OTHER, vectorscan._STAMP_NAIVE) == (
-        kernel.STAMP_READ, kernel.STAMP_OTHER, kernel.STAMP_NAIVE)
-
-
 def _stamps(texts: list[bytes]):
     buffer = b"".join(b"<T>%s</T>" % t for t in texts) + b" " * 30
     first = np.cumsum([0] + [len(t) + 7 for t in texts[:-1]]).astype(np.int64) + 3

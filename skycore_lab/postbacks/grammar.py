@@ -35,10 +35,12 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+
 from .schema import FIELD_TAGS
 
 __all__ = [
-    "XSI_ATTRIBUTE", "LOG_LINE_RE2", "DOCUMENT", "OLD_ORDER", "document_fields", "log_line_pattern", "record_pattern_bytes",
+    "XSI_ATTRIBUTE", "LOG_LINE_RE2", "DOCUMENT", "OLD_ORDER", "document_fields", "log_line_pattern", "record_pattern_bytes", "TEXT_PLAIN",
 ]
 
 # Characters element text may hold on the fast path (see the module docstring),
@@ -66,6 +68,12 @@ def _body(dialect: str, between: str, after_decl: str, capture: bool, order: tup
     root_attrs = f"(?: {re.escape(XSI_ATTRIBUTE)}{attr})?"
     return f"(?:{_DECL}{after_decl})?<POSTBACK{root_attrs}>{between}{fields}</POSTBACK>"
 
+
+#: The grammar's plain bytes (its single-byte text class over bytes): printable ASCII but ``<``, ``>``,
+#: ``&`` and backslash. Any string of them is element text; the kernel and the pure path test bytes with it.
+TEXT_PLAIN = np.zeros(256, dtype=np.bool_)
+TEXT_PLAIN[0x20:0x7F] = True
+TEXT_PLAIN[[0x3C, 0x3E, 0x26, 0x5C]] = False
 
 #: received_at exactly as :func:`.logformat.format_received_at` writes
 #: it (27 characters), so the fast path can read it positionally.

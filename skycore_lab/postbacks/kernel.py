@@ -36,10 +36,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import vectorscan
-from .grammar import XSI_ATTRIBUTE
+from .grammar import TEXT_PLAIN, XSI_ATTRIBUTE
 from .memory import pool
 from .schema import BATCH_SCHEMA, FIELD_TAGS, RECEIVED, TS_TYPE
-from .timestamps import NO_OFFSET
+from .timestamps import NO_OFFSET, STAMP_NAIVE, STAMP_OTHER, STAMP_READ
 
 __all__ = [
     "LogScan", "scan_log_buffer", "scan_records", "documented_order", "decode_forms", "document_ends", "first_markup", "string_fingerprints", "load_kernels", "STAMP_READ", "STAMP_OTHER",
@@ -97,15 +97,9 @@ _DECL_HEAD = _literal(b"<?xml version=")
 _VERSION, _ENCODING, _STANDALONE = _literal(b"1.0"), _literal(b" encoding="), _literal(b" standalone=")
 _YES, _NO = _literal(b"yes"), _literal(b"no")
 # the ASCII bytes element text and attribute values may hold: printable, but not < > & \ (nor " in a value)
-_TEXT_PLAIN = np.zeros(256, dtype=np.bool_)
-_TEXT_PLAIN[0x20:0x7F] = True
-_TEXT_PLAIN[[0x3C, 0x3E, 0x26, 0x5C]] = False
-_ATTRIBUTE_PLAIN = _TEXT_PLAIN.copy()
+_TEXT_PLAIN = TEXT_PLAIN
+_ATTRIBUTE_PLAIN = TEXT_PLAIN.copy()
 _ATTRIBUTE_PLAIN[0x22] = False
-
-# the kernel's verdict on a row's TIMESTAMP: absent (0), read, left to the general parser, or
-# read without an offset (as if UTC: the assembly decides its offset)
-STAMP_READ, STAMP_OTHER, STAMP_NAIVE = 1, 2, 3
 
 
 
@@ -535,7 +529,7 @@ def scan_records(buffer, starts: np.ndarray, ends: np.ndarray, mode: int, engine
     def prove(data):
         if compiled:
             return _scan(data, starts, ends, mode, *_KERNEL_TABLES)
-        return vectorscan.scan(data, starts, ends, mode, STAMP_OTHER)
+        return vectorscan.scan(data, starts, ends, mode)
 
     data = np.frombuffer(buffer, dtype=np.uint8)
     scanned = prove(data)

@@ -27,6 +27,9 @@ from .schema import TS_TYPE
 
 __all__ = [
     "NO_OFFSET",
+    "STAMP_READ",
+    "STAMP_OTHER",
+    "STAMP_NAIVE",
     "EventStamps",
     "nullify_empty",
     "parse_timestamps",
@@ -37,6 +40,9 @@ __all__ = [
 
 #: The offset (int16 minutes) of a row whose TIMESTAMP carried none, or had none at all.
 NO_OFFSET = -32768
+#: The fast paths' verdict on a row's TIMESTAMP (0: absent): read; left to the general parser
+#: (:func:`event_stamps`); read without an offset (as if UTC: the assembly decides its offset).
+STAMP_READ, STAMP_OTHER, STAMP_NAIVE = 1, 2, 3
 _OFFSET = r"(?P<sign>[+-])(?P<hours>\d\d):?(?P<minutes>\d\d)?$"
 _CREATED_OFFSET = re.compile(r"\d\d:\d\d(?::\d\d(?:\.\d+)?)?\s*(Z|[+-]\d\d(?::?\d\d)?)\s*$")
 

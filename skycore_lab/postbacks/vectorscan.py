@@ -78,9 +78,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .grammar import record_pattern_bytes
+from .grammar import TEXT_PLAIN, record_pattern_bytes
 from .schema import FIELD_TAGS
-from .timestamps import NO_OFFSET
+from .timestamps import NO_OFFSET, STAMP_NAIVE, STAMP_OTHER, STAMP_READ
 
 __all__ = ["PATTERNS", "PLAIN", "scan", "skeletons", "notification_stamps", "fingerprints"]
 
@@ -88,9 +88,6 @@ _FIELDS = len(FIELD_TAGS)
 _I_TIMESTAMP = FIELD_TAGS.index("TIMESTAMP")
 #: The grammar per record mode (:data:`.kernel.MODE_LOG`, ``MODE_DOCUMENT``, ``MODE_BODY``: 0, 1, 2).
 PATTERNS = (record_pattern_bytes("log"), record_pattern_bytes("document"), record_pattern_bytes("body"))
-# The kernel's TIMESTAMP verdicts (kernel.STAMP_READ, STAMP_OTHER, STAMP_NAIVE): the kernel imports
-# this module, so they are repeated here; tests/test_postbacks_skeleton.py holds the two together.
-_STAMP_READ, _STAMP_OTHER, _STAMP_NAIVE = 1, 2, 3
 # a start tag's field from (first byte, second byte, name length); -1: not a field's start tag
 _TAG_ID = np.full((256, 256, 16), -1, dtype=np.int8)
 for _index, _tag in enumerate(FIELD_TAGS):
@@ -99,14 +96,9 @@ for _index, _tag in enumerate(FIELD_TAGS):
 # tag: not "<?xml", "</..." nor "<POSTBACK". Field names are letters; only "PO" could clash.
 if not all(_tag[:2].isalpha() and _tag[:2] != "PO" for _tag in FIELD_TAGS):
     raise ImportError("a field name clashes with the skeleton proof's markup (see the module docstring)")
-#: Plain bytes: printable ASCII but ``<``, ``>``, ``&`` and backslash; every string of them is element
-#: text to the grammar (they are its single-byte class, :func:`.grammar.record_pattern_bytes`).
-PLAIN = np.zeros(256, dtype=bool)
-PLAIN[0x20:0x7F] = True
-PLAIN[[0x3C, 0x3E, 0x26, 0x5C]] = False
-# a log line's prefix as the grammar has it: positions of the stamp's digits, its other bytes and the tab
-_STAMP_DIGITS = (0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22, 23, 24, 25)
-_STAMP_MARKS = ((4, 0x2D), (7, 0x2D), (10, 0x54), (13, 0x3A), (16, 0x3A), (19, 0x2E), (26, 0x5A), (27, 0x09))
+#: Plain bytes (:data:`.grammar.TEXT_PLAIN`): printable ASCII but ``<``, ``>``, ``&`` and backslash;
+#: every string of them is element text to the grammar.
+PLAIN = TEXT_PLAIN
 #: A prefix the log grammar accepts, put before each distinct log skeleton for RE2.
 _LOG_PREFIX = b"2000-01-01T00:00:00.000000Z\t-\t"
 
@@ -114,12 +106,32 @@ _LOG_PREFIX = b"2000-01-01T00:00:00.000000Z\t-\t"
 _BLOCK = 1 << 19  # bytes per step of the byte pass: its scratch arrays stay in cache and are reused
 
 
-def non_plain(data: np.ndarray, *queries: np.ndarray) -> tuple[np.ndarray, ...]:
-    """The offsets of the bytes of ``data`` outside :data:`PLAIN`, ascending (int32 below 2 GiB),
-    then for each (ascending) array of ``queries`` how many of them precede each query offset.
+def _mark_non_plain(piece: np.ndarray, shifted: np.ndarray, mask: np.ndarray, other: np.ndarray) -> None:
+    """``mask``: the bytes of ``piece`` outside :data:`PLAIN` (five compares a byte)."""
+    np.subtract(piece, np.uint8(0x20), out=shifted)  # wraps: C0 controls land above 0xDF
+    np.greater(shifted, np.uint8(0x5E), out=mask)  # below 0x20 or above 0x7E
+    np.equal(shifted, np.uint8(0x26 - 0x20), out=other)  # &
+    mask |= other
+    np.equal(shifted, np.uint8(0x5C - 0x20), out=other)  # backslash
+    mask |= other
+    np.bitwise_or(shifted, np.uint8(2), out=shifted)
+    np.equal(shifted, np.uint8(0x3C - 0x20 | 2), out=other)  # < and > (0x3C, 0x3E)
+    mask |= other
 
-    Five compares per byte, block by block into reused scratch arrays: as
-    fast as a 256-entry lookup is slow, and without a buffer-sized
+
+def _mark_outside_form(piece: np.ndarray, shifted: np.ndarray, mask: np.ndarray, other: np.ndarray) -> None:
+    """``mask``: the bytes of ``piece`` a form value may not hold (outside 0x21..0x7E, and ``&``)."""
+    np.subtract(piece, np.uint8(0x21), out=shifted)  # wraps: below 0x21 lands above 0xDE
+    np.greater(shifted, np.uint8(0x7E - 0x21), out=mask)
+    np.equal(shifted, np.uint8(0x26 - 0x21), out=other)  # &
+    mask |= other
+
+
+def _block_hits(data: np.ndarray, mark, queries: tuple[np.ndarray, ...] = ()) -> tuple[np.ndarray, ...]:
+    """The offsets of the bytes ``mark`` marks, ascending (int32 below 2 GiB), then for each
+    (ascending) array of ``queries`` how many of them precede each query offset.
+
+    Block by block into reused scratch arrays: without a buffer-sized
     temporary per operation (fresh ones cost more in page faults than the
     compares). The counts are searched within each block's few offsets,
     which stay in cache (a search of the whole array is several times slower).
@@ -131,16 +143,8 @@ def non_plain(data: np.ndarray, *queries: np.ndarray) -> tuple[np.ndarray, ...]:
     counts = [np.empty(len(query), dtype=np.int64) for query in queries]
     for at in range(0, max(len(data), 1), _BLOCK):
         piece = data[at : at + _BLOCK]
-        s, m, o = shifted[: len(piece)], mask[: len(piece)], other[: len(piece)]
-        np.subtract(piece, np.uint8(0x20), out=s)  # wraps: C0 controls land above 0xDF
-        np.greater(s, np.uint8(0x5E), out=m)  # below 0x20 or above 0x7E
-        np.equal(s, np.uint8(0x26 - 0x20), out=o)  # &
-        m |= o
-        np.equal(s, np.uint8(0x5C - 0x20), out=o)  # backslash
-        m |= o
-        np.bitwise_or(s, np.uint8(2), out=s)
-        np.equal(s, np.uint8(0x3C - 0x20 | 2), out=o)  # < and > (0x3C, 0x3E)
-        m |= o
+        m = mask[: len(piece)]
+        mark(piece, shifted[: len(piece)], m, other[: len(piece)])
         hits = np.flatnonzero(m).astype(offset)
         if at:
             hits += at
@@ -151,6 +155,15 @@ def non_plain(data: np.ndarray, *queries: np.ndarray) -> tuple[np.ndarray, ...]:
         found.append(hits)
         before += len(hits)
     return (np.concatenate(found), *counts)
+
+
+def non_plain(data: np.ndarray, *queries: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The offsets of the bytes of ``data`` outside :data:`PLAIN`, ascending (int32 below 2 GiB),
+    then for each (ascending) array of ``queries`` how many of them precede each query offset.
+
+    Five compares per byte, as fast as a 256-entry lookup is slow (:func:`_block_hits`).
+    """
+    return _block_hits(data, _mark_non_plain, queries)
 
 
 def _ranges(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -381,7 +394,7 @@ def notification_stamps(data: np.ndarray, first: np.ndarray, last: np.ndarray):
     count = len(first)
     length = last - first
     stamp = np.zeros(count, dtype=np.int64)
-    kind = np.where(length > 0, np.int8(_STAMP_OTHER), np.int8(0)).astype(np.int8)
+    kind = np.where(length > 0, np.int8(STAMP_OTHER), np.int8(0)).astype(np.int8)
     offset = np.full(count, NO_OFFSET, dtype=np.int16)
     rows = np.flatnonzero((length == 19) | (length == 20) | (length == 22) | (length == 25))
     if not len(rows):
@@ -405,25 +418,22 @@ def notification_stamps(data: np.ndarray, first: np.ndarray, last: np.ndarray):
     east = np.where(sign == 0x2B, 1, -1) * (hours * 60 + minutes)
     stamp[rows] = np.where(kept, micros, np.where(zoned, micros - east * 60_000_000, 0))
     kind[rows] = np.select(
-        [zulu | zoned, good & (size == 19)], [np.int8(_STAMP_READ), np.int8(_STAMP_NAIVE)], np.int8(_STAMP_OTHER)
+        [zulu | zoned, good & (size == 19)], [np.int8(STAMP_READ), np.int8(STAMP_NAIVE)], np.int8(STAMP_OTHER)
     )
     offset[rows] = np.where(zulu, 0, np.where(zoned, east, NO_OFFSET))
     return stamp, kind, offset
 
 
-def scan(data: np.ndarray, starts: np.ndarray, ends: np.ndarray, mode: int, other_kind: int):
+def scan(data: np.ndarray, starts: np.ndarray, ends: np.ndarray, mode: int):
     """What the compiled kernel's ``_scan`` returns, computed with numpy and RE2.
 
-    ``other_kind`` is the kernel's "left to the general parser" verdict
-    (:data:`.kernel.STAMP_OTHER`). Records must be in order and disjoint.
+    Records must be in order and disjoint.
     """
     count = len(starts)
     if count == 0:
         empty = np.zeros(0, dtype=np.int64)
         return (np.zeros(0, bool), np.zeros((0, 2 * _FIELDS), np.int64), empty, np.zeros(0, bool), empty,
                 np.zeros(0, np.int8), np.zeros(0, np.int16))
-    if other_kind != _STAMP_OTHER:
-        raise ValueError(f"other_kind {other_kind} is not the kernel's STAMP_OTHER ({_STAMP_OTHER})")
     if np.any(starts[1:] < ends[:-1]) or np.any(ends < starts):
         raise ValueError("records must be in order and disjoint")
     # every byte a skeleton or a cut turns on is non-plain: markup, TAB, LF, escapes, non-ASCII
@@ -511,23 +521,8 @@ for _digit in b"abcdef":
 
 
 def _outside_form(data: np.ndarray) -> np.ndarray:
-    """Offsets of the bytes a form value may not hold: outside printable ASCII (0x21..0x7E), and ``&``.
-
-    Block by block into reused scratch arrays, as :func:`non_plain`.
-    """
-    size = min(len(data), _BLOCK)
-    shifted, mask, other = np.empty(size, np.uint8), np.empty(size, bool), np.empty(size, bool)
-    found = []
-    for at in range(0, len(data), _BLOCK):
-        piece = data[at : at + _BLOCK]
-        s, m, o = shifted[: len(piece)], mask[: len(piece)], other[: len(piece)]
-        np.subtract(piece, np.uint8(0x21), out=s)  # wraps: below 0x21 lands above 0xDE
-        np.greater(s, np.uint8(0x7E - 0x21), out=m)
-        np.equal(s, np.uint8(0x26 - 0x21), out=o)  # &
-        m |= o
-        hits = np.flatnonzero(m)
-        found.append(hits + at if at else hits)
-    return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+    """Offsets of the bytes a form value may not hold: outside printable ASCII (0x21..0x7E), and ``&``."""
+    return _block_hits(data, _mark_outside_form)[0]
 
 
 def _escapes_whole(data: np.ndarray) -> bool:
