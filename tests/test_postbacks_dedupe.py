@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from skycore_lab import columns as col
+from skycore_lab.postbacks.memory import take_rows
 from skycore_lab.postbacks.logformat import HEADER, encode_record
 from skycore_lab.postbacks import LINE, events_from_bodies, read_postbacks
 
@@ -99,3 +104,43 @@ def test_string_fingerprints_are_equal_for_equal_strings_and_null_is_zero():
     assert len(set(got[: len(values) - 1].tolist())) == len(values) - 1
     sliced = pa.array(["x", *values], pa.string()).slice(1)  # an offset into the buffers
     assert (string_fingerprints(sliced) == got[: len(values)]).all()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    lengths=st.lists(st.integers(0, 6), min_size=0, max_size=6),
+    picks=st.lists(st.integers(0, 10**6), max_size=40),
+    ascending=st.booleans(),
+)
+def test_take_rows_equals_taking_from_the_combined_column(lengths, picks, ascending):
+    values = pa.chunked_array(
+        [pa.array([None if (start + i) % 5 == 3 else f"v{start + i}" for i in range(n)], pa.string())
+         for start, n in zip(np.cumsum([0, *lengths])[:-1].tolist(), lengths)],
+        type=pa.string(),
+    )
+    total = len(values)
+    rows = np.array(list(dict.fromkeys(p % total for p in picks)) if total else [], dtype=np.int64)
+    if ascending:
+        rows = np.sort(rows)
+    taken = take_rows(values, rows)
+    assert taken.type == pa.string()
+    assert taken.to_pylist() == [values[int(row)].as_py() for row in rows]
+
+
+def test_reads_in_many_buffers_equal_one_buffer_with_retries_out_of_order(tmp_path):
+    # retries of sends spread over the file, some written before their original: the
+    # kept rows come from many buffers, in an order that jumps between them
+    records = []
+    for send in range(300):
+        body = _body(f"S{send}", "N101", f"2026-03-02T09:{send % 60:02d}:00-05:00", handset=f"H{send % 7}")
+        records.append((body, 10 * send + 5))
+        if send % 3 == 0:
+            records.append((body, 10 * send + 3000))  # a retry, later
+        if send % 11 == 0:
+            records.append((body, 10 * send + 1))  # received earlier, written later
+    path = _log(tmp_path, records)
+    whole = read_postbacks(path)
+    pieces = read_postbacks(path, buffer_bytes=4096)
+    assert len(whole) == 300
+    pd.testing.assert_frame_equal(pieces, whole)
+    assert whole[col.RECEIVED_AT].is_monotonic_increasing

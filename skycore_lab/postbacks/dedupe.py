@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 
 from .. import columns as col
 from .kernel import string_fingerprints
-from .memory import pool
+from .memory import pool, take_rows
 
 __all__ = ["keep_index", "drop_duplicate_events"]
 
@@ -101,7 +101,6 @@ def _notifications(
 ) -> pd.DataFrame:
     """Every notification field of ``rows`` as integer codes (equal values, equal codes; missing -1;
     timestamps as µs; ``extra`` as sorted JSON), for an exact comparison without Python strings."""
-    take = pa.array(rows)
     memory = pool()  # the parser's pool: what this allocates goes back at once
     fields = [c for c in col.EVENT_COLUMNS[: col.EVENT_COLUMNS.index(col.RECEIVED_AT)] if c in columns]
     data = {}
@@ -109,7 +108,7 @@ def _notifications(
         if name in encoded:
             data[name] = encoded[name]()[rows]
             continue
-        values = pc.take(columns[name], take, memory_pool=memory)
+        values = take_rows(columns[name], rows)
         if pa.types.is_timestamp(values.type):  # as integers: year 0000 is no Python datetime
             values = pc.fill_null(pc.cast(values, pa.int64(), memory_pool=memory), np.iinfo(np.int64).min)
         else:

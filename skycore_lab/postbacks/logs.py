@@ -428,7 +428,7 @@ def parts_of(buffers: Iterator[object], source: str, bad: BadLines, threads: int
                     pending.append(executor.submit(worker, buffer, source, first))
                 first = False
                 del buffer
-                while len(pending) >= threads:  # bound memory: one buffer per thread in flight
+                while len(pending) > threads:  # bound memory: one buffer per thread in flight, one read ahead
                     part = judged(pending.popleft())
                     if part is not None:
                         yield part

@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-__all__ = ["pool"]
+__all__ = ["pool", "take_rows"]
 
 _lock = threading.Lock()
 _pool: pa.MemoryPool | None = None
@@ -53,3 +55,42 @@ def pool() -> pa.MemoryPool:
                 _pool = _choose()
     return _pool
 
+
+
+def take_rows(values: pa.ChunkedArray, rows: np.ndarray) -> pa.ChunkedArray:
+    """``values[rows]`` (distinct row numbers), taken chunk by chunk into the parser's pool.
+
+    Arrow's ``take`` on a chunked string column first concatenates every
+    chunk into one copy, then takes from it: two copies of the column, whose
+    pages are all faulted in anew, where one is needed. Here each run of
+    rows from one chunk is taken from that chunk (a chunk kept whole, in
+    order, is kept as it is). Rows that jump between chunks more often than
+    four times per chunk (a shuffle rather than an arrival-order fix) go
+    through Arrow's ``take``, whose per-call cost would otherwise dominate.
+    """
+    memory = pool()
+    count = values.num_chunks
+    if count <= 1 or not len(rows):
+        return pc.take(values, pa.array(rows, pa.int64()), memory_pool=memory)
+    lengths = np.fromiter((len(chunk) for chunk in values.chunks), np.int64, count)
+    starts = np.zeros(count + 1, np.int64)
+    np.cumsum(lengths, out=starts[1:])
+    ascending = bool(np.all(rows[1:] > rows[:-1]))
+    if ascending:  # the usual case (only retries dropped): where each chunk's rows begin
+        cuts = np.searchsorted(rows, starts)
+        runs = [(chunk, cuts[chunk], cuts[chunk + 1]) for chunk in range(count) if cuts[chunk + 1] > cuts[chunk]]
+    else:
+        owner = np.searchsorted(starts, rows, side="right") - 1
+        breaks = np.flatnonzero(owner[1:] != owner[:-1]) + 1
+        if len(breaks) + 1 > 4 * count:
+            return pc.take(values, pa.array(rows, pa.int64()), memory_pool=memory)
+        edges = np.concatenate(([0], breaks, [len(rows)]))
+        runs = [(int(owner[begin]), begin, end) for begin, end in zip(edges[:-1], edges[1:])]
+    pieces = []
+    for chunk, begin, end in runs:
+        if ascending and end - begin == lengths[chunk]:
+            pieces.append(values.chunk(chunk))  # every row of the chunk, in order: nothing to copy
+        else:
+            local = pa.array(rows[begin:end] - starts[chunk], pa.int64())
+            pieces.append(pc.take(values.chunk(chunk), local, memory_pool=memory))
+    return pa.chunked_array(pieces, type=values.type)
