@@ -163,6 +163,30 @@ def _take_numpy(columns: dict[str, pa.ChunkedArray], name: str, index: np.ndarra
     return values if index is None else values[index]
 
 
+def _spid_carrier_country(
+    codes: np.ndarray, dictionary: pa.Array, to: pa.ChunkedArray, index: np.ndarray | None,
+) -> tuple[pd.api.extensions.ExtensionArray, pd.Categorical, pd.Categorical]:
+    """The ``spid`` texts (normalised), ``carrier`` and ``country`` of the kept rows (``index``), from
+    SPID's codes and every row's number (the look-up is the same for a retry as for its original)."""
+    spid = _categorical(codes, dictionary)
+    normalized = [normalize_spid(c) for c in spid.categories]
+    if normalized != list(spid.categories):
+        spid = spid.rename_categories(normalized) if len(set(normalized)) == len(normalized) else pd.Categorical(
+            [normalize_spid(v) if isinstance(v, str) else v for v in spid]
+        )
+    carrier, country = carrier_and_country(
+        pd.Series(spid, copy=False), pd.Series(pd.array(to, dtype=STRING_DTYPE), copy=False)
+    )
+    if index is not None:
+        spid, carrier, country = (
+            pd.Categorical.from_codes(values.codes[index], categories=values.categories)
+            for values in (spid, carrier, country)
+        )
+    spid_codes = pa.array(spid.codes.astype(np.int32), mask=spid.codes < 0)
+    text = pd.array(pa.array(list(spid.categories), pa.string()).take(spid_codes), dtype=STRING_DTYPE)
+    return text, _string_categories(carrier), _string_categories(country)
+
+
 def _send_offsets(stamp: np.ndarray, naive: np.ndarray, offset: np.ndarray, tracking_id) -> tuple[int, int]:
     """Naive stamps (µs as if UTC) given the offset of their send's other notifications, in place.
 
@@ -283,61 +307,56 @@ def finish_frame(parts: list[Part], drop_duplicates: bool, notes: DataNotes | No
         dictionaries = {name: futures[name].result() for name in encoded}
         del futures
 
-        def strings(name: str) -> tuple[pd.api.extensions.ExtensionArray, pa.ChunkedArray]:
-            values = _take(columns, name, index)
-            return pd.array(values, dtype=STRING_DTYPE), values
+        def strings(name: str) -> pd.api.extensions.ExtensionArray:
+            return pd.array(_take(columns, name, index), dtype=STRING_DTYPE)
 
+        # carrier and country need only SPID's codes and the numbers: they are looked up over the
+        # rows as read (a retry has its original's SPID and number) on a worker, while the other
+        # worker takes the texts and this thread converts the rest
+        spid_codes, spid_dictionary = dictionaries.pop(col.SPID)
+        columns.pop(col.SPID)
+        looked_up = pool.submit(_spid_carrier_country, spid_codes, spid_dictionary, columns[col.TO], index)
+        del spid_codes, spid_dictionary
+        texts = {name: pool.submit(strings, name) for name in TEXT_COLUMNS if name != col.SPID}
         data: dict[str, object] = {}
-        converted = pool.map(strings, [name for name in TEXT_COLUMNS if name != col.SPID])
         for name in CATEGORY_COLUMNS:
             columns.pop(name)
             values, dictionary = dictionaries.pop(name)
             data[name] = _categorical(values[index] if index is not None else values, dictionary)
-        columns.pop(col.SPID)
-        values, dictionary = dictionaries.pop(col.SPID)
-        spid = _categorical(values[index] if index is not None else values, dictionary)
-        for name, (values, _arrow) in zip([name for name in TEXT_COLUMNS if name != col.SPID], converted):
-            data[name] = values
-            del values, _arrow
-    normalized = [normalize_spid(c) for c in spid.categories]
-    if normalized != list(spid.categories):
-        spid = spid.rename_categories(normalized) if len(set(normalized)) == len(normalized) else pd.Categorical(
-            [normalize_spid(v) if isinstance(v, str) else v for v in spid]
-        )
-    spid_codes = pa.array(spid.codes.astype(np.int32), mask=spid.codes < 0)
-    data[col.SPID] = pd.array(pa.array(list(spid.categories), pa.string()).take(spid_codes), dtype=STRING_DTYPE)
-    carrier, country = carrier_and_country(pd.Series(spid, copy=False), pd.Series(data[col.TO], copy=False))
-    data[col.CARRIER] = _string_categories(carrier)
-    data[col.COUNTRY] = _string_categories(country)
 
-    if index is not None:
-        flags = {name: None if values is None else values[index] for name, values in flags.items()}
-        naive = naive[index] if naive is not None else None
-        offsets = offsets[index] if offsets is not None else None
-    implausible = None
-    for name in (col.TIMESTAMP, col.RECEIVED_AT):
-        values = _take_numpy(columns, name, index).astype("datetime64[us]", copy=False)
-        micros = values.view(np.int64)
-        if name == col.TIMESTAMP and naive is not None and naive.any():
-            micros = micros.copy()
-            taken, assumed = _send_offsets(micros, naive, offsets, data[col.TRACKING_ID])
-            inferred_now = flags[col.TIMESTAMP_INFERRED]
-            flags[col.TIMESTAMP_INFERRED] = naive if inferred_now is None else inferred_now | naive
-            source, line = first_naive
-            if taken:
-                notes.add(source, Note("inferred", line, "their send's offset"), taken)
-            if assumed:
-                notes.add(source, Note("assumed", line), assumed)
-            values = micros.view("datetime64[us]")
-        outside = _implausible(micros)
-        if outside is not None:
-            implausible = outside if implausible is None else implausible | outside
-        data[name] = pd.DatetimeIndex(values).tz_localize("UTC")
-    flags[col.TIME_OUT_OF_RANGE] = implausible
-    data[col.LINE] = _take_numpy(columns, col.LINE, index).astype(np.int64, copy=False)
-    data[col.SOURCE] = pd.Categorical.from_codes(
-        source_codes[index] if index is not None else source_codes, categories=pd.Index(names, dtype=STRING_DTYPE)
-    )
+        if index is not None:
+            flags = {name: None if values is None else values[index] for name, values in flags.items()}
+            naive = naive[index] if naive is not None else None
+            offsets = offsets[index] if offsets is not None else None
+        implausible = None
+        for name in (col.TIMESTAMP, col.RECEIVED_AT):
+            values = _take_numpy(columns, name, index).astype("datetime64[us]", copy=False)
+            micros = values.view(np.int64)
+            if name == col.TIMESTAMP and naive is not None and naive.any():
+                micros = micros.copy()
+                taken, assumed = _send_offsets(micros, naive, offsets, texts[col.TRACKING_ID].result())
+                inferred_now = flags[col.TIMESTAMP_INFERRED]
+                flags[col.TIMESTAMP_INFERRED] = naive if inferred_now is None else inferred_now | naive
+                source, line = first_naive
+                if taken:
+                    notes.add(source, Note("inferred", line, "their send's offset"), taken)
+                if assumed:
+                    notes.add(source, Note("assumed", line), assumed)
+                values = micros.view("datetime64[us]")
+            outside = _implausible(micros)
+            if outside is not None:
+                implausible = outside if implausible is None else implausible | outside
+            data[name] = pd.DatetimeIndex(values).tz_localize("UTC")
+        flags[col.TIME_OUT_OF_RANGE] = implausible
+        data[col.LINE] = _take_numpy(columns, col.LINE, index).astype(np.int64, copy=False)
+        data[col.SOURCE] = pd.Categorical.from_codes(
+            source_codes[index] if index is not None else source_codes, categories=pd.Index(names, dtype=STRING_DTYPE)
+        )
+        for name, future in texts.items():
+            data[name] = future.result()
+        del texts
+        data[col.SPID], data[col.CARRIER], data[col.COUNTRY] = looked_up.result()
+        del looked_up
     if implausible is not None:
         first = int(np.flatnonzero(implausible)[0])
         notes.add(str(data[col.SOURCE][first]), Note("implausible", int(data[col.LINE][first])), int(implausible.sum()))
