@@ -216,7 +216,7 @@ def test_the_benchmark_shapes_are_all_proven(tmp_path):
 
 
 # --- form values: the quoted-printable shortcut decodes exactly as the escapes do ---------------
-FORM_PIECES = st.sampled_from([b"%3C", b"%3e", b"%2B", b"%25", b"%3D", b"%0A", b"%C3%A9", b"+", b"a", b"_", b"~", b"*"])
+FORM_PIECES = st.sampled_from([b"%3C", b"%3e", b"%2B", b"%25", b"%3D", b"%0A", b"%0D", b"%00", b"%C3%A9", b"+", b"a", b"_", b"~", b"*"])
 FORM_HOSTILE = st.sampled_from([b"%", b"%4", b"%G1", b"%%41", b"=", b"&", b" ", b"\r", b"\x00", b"\xc3\xa9"])
 
 
@@ -268,3 +268,26 @@ def test_the_pure_document_cuts_are_the_plain_searches(pieces, cuts):
     starts, stops = np.array(bounds[:-1], np.int64), np.array(bounds[1:], np.int64)
     solid = [next((i for i in range(s, e) if buffer[i] not in b" \t\r\n"), e) for s, e in zip(bounds, bounds[1:])]
     assert vectorscan.first_markup(data, starts, stops).tolist() == solid
+
+
+@SETTINGS
+@given(lines=st.lists(CLEAN_LINE, min_size=1, max_size=6))
+def test_clean_form_buffers_take_the_shortcut(lines):
+    """Whole escapes, one field a line: decoded by a2b_qp (unless a value decodes to NUL), as the escapes say."""
+    from skycore_lab.postbacks import vectorscan
+
+    buffer = b"".join(head + b"".join(pieces) + end for head, pieces, end in lines)
+    data = np.frombuffer(buffer, dtype=np.uint8)
+    ends = np.flatnonzero(data == 10)
+    starts = np.concatenate([[0], ends[:-1] + 1]).astype(np.int64)
+    stop = ends - ((ends > starts) & (data[np.maximum(ends - 1, 0)] == 0x0D))
+    candidate = stop - starts >= 4
+    clean = vectorscan._decode_clean(data, starts + 4, stop, candidate)
+    if b"%00" in buffer:
+        assert clean is None
+        return
+    assert clean is not None
+    documents, first, last = clean
+    for (_, pieces, _), ok, a, b in zip(lines, candidate, first, last):
+        expected = unquote_to_bytes(b"".join(pieces).replace(b"+", b" ")) if ok else b""
+        assert bytes(documents[a:b]) == expected

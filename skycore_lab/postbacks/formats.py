@@ -241,17 +241,19 @@ def document_buffers(handle, buffer_bytes: int) -> Iterator[object]:
     """
     carry = b""
     while True:
-        chunk = handle.read(buffer_bytes) or b""
-        if not chunk:
+        # read straight in after the carried tail (no joined copy of each buffer)
+        block = bytearray(len(carry) + buffer_bytes)
+        block[: len(carry)] = carry
+        size = len(carry) + (handle.readinto(memoryview(block)[len(carry) :]) or 0)
+        if size == len(carry):
             break
-        block = carry + chunk if carry else chunk
-        cut = block.rfind(ROOT_END, max(0, len(carry) - len(ROOT_END)))
+        cut = block.rfind(ROOT_END, max(0, len(carry) - len(ROOT_END)), size)
         if cut < 0:
-            carry = block
+            carry = bytes(block[:size])
             continue
         cut += len(ROOT_END)
+        carry = bytes(block[cut:size])
         yield memoryview(block)[:cut]
-        carry = block[cut:]
     if carry.strip(b" \t\r\n"):
         yield memoryview(carry)
     damage = getattr(handle, "damage", None)

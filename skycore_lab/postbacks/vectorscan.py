@@ -525,63 +525,73 @@ def _outside_form(data: np.ndarray) -> np.ndarray:
     return _block_hits(data, _mark_outside_form)[0]
 
 
-def _escapes_whole(data: np.ndarray) -> bool:
-    """Whether every ``%`` in ``data`` is followed by two hex digits (block by block, as :func:`non_plain`)."""
-    if len(data) and data[-2:].tobytes().count(b"%"):
-        return False  # a "%" among the last two bytes cannot be whole
-    size = min(len(data), _BLOCK) + 2
-    shifted, folded, digit = np.empty(size, np.uint8), np.empty(size, np.uint8), np.empty(size, bool)
-    other = np.empty(size, bool)
-    for at in range(0, max(len(data) - 2, 0), _BLOCK):
-        piece = data[at : at + _BLOCK + 2]  # with the two bytes after the block's last "%"
-        s, f, d, o = shifted[: len(piece)], folded[: len(piece)], digit[: len(piece)], other[: len(piece)]
-        np.subtract(piece, np.uint8(0x30), out=s)
-        np.less_equal(s, np.uint8(9), out=d)  # 0-9
-        np.bitwise_or(piece, np.uint8(0x20), out=f)
-        np.subtract(f, np.uint8(0x61), out=f)
-        np.less_equal(f, np.uint8(5), out=o)  # a-f, A-F
-        d |= o
-        np.logical_and(d[1:-1], d[2:], out=o[:-2])  # the two bytes after each offset are digits
-        np.equal(piece[:-2], np.uint8(0x25), out=d[:-2])
-        if (d[:-2] & ~o[:-2]).any():
-            return False
-    return True
-
-
-_FORM_SWAP = bytes.maketrans(b"%=+", b"=& ")
+# "%" to "=" (a2b_qp's escape), "=" to "&" and "+" to a space; each line's LF to NUL, which then
+# marks where each line's document ends in the output
+_FORM_SWAP = bytes.maketrans(b"%=+\n", b"=& \x00")
+_MAX_HEAD = 16  # bytes before a value ("xml=") looked at for escapes
 
 
 def _decode_clean(data: np.ndarray, value: np.ndarray, stop: np.ndarray, candidate: np.ndarray):
     """:func:`decode_forms` by quoted-printable decoding at C speed, or None where that could differ.
 
-    ``binascii.a2b_qp`` turns ``=XX`` into the byte XX and copies every
-    other byte, except after an ``=`` that starts no ``=XX``. So where every
-    ``%`` of the buffer is followed by two hex digits and the only ``=`` are
-    the candidates' ``xml=`` heads, translating ``%`` to ``=`` (a head's
-    ``=`` to ``&``, ``+`` to a space) and decoding is exactly the
-    percent-decoding: each ``%`` takes out two bytes, so a value's place in
-    the output is its place in the input less twice the ``%`` before it.
+    The buffer is translated (``%`` to ``=``, ``=`` to ``&``, ``+`` to a
+    space, LF to NUL) and decoded by ``binascii.a2b_qp``, which turns
+    ``=XX`` into the byte XX and copies every other byte, except after an
+    ``=`` that starts no ``=XX``. Taken only where that is exactly the
+    percent-decoding of every candidate's value:
+
+    * every escape is whole. a2b_qp shortens the text by two bytes at each
+      whole escape and by less at any other ``=`` (one for ``==``, one for a
+      last byte, none otherwise), except before a CR, where it would drop
+      up to the next LF: so with no ``%`` before a CR, the output is
+      ``2 × count(%)`` shorter exactly when every escape is whole;
+    * the only ``=`` are the candidates' heads (one per candidate), so no
+      value holds an ``=`` that the translation would change;
+    * no NUL in the buffer, and as many NULs in the output as lines (so no
+      ``%00``: with no ``%`` before a CR nothing is skipped, and each
+      ``%00`` would add one): then the output's NULs are the line ends, and
+      line ``i``'s document lies between the NUL of line ``i - 1`` and its
+      own, less the bytes before its value (no ``%`` among them) and its CR.
+
+    (The checks are numpy passes: ``bytes.count`` and ``in`` slow down on
+    a byte as frequent as ``%`` is here.)
     """
-    limits = np.empty(2 * len(value), dtype=np.int64)
-    limits[0::2] = np.where(candidate, value, stop)  # a line that is no candidate: an empty value
-    limits[1::2] = stop
-    if not len(value) or np.any(limits[1:] < limits[:-1]) or limits[-1] > len(data) or limits[0] < 0:
+    count = len(value)
+    raw = data.tobytes()
+    if not count or b"\x00" in raw:
         return None
-    if np.count_nonzero(data == 0x3D) != np.count_nonzero(candidate) or not _escapes_whole(data):
+    if np.count_nonzero(data == 0x3D) != np.count_nonzero(candidate):
         return None
-    documents = binascii.a2b_qp(data.tobytes().translate(_FORM_SWAP))
-    percent = (data == 0x25).view(np.uint8)
-    # the "%" between consecutive limits (the last byte is no "%": the last range may stop short of it)
-    # (summed as int32 where a range cannot overflow it: numpy sums uint8 into int32 several times faster)
-    total = np.int32 if len(data) < 2**31 - 1 else np.int64
-    counts = np.add.reduceat(percent, np.minimum(limits, len(data) - 1), dtype=total).astype(np.int64)
-    counts[:-1][limits[1:] == limits[:-1]] = 0  # reduceat gives an empty range its first element
-    before = np.count_nonzero(percent[: limits[0]]) + np.cumsum(counts) - counts
-    if len(documents) != len(data) - 2 * np.count_nonzero(percent):
-        return None  # not expected to happen: the conditions above exclude every other change
-    first = value - 2 * before[0::2]
-    last = stop - 2 * before[1::2]
-    return np.frombuffer(documents, dtype=np.uint8), first, np.maximum(last, first)
+    returns = np.flatnonzero(data == 0x0D)
+    if np.any(data[returns[returns > 0] - 1] == 0x25):
+        return None  # a "%" before a CR
+    # each line's LF: right at its stop, or after its CR
+    line_end = stop + (data[np.minimum(stop, len(data) - 1)] == 0x0D)
+    if line_end[-1] >= len(data) or np.any(data[line_end] != 0x0A) or np.any(line_end[1:] <= line_end[:-1]):
+        return None
+    line_start = np.empty_like(line_end)
+    line_start[0] = 0
+    line_start[1:] = line_end[:-1] + 1
+    head = value - line_start
+    if np.any(candidate & ((head < 0) | (head > _MAX_HEAD) | (value > stop))):
+        return None
+    for k in range(int(head[candidate].max()) if candidate.any() else 0):  # no "%" before any value
+        inside = candidate & (k < head)
+        if np.any(data[line_start[inside] + k] == 0x25):
+            return None
+    documents = binascii.a2b_qp(raw.translate(_FORM_SWAP))
+    if len(documents) != len(raw) - 2 * np.count_nonzero(data == 0x25):
+        return None  # an escape that is not whole
+    decoded = np.frombuffer(documents, dtype=np.uint8)
+    ends = np.flatnonzero(decoded == 0)
+    if len(ends) != count:
+        return None  # a %00
+    starts = np.empty_like(ends)
+    starts[0] = 0
+    starts[1:] = ends[:-1] + 1
+    last = ends - (line_end - stop)
+    first = np.where(candidate, starts + head, last)
+    return decoded, first, np.maximum(last, first)
 
 
 def decode_forms(data: np.ndarray, value: np.ndarray, stop: np.ndarray, candidate: np.ndarray):
