@@ -27,7 +27,8 @@ from test_postbacks_fastpath import SEED, _fast_fields, _lxml_fields, mutated_do
 
 from skycore_lab.postbacks import read_postbacks
 from skycore_lab.postbacks.documents import BadRecord, parse_xml_document, split_documents
-from skycore_lab.postbacks.kernel import ENGINE, MODE_BODY, MODE_DOCUMENT, document_ends, scan_records
+from skycore_lab.postbacks.kernel import ENGINE, MODE_BODY, MODE_DOCUMENT, scan_records
+from skycore_lab.postbacks.vectorscan import document_ends
 from skycore_lab.postbacks.schema import FIELD_TAGS, TAG_COLUMNS
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -80,7 +81,7 @@ def test_document_ends_and_first_markup_on_both_paths():
     from skycore_lab.postbacks.kernel import first_markup
 
     data = np.frombuffer(b" \r\n<POSTBACK></POSTBACK>\t</POSTBACK></POSTBACK <x></POSTBACK>  ", dtype=np.uint8)
-    assert document_ends(data).tolist() == vectorscan.document_ends(data).tolist() == [24, 36, 61]
+    assert document_ends(data).tolist() == [24, 36, 61]  # one search serves both paths (numpy's is the faster)
     starts, ends = np.array([0, 24, 61]), np.array([24, 36, 63])
     assert first_markup(data, starts, ends).tolist() == vectorscan.first_markup(data, starts, ends).tolist() == [3, 25, 63]
 

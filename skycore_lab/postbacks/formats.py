@@ -39,9 +39,10 @@ import pyarrow as pa
 
 from .assemble import Part, typed_part
 from .documents import BadRecord, parse_body, parse_document, split_documents
-from .kernel import MODE_BODY, MODE_DOCUMENT, decode_forms, document_ends, first_markup, scan_records
+from .kernel import MODE_BODY, MODE_DOCUMENT, decode_forms, first_markup, scan_records
 from .logs import HEAD_BYTES, MAX_RECORD_BYTES, Damage, merge_slow_rows, oversized_reason, scan_timestamps
 from .records import BadCollector, Batch, Rows
+from .vectorscan import document_ends
 
 __all__ = [
     "ROOT_END", "BOM", "SMALL_FILE_BYTES", "files_batch", "document_batch", "form_batch", "document_buffers", "document_part", "form_part",

@@ -42,7 +42,7 @@ from .schema import BATCH_SCHEMA, FIELD_TAGS, RECEIVED, TS_TYPE
 from .timestamps import NO_OFFSET, STAMP_NAIVE, STAMP_OTHER, STAMP_READ
 
 __all__ = [
-    "LogScan", "scan_log_buffer", "scan_records", "documented_order", "decode_forms", "document_ends", "first_markup", "string_fingerprints", "load_kernels", "STAMP_READ", "STAMP_OTHER",
+    "LogScan", "scan_log_buffer", "scan_records", "documented_order", "decode_forms", "first_markup", "string_fingerprints", "load_kernels", "STAMP_READ", "STAMP_OTHER",
     "STAMP_NAIVE", "ENGINE", "PURE_ENV", "MODE_LOG", "MODE_DOCUMENT", "MODE_BODY",
 ]
 
@@ -579,37 +579,13 @@ def scan_records(buffer, starts: np.ndarray, ends: np.ndarray, mode: int, engine
     )
 
 
-# --- files of documents: where each ends, where each starts --------------------------------------
-@_jit(cache=True, nogil=True)
-def _document_ends(data, literal):
-    out = np.empty(len(data) // len(literal) + 1, dtype=np.int64)
-    count, at, last = 0, 0, len(data) - len(literal)
-    while at <= last:
-        if data[at] == 0x3C and _has(data, at, len(data), literal):
-            at += len(literal)
-            out[count] = at
-            count += 1
-        else:
-            at += 1
-    return out[:count]
-
-
+# --- files of documents: where each starts (where each ends: vectorscan.document_ends) ----------
 @_jit(cache=True, nogil=True)
 def _first_markup(data, starts, ends):
     out = np.empty(len(starts), dtype=np.int64)
     for record in range(len(starts)):
         out[record] = _space(data, starts[record], ends[record])
     return out
-
-
-_DOCUMENT_END = _literal(b"</POSTBACK>")
-
-
-def document_ends(data: np.ndarray) -> np.ndarray:
-    """Offsets just past each ``</POSTBACK>`` in ``data`` (uint8): where a file of documents is cut."""
-    if _numba is None:
-        return vectorscan.document_ends(data)
-    return _document_ends(data, _DOCUMENT_END)
 
 
 def first_markup(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -722,7 +698,6 @@ def load_kernels() -> None:
     scan_log_buffer(b"2026-03-02T14:00:00.000000Z\t-\t<POSTBACK></POSTBACK>\n")
     for mode in (MODE_DOCUMENT, MODE_BODY):
         scan_records(b"<POSTBACK></POSTBACK>", np.zeros(1, np.int64), np.full(1, 21, np.int64), mode)
-    document_ends(np.frombuffer(b"<POSTBACK></POSTBACK>", dtype=np.uint8))
     first_markup(np.frombuffer(b" <", dtype=np.uint8), np.zeros(1, dtype=np.int64), np.full(1, 2, dtype=np.int64))
     one = np.ones(1, dtype=np.int64)
     decode_forms(np.frombuffer(b"xml=%3C", dtype=np.uint8), one * 4, one * 7, np.ones(1, dtype=bool))
