@@ -183,7 +183,7 @@ def _spid_carrier_country(
             for values in (spid, carrier, country)
         )
     spid_codes = pa.array(spid.codes.astype(np.int32), mask=spid.codes < 0)
-    text = pd.array(pa.array(list(spid.categories), pa.string()).take(spid_codes), dtype=STRING_DTYPE)
+    text = pd.array(pc.take(pa.array(list(spid.categories), pa.string()), spid_codes, memory_pool=pool()), dtype=STRING_DTYPE)
     return text, _string_categories(carrier), _string_categories(country)
 
 
@@ -295,10 +295,10 @@ def finish_frame(parts: list[Part], drop_duplicates: bool, notes: DataNotes | No
     # dictionary-encode the categories before ordering: only integer codes are
     # taken, on two threads (Arrow releases the GIL)
     encoded = (*CATEGORY_COLUMNS, col.SPID)
-    with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
+    with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as workers:
         # the dedupe needs CODE's codes to start, the other categories' only for its exact
         # comparison: it runs while they are encoded
-        futures = {name: pool.submit(_encode, columns[name]) for name in dict.fromkeys((col.CODE, *encoded))}
+        futures = {name: workers.submit(_encode, columns[name]) for name in dict.fromkeys((col.CODE, *encoded))}
         index = keep_index(
             columns, extras, drop_duplicates, futures[col.CODE].result()[0], fingerprints,
             {name: (lambda future=future: future.result()[0]) for name, future in futures.items()},
@@ -315,9 +315,9 @@ def finish_frame(parts: list[Part], drop_duplicates: bool, notes: DataNotes | No
         # worker takes the texts and this thread converts the rest
         spid_codes, spid_dictionary = dictionaries.pop(col.SPID)
         columns.pop(col.SPID)
-        looked_up = pool.submit(_spid_carrier_country, spid_codes, spid_dictionary, columns[col.TO], index)
+        looked_up = workers.submit(_spid_carrier_country, spid_codes, spid_dictionary, columns[col.TO], index)
         del spid_codes, spid_dictionary
-        texts = {name: pool.submit(strings, name) for name in TEXT_COLUMNS if name != col.SPID}
+        texts = {name: workers.submit(strings, name) for name in TEXT_COLUMNS if name != col.SPID}
         data: dict[str, object] = {}
         for name in CATEGORY_COLUMNS:
             columns.pop(name)
