@@ -32,7 +32,7 @@ from ..frames.times import PLAUSIBLE_TIMES
 from ..reference import carrier_and_country, normalize_spid
 from .dedupe import keep_index
 from .kernel import string_fingerprints
-from .memory import pool, take_rows
+from .memory import pool
 from .records import Batch, DataNotes, Note
 from .schema import CATEGORY_COLUMNS, FIELDS, RECEIVED, STRING_DTYPE, TEXT_COLUMNS, TS_TYPE
 from .timestamps import NO_OFFSET, created_offset, nullify_empty, parse_timestamps, stamps_keeping_bad
@@ -153,7 +153,9 @@ def _string_categories(values: pd.Categorical) -> pd.Categorical:
 def _take(columns: dict[str, pa.ChunkedArray], name: str, index: np.ndarray | None) -> pa.ChunkedArray:
     """The kept rows of ``columns[name]``, which is removed from ``columns`` (its memory goes with it)."""
     values = columns.pop(name)
-    return values if index is None else take_rows(values, index)
+    # Arrow's take (one combined chunk) rather than take_rows: the frame's columns stay one chunk
+    # each, which the frames (deliveries, profiles) need ~0.1x the frame less memory to work on
+    return values if index is None else pc.take(values, pa.array(index), memory_pool=pool())
 
 
 def _take_numpy(columns: dict[str, pa.ChunkedArray], name: str, index: np.ndarray | None) -> np.ndarray:
