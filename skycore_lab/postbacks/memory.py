@@ -56,7 +56,6 @@ def pool() -> pa.MemoryPool:
     return _pool
 
 
-
 def take_rows(values: pa.ChunkedArray, rows: np.ndarray) -> pa.ChunkedArray:
     """``values[rows]`` (distinct row numbers), taken chunk by chunk into the parser's pool.
 
