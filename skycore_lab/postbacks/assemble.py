@@ -160,7 +160,7 @@ def _take(columns: dict[str, pa.ChunkedArray], name: str, index: np.ndarray | No
 
 def _take_numpy(columns: dict[str, pa.ChunkedArray], name: str, index: np.ndarray | None) -> np.ndarray:
     """The kept rows of a fixed-width ``columns[name]`` as numpy (removed from ``columns``): one
-    combined copy, then numpy's gather (Arrow's take would first combine the chunks a second time)."""
+    combined copy (to_numpy), then numpy's gather, instead of a take into Arrow and then to_numpy."""
     values = columns.pop(name).to_numpy()
     return values if index is None else values[index]
 
