@@ -21,8 +21,12 @@ CLI = [sys.executable, "-m", "skycore_lab.cli"]
 
 def _serve(args: list[str], pattern: str, env=None) -> tuple[subprocess.Popen, re.Match]:
     """Start a serving command and wait for the line announcing its URL."""
+    # SIGINT back to its default in the child: a process started with SIGINT ignored (as a test
+    # worker may have been) keeps it ignored across exec, and Python then never raises
+    # KeyboardInterrupt, so Ctrl-C could not be what stops the command
     process = subprocess.Popen(CLI + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=env or os.environ.copy())
+                               env=env or os.environ.copy(),
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 30
     lines = []
     while time.monotonic() < deadline:
@@ -40,8 +44,7 @@ def _serve(args: list[str], pattern: str, env=None) -> tuple[subprocess.Popen, r
 def _stop(process: subprocess.Popen) -> int:
     process.send_signal(signal.SIGINT)
     try:
-        # above ServerThread.stop's own bound (10 s graceful, then 10 s forced): a loaded machine
-        # once took more than 15 s here, so the test waits as long as the server may take
+        # above ServerThread.stop's own bound (10 s graceful, then 10 s forced)
         return process.wait(timeout=30)
     finally:
         if process.poll() is None:
