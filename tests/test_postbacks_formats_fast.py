@@ -226,16 +226,26 @@ ANY_LINE = st.tuples(st.sampled_from([b"xml=", b"xm", b"", b"#x=", b"XML="]), st
                      st.sampled_from([b"\n", b"\r\n"]))
 
 
+def _form_buffer(lines):
+    """The form lines as one buffer: the buffer, its bytes, each line's start and its value's stop (before CR/LF)."""
+    buffer = b"".join(head + b"".join(pieces) + end for head, pieces, end in lines)
+    data = np.frombuffer(buffer, dtype=np.uint8)
+    ends = np.flatnonzero(data == 10)
+    starts = np.concatenate([[0], ends[:-1] + 1]).astype(np.int64)
+    return buffer, data, starts, ends - ((ends > starts) & (data[np.maximum(ends - 1, 0)] == 0x0D))
+
+
+def _form_value(pieces) -> bytes:
+    """A value as parse_qsl decodes it: + is a space, then %XX."""
+    return unquote_to_bytes(b"".join(pieces).replace(b"+", b" "))
+
+
 @SETTINGS
 @given(lines=st.lists(CLEAN_LINE, min_size=1, max_size=6) | st.lists(CLEAN_LINE | ANY_LINE, min_size=1, max_size=6))
 def test_form_values_decode_the_same_on_every_path(lines):
     from skycore_lab.postbacks import kernel, vectorscan
 
-    buffer = b"".join(head + b"".join(pieces) + end for head, pieces, end in lines)
-    data = np.frombuffer(buffer, dtype=np.uint8)
-    ends = np.flatnonzero(data == 10)
-    starts = np.concatenate([[0], ends[:-1] + 1]).astype(np.int64)
-    stop = ends - ((ends > starts) & (data[np.maximum(ends - 1, 0)] == 0x0D))
+    buffer, data, starts, stop = _form_buffer(lines)
     candidate = (stop - starts >= 5) & np.array([buffer.startswith(b"xml=", s) for s in starts])
     # decode_forms takes the quoted-printable shortcut where the buffer allows it, else the positions
     decoders = [vectorscan.decode_forms, lambda data, value, stop, candidate: vectorscan._decode_by_positions(
@@ -248,8 +258,8 @@ def test_form_values_decode_the_same_on_every_path(lines):
         results.append([bytes(documents[a:b]) if ok else None for a, b, ok in zip(first, last, decoded)])
     assert all(result == results[0] for result in results[1:])
     for (head, pieces, _), document in zip(lines, results[0]):
-        if document is not None:  # the value as parse_qsl decodes it: + is a space, then %XX
-            assert document == unquote_to_bytes(b"".join(pieces).replace(b"+", b" "))
+        if document is not None:
+            assert document == _form_value(pieces)
 
 
 @SETTINGS
@@ -277,11 +287,7 @@ def test_clean_form_buffers_take_the_shortcut(lines):
     """Whole escapes, one field a line: decoded by a2b_qp (unless a value decodes to NUL), as the escapes say."""
     from skycore_lab.postbacks import vectorscan
 
-    buffer = b"".join(head + b"".join(pieces) + end for head, pieces, end in lines)
-    data = np.frombuffer(buffer, dtype=np.uint8)
-    ends = np.flatnonzero(data == 10)
-    starts = np.concatenate([[0], ends[:-1] + 1]).astype(np.int64)
-    stop = ends - ((ends > starts) & (data[np.maximum(ends - 1, 0)] == 0x0D))
+    buffer, data, starts, stop = _form_buffer(lines)
     candidate = stop - starts >= 4
     clean = vectorscan._decode_clean(data, starts + 4, stop, candidate)
     if b"%00" in buffer:
@@ -290,5 +296,5 @@ def test_clean_form_buffers_take_the_shortcut(lines):
     assert clean is not None
     documents, first, last = clean
     for (_, pieces, _), ok, a, b in zip(lines, candidate, first, last):
-        expected = unquote_to_bytes(b"".join(pieces).replace(b"+", b" ")) if ok else b""
+        expected = _form_value(pieces) if ok else b""
         assert bytes(documents[a:b]) == expected
