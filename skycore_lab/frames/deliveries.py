@@ -45,7 +45,7 @@ def _codes(events: pd.DataFrame, name: str, *, upper: bool = False) -> tuple[np.
     """Column ``name`` as text codes (:func:`.grouped.text_codes`); all missing when absent."""
     if name in events.columns:
         return text_codes(events[name], upper=upper)
-    return np.full(len(events), -1, dtype=np.int64), pd.Index([], dtype="str")
+    return np.full(len(events), -1, dtype=np.int32), pd.Index([], dtype="str")
 
 
 def _member(categories: pd.Index, values) -> np.ndarray:

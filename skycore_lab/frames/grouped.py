@@ -84,7 +84,7 @@ def text_codes(series: pd.Series, *, upper: bool = False) -> tuple[np.ndarray, p
     ):
         return codes, pd.Index(text, dtype="str")  # already normalised, already sorted (the usual case)
     new_codes, categories = pd.factorize(text, sort=True, use_na_sentinel=True)
-    recode = np.append(new_codes.astype(np.int32), -1)  # code -1 (missing) stays -1
+    recode = np.append(new_codes.astype(np.int32), np.int32(-1))  # code -1 (missing) stays -1; int32 stays int32
     return recode[codes], pd.Index(categories, dtype="str")
 
 
@@ -244,7 +244,9 @@ class SortedGroups:
     """Groups ``0 .. n-1`` of rows sorted by group, every group with at least one row.
 
     :meth:`first` and :meth:`last` answer "which row of each group is the
-    first/last where ``mask`` holds" with one reduction over the rows.
+    first/last where ``mask`` holds" with one reduction over the rows. Positions
+    are int32 below 2**31 rows (a dozen per-send arrays stay alive in
+    :func:`skycore_lab.deliveries`: half the memory of int64).
     """
 
     def __init__(self, group: np.ndarray):
@@ -261,14 +263,14 @@ class SortedGroups:
         """Per group, the position of its first row where ``mask`` holds; -1 when none."""
         if not len(self.starts):
             return np.zeros(0, dtype=np.int64)
-        best = np.minimum.reduceat(np.where(mask, self._positions, self.size), self.starts).astype(np.int64)
+        best = np.minimum.reduceat(np.where(mask, self._positions, self.size), self.starts)
         return np.where(best == self.size, -1, best)
 
     def last(self, mask: np.ndarray) -> np.ndarray:
         """Per group, the position of its last row where ``mask`` holds; -1 when none."""
         if not len(self.starts):
             return np.zeros(0, dtype=np.int64)
-        return np.maximum.reduceat(np.where(mask, self._positions, -1), self.starts).astype(np.int64)
+        return np.maximum.reduceat(np.where(mask, self._positions, -1), self.starts)
 
 
 def first_positions(group: np.ndarray, mask: np.ndarray, n_groups: int) -> np.ndarray:
