@@ -40,6 +40,7 @@ from ..provenance import attach_sources, source_files
 from .assemble import Part, finish_frame, typed_part
 from .documents import BadRecord, looks_form_encoded, parse_body
 from .formats import SMALL_FILE_BYTES, document_buffers, document_part, files_batch, form_part
+from .memory import release_free_heap
 from .logs import HEAD_BYTES, MAX_RECORD_BYTES, READ_BUFFER_BYTES, GzipRecords, line_buffers, log_parts, oversized_reason, parts_of
 from .records import BadLines, Batch, DataNotes, OnBadLines, Rows
 
@@ -384,6 +385,7 @@ def read_postbacks(
     bad.finish()
     notes = DataNotes()
     frame = finish_frame(parts, drop_duplicates, notes)
+    release_free_heap()  # the workers' freed temporaries: no later step could reuse them
     notes.finish()
     attach_sources(frame, source_files(files, "postbacks", stats if len(files) == len(paths) else None))
     return frame
