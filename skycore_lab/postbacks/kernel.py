@@ -601,10 +601,19 @@ for _digit in b"0123456789":
     _HEX[_digit] = _digit - 0x30
 for _digit in b"abcdef":
     _HEX[_digit] = _HEX[_digit - 0x20] = _digit - 0x61 + 10
+# What each byte of a value decodes to: itself (printable ASCII), a space (+), _ESCAPE (%) or
+# _REFUSED (outside printable ASCII, and &: a second field); and each pair of bytes after a "%",
+# indexed high << 8 | low: the byte they spell, or -1. One look-up per byte and one per escape.
+_ESCAPE, _REFUSED = -2, -1
+_PLAIN = np.arange(256, dtype=np.int16)
+_PLAIN[:0x21] = _PLAIN[0x7F:] = _PLAIN[0x26] = _REFUSED
+_PLAIN[0x2B], _PLAIN[0x25] = 0x20, _ESCAPE
+_PAIRS = np.where((_HEX[:, None] >= 0) & (_HEX[None, :] >= 0), _HEX[:, None] * 16 + _HEX[None, :], -1).astype(
+    np.int16).reshape(-1)
 
 
 @_jit(cache=True, nogil=True)
-def _decode_forms(data, value, stop, candidate, hexes):
+def _decode_forms(data, value, stop, candidate, plain, pairs):
     out = np.empty(len(data), dtype=np.uint8)
     first = np.zeros(len(value), dtype=np.int64)
     last = np.zeros(len(value), dtype=np.int64)
@@ -615,19 +624,20 @@ def _decode_forms(data, value, stop, candidate, hexes):
             continue
         mark, at, end, good = size, value[line], stop[line], True
         while at < end:
-            byte = data[at]
-            if byte < 0x21 or byte > 0x7E or byte == 0x26:
-                good = False
-                break
-            if byte == 0x25:
-                if at + 2 >= end or hexes[data[at + 1]] < 0 or hexes[data[at + 2]] < 0:
+            byte = plain[data[at]]
+            if byte >= 0:
+                out[size] = byte
+                at += 1
+            elif byte == _ESCAPE and at + 2 < end:
+                byte = pairs[(np.int64(data[at + 1]) << 8) | data[at + 2]]
+                if byte < 0:
                     good = False
                     break
-                out[size] = hexes[data[at + 1]] * 16 + hexes[data[at + 2]]
+                out[size] = byte
                 at += 3
-            else:
-                out[size] = 0x20 if byte == 0x2B else byte
-                at += 1
+            else:  # a refused byte, or an escape cut by the line's end
+                good = False
+                break
             size += 1
         if good:
             first[line], last[line], decoded[line] = mark, size, True
@@ -646,7 +656,7 @@ def decode_forms(data: np.ndarray, value: np.ndarray, stop: np.ndarray, candidat
     """
     if _numba is None or not len(value):
         return vectorscan.decode_forms(data, value, stop, candidate)
-    return _decode_forms(data, value.astype(np.int64), stop.astype(np.int64), candidate, _HEX)
+    return _decode_forms(data, value.astype(np.int64), stop.astype(np.int64), candidate, _PLAIN, _PAIRS)
 
 
 # --- tracking-id fingerprints for the dedupe -------------------------------------------------------
