@@ -176,6 +176,8 @@ def _sends(events: pd.DataFrame, *, by_first_event: bool) -> pd.DataFrame:
         known = first(~text[name].missing()[rows])
         out[name] = text[name].text_at(np.where(known >= 0, rows[np.maximum(known, 0)], -1)).array
     out[col.FIRST_EVENT_AT] = _utc(first_event[in_order]).array
+    # below, each array is dropped after its last use: they would all be alive at the end
+    del first_event, known
 
     # sent: N101, else the N201 of an SMS-only send.
     sent_at = time_of(first(is_code(ref.N101)))
@@ -190,12 +192,14 @@ def _sends(events: pd.DataFrame, *, by_first_event: bool) -> pd.DataFrame:
     sms_path = any_of(is_code(*ref.SMS_CODES) | link_sent)
     out[col.SENT_AS] = text_from_codes(sent_as, sent_as_texts).str.upper().where(
         (sent_as >= 0) | ~sms_path, col.SENT_AS_SMS).array
+    del sent_as_codes, has_sent_as, sent_as, sms_path
 
     # Final notifications. Delivery wins over a failure notice for the same
     # send (a delivered MMS was delivered; the platform also reports failures
     # of retries and of the fallback path). A link-sent N102 delivers nothing.
     delivered = first(is_code(*ref.DELIVERED_CODES) & ~link_sent)
     failed = first(is_code(*ref.FAILED_CODES))
+    del link_sent
     out[col.DELIVERED_AT] = _utc(time_of(delivered)).array
     out[col.FAILED_AT] = _utc(time_of(failed)).array
     is_delivered = delivered >= 0
@@ -205,12 +209,14 @@ def _sends(events: pd.DataFrame, *, by_first_event: bool) -> pd.DataFrame:
     outcome = np.where(is_delivered, col.OUTCOMES.index(col.OUTCOME_DELIVERED),
                        np.where(failure >= 0, failure, col.OUTCOMES.index(col.OUTCOME_PENDING)))
     out[col.OUTCOME] = pd.Categorical.from_codes(outcome, dtype=pd.CategoricalDtype(col.OUTCOMES, ordered=True))
+    del delivered, failed, is_delivered, final_code, failure, outcome
 
     # Handset: the delivery report's, else the DDM report's.
     has_handset = ~text[col.HANDSET].missing()[rows]
     handset = first(is_code(ref.N102) & has_handset)
     handset = np.where(handset >= 0, handset, first(is_code(ref.N502) & has_handset))
     out[col.HANDSET] = text[col.HANDSET].text_at(np.where(handset >= 0, rows[np.maximum(handset, 0)], -1)).array
+    del text, has_handset, handset
 
     # DDM: an N502 whose STATUS ends in a failure word reports a failed DDM.
     n502 = is_code(ref.N502)
