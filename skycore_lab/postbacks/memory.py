@@ -34,7 +34,6 @@ advises for a worker's "unmanaged memory"); it changes no setting.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import threading
 
 import numpy as np
@@ -82,9 +81,11 @@ def release_free_heap() -> None:
     global _trim
     if _trim is None:
         try:
-            _trim = ctypes.CDLL(ctypes.util.find_library("c") or None).malloc_trim
+            # the process's own symbols (libc among them): no search for the library, which on
+            # Linux runs ldconfig in a subprocess
+            _trim = ctypes.CDLL(None).malloc_trim
             _trim.argtypes, _trim.restype = [ctypes.c_size_t], ctypes.c_int
-        except (OSError, AttributeError, TypeError):  # no C library by that name, or no malloc_trim in it
+        except (OSError, AttributeError, TypeError):  # no symbols to open (Windows), or no malloc_trim
             _trim = False
     if _trim:
         _trim(0)
