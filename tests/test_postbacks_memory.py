@@ -6,10 +6,12 @@ import os
 import platform
 import sys
 import threading
+from datetime import datetime, timezone
 
 import pytest
 
-from skycore_lab.postbacks import memory
+from skycore_lab.postbacks import memory, reader
+from skycore_lab.postbacks.logformat import HEADER, encode_record
 
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
@@ -54,3 +56,18 @@ def test_without_malloc_trim_nothing_happens(monkeypatch):
     assert memory._trim is False
     memory.release_free_heap()  # decided once: not looked up again
     assert memory._trim is False
+
+
+def test_only_a_large_read_gives_the_heap_back(tmp_path, monkeypatch):
+    stamp = datetime(2026, 3, 2, 14, 0, tzinfo=timezone.utc)
+    bodies = [f"<POSTBACK><CODE>N101</CODE><TRACKINGID>T{i}</TRACKINGID></POSTBACK>".encode() for i in range(3)]
+    path = tmp_path / "postbacks.log"
+    path.write_bytes(HEADER + b"".join(encode_record(body, "-", stamp) for body in bodies))
+    calls = []
+    monkeypatch.setattr(reader, "release_free_heap", lambda: calls.append(1))
+    monkeypatch.setattr(reader, "_RELEASE_AFTER_ROWS", 4)
+    assert len(reader.read_postbacks(path)) == 3
+    assert calls == []  # a small read (a poll loop's) does not walk the heap
+    monkeypatch.setattr(reader, "_RELEASE_AFTER_ROWS", 3)
+    reader.read_postbacks(path)
+    assert calls == [1]

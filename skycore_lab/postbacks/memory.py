@@ -73,7 +73,8 @@ def release_free_heap() -> None:
     Called at a quiescent point, when a read's threads are done: glibc walks
     every arena (a few ms after a million-record read). Live allocations are
     untouched; only pages no block uses are returned. Called at the end of
-    :func:`read_postbacks <skycore_lab.read_postbacks>`, it lowered the peak of
+    :func:`read_postbacks <skycore_lab.read_postbacks>` (of 100,000 rows or
+    more: what a smaller read leaves is a few MB), it lowered the peak of
     read, then ``deliveries``, then ``handset_profiles`` on 1M records by
     0.25-0.3x the events frame (``benchmarks/bench_frames.py``), at no
     measurable cost in time.

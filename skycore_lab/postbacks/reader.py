@@ -201,6 +201,11 @@ def _read_small_files(paths: list[str], sizes: list[int], bad: BadLines, buffer_
 
 
 # --- the public functions -----------------------------------------------------------------------
+#: Reads of at least this many rows give the C heap's free pages back when done (a few ms, a walk of
+#: every arena): what a smaller read leaves is a few MB, not worth a walk on every call of a poll loop.
+_RELEASE_AFTER_ROWS = 100_000
+
+
 def read_postbacks(
     source,
     *,
@@ -385,7 +390,8 @@ def read_postbacks(
     bad.finish()
     notes = DataNotes()
     frame = finish_frame(parts, drop_duplicates, notes)
-    release_free_heap()  # the workers' freed temporaries: no later step could reuse them
+    if len(frame) >= _RELEASE_AFTER_ROWS:  # the workers' freed temporaries: no later step could reuse them
+        release_free_heap()
     notes.finish()
     attach_sources(frame, source_files(files, "postbacks", stats if len(files) == len(paths) else None))
     return frame
