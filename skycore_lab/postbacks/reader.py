@@ -40,8 +40,8 @@ from ..provenance import attach_sources, source_files
 from .assemble import Part, finish_frame, typed_part
 from .documents import BadRecord, looks_form_encoded, parse_body
 from .formats import SMALL_FILE_BYTES, document_buffers, document_part, files_batch, form_part
-from .memory import release_free_heap
 from .logs import HEAD_BYTES, MAX_RECORD_BYTES, READ_BUFFER_BYTES, GzipRecords, line_buffers, log_parts, oversized_reason, parts_of
+from .memory import release_free_heap
 from .records import BadLines, Batch, DataNotes, OnBadLines, Rows
 
 __all__ = ["read_postbacks", "events_from_bodies"]
