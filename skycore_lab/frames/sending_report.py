@@ -255,6 +255,15 @@ class _HeadKept:
         return data
 
 
+def _dtd_refused(name: str) -> PostbackParseError:
+    return PostbackParseError(name, None, "DTD declarations are not accepted in a sending report")
+
+
+def _declares_doctype(data: bytes) -> bool:
+    """Whether a report's bytes declare a DTD (for where libxml2 stopped before saying so)."""
+    return re.search(rb"<!DOCTYPE", data, re.IGNORECASE) is not None
+
+
 def _read(source, recover: bool) -> tuple[_Reader, str]:
     handle, name, close = _open(source)
     reader = _Reader()
@@ -267,7 +276,7 @@ def _read(source, recover: bool) -> tuple[_Reader, str]:
             if not checked:
                 info = element.getroottree().docinfo
                 if info.internalDTD is not None or info.system_url or info.public_id:
-                    raise PostbackParseError(name, None, "DTD declarations are not accepted in a sending report")
+                    raise _dtd_refused(name)
                 checked = True
             tag = _tag(element)
             if event == "start":
@@ -283,8 +292,8 @@ def _read(source, recover: bool) -> tuple[_Reader, str]:
                 reader.section, reader.group = None, None
                 _release(element)
     except etree.XMLSyntaxError as exc:
-        if not checked and re.search(rb"<!DOCTYPE", bytes(kept.head), re.IGNORECASE):
-            raise PostbackParseError(name, None, "DTD declarations are not accepted in a sending report") from None
+        if not checked and _declares_doctype(bytes(kept.head)):
+            raise _dtd_refused(name) from None
         if not recover:
             raise PostbackParseError(
                 name, exc.lineno, f"not well-formed XML: {exc.msg} (pass recover=True to read what can be read)"
@@ -346,8 +355,8 @@ def _read_by_message(data: bytes, name: str) -> _Reader:
     Sections and groups come from their tags, so a broken one spoils nothing
     else. What was repaired is said in one :class:`SendingReportWarning`.
     """
-    if re.search(rb"<!DOCTYPE", data, re.IGNORECASE):
-        raise PostbackParseError(name, None, "DTD declarations are not accepted in a sending report")
+    if _declares_doctype(data):
+        raise _dtd_refused(name)
     reader = _Reader()
     repairs: Counter[str] = Counter()
     first: list[str] = []
