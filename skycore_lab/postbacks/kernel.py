@@ -596,11 +596,6 @@ def first_markup(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.n
 
 
 # --- form lines: percent-decoding ------------------------------------------------------------------
-_HEX = np.full(256, -1, dtype=np.int16)
-for _digit in b"0123456789":
-    _HEX[_digit] = _digit - 0x30
-for _digit in b"abcdef":
-    _HEX[_digit] = _HEX[_digit - 0x20] = _digit - 0x61 + 10
 # What each byte of a value decodes to: itself (printable ASCII), a space (+), _ESCAPE (%) or
 # _REFUSED (outside printable ASCII, and &: a second field); and each pair of bytes after a "%",
 # indexed high << 8 | low: the byte they spell, or -1. One look-up per byte and one per escape.
@@ -608,8 +603,8 @@ _ESCAPE, _REFUSED = -2, -1
 _PLAIN = np.arange(256, dtype=np.int16)
 _PLAIN[:0x21] = _PLAIN[0x7F:] = _PLAIN[0x26] = _REFUSED
 _PLAIN[0x2B], _PLAIN[0x25] = 0x20, _ESCAPE
-_PAIRS = np.where((_HEX[:, None] >= 0) & (_HEX[None, :] >= 0), _HEX[:, None] * 16 + _HEX[None, :], -1).astype(
-    np.int16).reshape(-1)
+_HIGH, _LOW = vectorscan.HEX_VALUES[:, None], vectorscan.HEX_VALUES[None, :]
+_PAIRS = np.where((_HIGH >= 0) & (_LOW >= 0), _HIGH * 16 + _LOW, -1).astype(np.int16).reshape(-1)
 
 
 @_jit(cache=True, nogil=True)

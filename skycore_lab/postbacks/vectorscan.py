@@ -82,7 +82,7 @@ from .grammar import TEXT_PLAIN, record_pattern_bytes
 from .schema import FIELD_TAGS
 from .timestamps import NO_OFFSET, STAMP_NAIVE, STAMP_OTHER, STAMP_READ
 
-__all__ = ["PATTERNS", "PLAIN", "scan", "skeletons", "notification_stamps", "fingerprints"]
+__all__ = ["PATTERNS", "PLAIN", "HEX_VALUES", "scan", "skeletons", "notification_stamps", "fingerprints"]
 
 _FIELDS = len(FIELD_TAGS)
 _I_TIMESTAMP = FIELD_TAGS.index("TIMESTAMP")
@@ -513,11 +513,12 @@ def fingerprints(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray) -> np
     return np.where(valid, value | np.uint64(1), np.uint64(0))
 
 
-_HEX = np.full(256, -1, dtype=np.int16)
+#: Each byte's value as a hex digit, -1 for none (both paths' form decoding).
+HEX_VALUES = np.full(256, -1, dtype=np.int16)
 for _digit in b"0123456789":
-    _HEX[_digit] = _digit - 0x30
+    HEX_VALUES[_digit] = _digit - 0x30
 for _digit in b"abcdef":
-    _HEX[_digit] = _HEX[_digit - 0x20] = _digit - 0x61 + 10
+    HEX_VALUES[_digit] = HEX_VALUES[_digit - 0x20] = _digit - 0x61 + 10
 
 
 def _outside_form(data: np.ndarray) -> np.ndarray:
@@ -629,8 +630,8 @@ def _decode_by_positions(data: np.ndarray, value: np.ndarray, stop: np.ndarray, 
     percent = np.flatnonzero(data == 0x25)
     if len(percent) > 1:
         percent = percent[np.concatenate(([True], percent[1:] - percent[:-1] > 2))]
-    high = _HEX[data[np.minimum(percent + 1, top)]]
-    low = _HEX[data[np.minimum(percent + 2, top)]]
+    high = HEX_VALUES[data[np.minimum(percent + 1, top)]]
+    low = HEX_VALUES[data[np.minimum(percent + 2, top)]]
     # An escape cut by its line's end meets the CR or LF after ``stop`` (no hex digit), so it is
     # broken without knowing its line: only the broken escapes are looked up.
     broken = percent[(high < 0) | (low < 0) | (percent + 2 > top)]
