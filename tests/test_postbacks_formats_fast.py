@@ -241,14 +241,21 @@ def _form_value(pieces) -> bytes:
 
 
 @SETTINGS
-@given(lines=st.lists(CLEAN_LINE, min_size=1, max_size=6) | st.lists(CLEAN_LINE | ANY_LINE, min_size=1, max_size=6))
-def test_form_values_decode_the_same_on_every_path(lines):
+@given(lines=st.lists(CLEAN_LINE, min_size=1, max_size=6) | st.lists(CLEAN_LINE | ANY_LINE, min_size=1, max_size=6),
+       piece_bytes=st.integers(1, 200))
+def test_form_values_decode_the_same_on_every_path(lines, piece_bytes):
     from skycore_lab.postbacks import kernel, vectorscan
 
     buffer, data, starts, stop = _form_buffer(lines)
     candidate = (stop - starts >= 5) & np.array([buffer.startswith(b"xml=", s) for s in starts])
+
+    def in_pieces(data, value, stop, candidate):  # the shortcut, decoding a few lines at a time
+        candidate = vectorscan._printable_values(data, value, stop, candidate)
+        clean = vectorscan._decode_clean(data, value, stop, candidate, piece_bytes)
+        return (*clean, candidate) if clean is not None else vectorscan._decode_by_positions(data, value, stop, candidate)
+
     # decode_forms takes the quoted-printable shortcut where the buffer allows it, else the positions
-    decoders = [vectorscan.decode_forms, lambda data, value, stop, candidate: vectorscan._decode_by_positions(
+    decoders = [vectorscan.decode_forms, in_pieces, lambda data, value, stop, candidate: vectorscan._decode_by_positions(
         data, value, stop, vectorscan._printable_values(data, value, stop, candidate))]
     if kernel.ENGINE == "numba":
         decoders.append(kernel.decode_forms)
@@ -282,14 +289,15 @@ def test_the_pure_document_cuts_are_the_plain_searches(pieces, cuts):
 
 
 @SETTINGS
-@given(lines=st.lists(CLEAN_LINE, min_size=1, max_size=6))
-def test_clean_form_buffers_take_the_shortcut(lines):
-    """Whole escapes, one field a line: decoded by a2b_qp (unless a value decodes to NUL), as the escapes say."""
+@given(lines=st.lists(CLEAN_LINE, min_size=1, max_size=6), piece_bytes=st.integers(1, 300) | st.just(1 << 18))
+def test_clean_form_buffers_take_the_shortcut(lines, piece_bytes):
+    """Whole escapes, one field a line: decoded by a2b_qp (unless a value decodes to NUL), as the escapes say,
+    however the buffer is cut into pieces of lines for decoding."""
     from skycore_lab.postbacks import vectorscan
 
     buffer, data, starts, stop = _form_buffer(lines)
     candidate = stop - starts >= 4
-    clean = vectorscan._decode_clean(data, starts + 4, stop, candidate)
+    clean = vectorscan._decode_clean(data, starts + 4, stop, candidate, piece_bytes)
     if b"%00" in buffer:
         assert clean is None
         return

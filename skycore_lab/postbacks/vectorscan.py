@@ -530,9 +530,14 @@ def _outside_form(data: np.ndarray) -> np.ndarray:
 # marks where each line's document ends in the output
 _FORM_SWAP = bytes.maketrans(b"%=+\n", b"=& \x00")
 _MAX_HEAD = 16  # bytes before a value ("xml=") looked at for escapes
+# bytes of whole lines translated and decoded at a time: the piece and its two copies stay in
+# cache, the copies come from the heap rather than fresh pages, and each call holds the GIL for
+# a fraction of a millisecond (a 4 MiB buffer at once: 6.3 ms, against 4.3 ms in pieces)
+_DECODE_PIECE = 1 << 18
 
 
-def _decode_clean(data: np.ndarray, value: np.ndarray, stop: np.ndarray, candidate: np.ndarray):
+def _decode_clean(data: np.ndarray, value: np.ndarray, stop: np.ndarray, candidate: np.ndarray,
+                  piece_bytes: int = _DECODE_PIECE):
     """:func:`decode_forms` by quoted-printable decoding at C speed, or None where that could differ.
 
     The buffer is translated (``%`` to ``=``, ``=`` to ``&``, ``+`` to a
@@ -554,12 +559,16 @@ def _decode_clean(data: np.ndarray, value: np.ndarray, stop: np.ndarray, candida
       line ``i``'s document lies between the NUL of line ``i - 1`` and its
       own, less the bytes before its value (no ``%`` among them) and its CR.
 
+    The buffer is decoded in pieces of whole lines (about ``piece_bytes``
+    each), and the pieces' outputs are joined: that is the output of one
+    call, as a2b_qp looks ahead only after an ``=``, and a piece ends with
+    its last line's LF, now a NUL.
+
     (The checks are numpy passes: ``bytes.count`` and ``in`` slow down on
     a byte as frequent as ``%`` is here.)
     """
     count = len(value)
-    raw = data.tobytes()
-    if not count or b"\x00" in raw:
+    if not count or not data.all():  # a NUL in the buffer
         return None
     if np.count_nonzero(data == 0x3D) != np.count_nonzero(candidate):
         return None
@@ -580,8 +589,15 @@ def _decode_clean(data: np.ndarray, value: np.ndarray, stop: np.ndarray, candida
         inside = candidate & (k < head)
         if np.any(data[line_start[inside] + k] == 0x25):
             return None
-    documents = binascii.a2b_qp(raw.translate(_FORM_SWAP))
-    if len(documents) != len(raw) - 2 * np.count_nonzero(data == 0x25):
+    # each piece ends just after a line's LF: the first at or after each multiple of piece_bytes
+    after = np.unique(np.searchsorted(line_end, np.arange(piece_bytes, len(data), piece_bytes)))
+    cuts = line_end[after[after < len(line_end)]] + 1
+    bounds = [0, *cuts[cuts < len(data)].tolist(), len(data)]
+    view = memoryview(data)
+    documents = b"".join(
+        binascii.a2b_qp(bytes(view[start:end]).translate(_FORM_SWAP)) for start, end in zip(bounds, bounds[1:])
+    )
+    if len(documents) != len(data) - 2 * np.count_nonzero(data == 0x25):
         return None  # an escape that is not whole
     decoded = np.frombuffer(documents, dtype=np.uint8)
     ends = np.flatnonzero(decoded == 0)
